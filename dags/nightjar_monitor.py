@@ -1,0 +1,52 @@
+"""Monitoring: drift of a scored date -> loop-guarded retrain request.
+
+Runs when a scoring run publishes the SCORES Asset (or by hand with a date). The
+request task only succeeds, and so only emits RETRAIN_REQUEST, when the guard fires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+from nightjar.assets import RETRAIN_REQUEST, SCORES
+
+DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+
+
+@dag(
+    dag_id="nightjar_monitor",
+    schedule=SCORES,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Monitor this scored date (YYYY-MM-DD).",
+        ),
+    },
+    tags=["nightjar", "monitoring"],
+    doc_md=__doc__,
+)
+def nightjar_monitor():
+    @task
+    def measure_drift() -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("measure_drift")
+
+    @task(outlets=[RETRAIN_REQUEST])
+    def request_retrain(drift: dict) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("decide_retrain", drift)
+
+    request_retrain(measure_drift())
+
+
+nightjar_monitor()

@@ -1,0 +1,91 @@
+"""Retraining: snapshot -> features -> train -> evaluation gate -> register and promote.
+
+Runs weekly, and whenever monitoring requests a retrain (the RETRAIN_REQUEST Asset);
+the guard step keeps the two from training twice on the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from nightjar.assets import CHAMPION, RETRAIN_REQUEST
+
+DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+
+
+@dag(
+    dag_id="nightjar_retrain",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 4 * * 0", timezone="UTC"), assets=RETRAIN_REQUEST
+    ),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Train as of this date (YYYY-MM-DD); default: the run's date.",
+        ),
+        "force": Param(False, type="boolean", description="Retrain even inside the cooldown."),
+        "intent": Param("scheduled retrain", type="string", description="Why this run trains."),
+    },
+    tags=["nightjar", "training"],
+    doc_md=__doc__,
+)
+def nightjar_retrain():
+    @task
+    def guard(params=None) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("guard_training", force=bool(params["force"]))
+
+    @task
+    def open_snapshot() -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("open_snapshot")
+
+    @task
+    def build_features(snapshot: dict) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("build_training_features", snapshot)
+
+    @task
+    def train(snapshot: dict, features: dict, params=None) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("train", snapshot, features, intent=params["intent"])
+
+    @task
+    def evaluate_gate(trained: dict) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("evaluate", trained)
+
+    @task(outlets=[CHAMPION])
+    def register_and_promote(trained: dict, decision: dict) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("register_and_promote", trained, decision)
+
+    @task(trigger_rule="none_failed")
+    def close_snapshot(snapshot: dict) -> None:
+        from nightjar.airflow_glue import run_step
+
+        run_step("close_snapshot", snapshot)
+
+    snapshot = open_snapshot()
+    guard() >> snapshot
+    features = build_features(snapshot)
+    trained = train(snapshot, features)
+    decision = evaluate_gate(trained)
+    register_and_promote(trained, decision) >> close_snapshot(snapshot)
+
+
+nightjar_retrain()

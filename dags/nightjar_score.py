@@ -1,0 +1,75 @@
+"""Nightly scoring: snapshot -> features -> score with the pinned champion -> Delta partition.
+
+Each run covers one day (its data interval) and replaces exactly that day's partition of
+the scores table, so catchup, UI backfills and `airflow backfill create` are safe to
+repeat and to run concurrently for different dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from nightjar.assets import SCORES
+
+DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+
+
+@dag(
+    dag_id="nightjar_score",
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Score this date (YYYY-MM-DD); default: the data interval.",
+        ),
+    },
+    tags=["nightjar", "scoring"],
+    doc_md=__doc__,
+)
+def nightjar_score():
+    @task
+    def open_snapshot() -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("open_snapshot")
+
+    @task
+    def resolve_models() -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("resolve_models")
+
+    @task
+    def build_features(snapshot: dict) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("build_scoring_features", snapshot)
+
+    @task(outlets=[SCORES])
+    def score(models: dict, features: dict, outlet_events=None) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        result = run_step("score", models)
+        outlet_events[SCORES].extra = {"date": result["score_date"]}
+        return result
+
+    @task(trigger_rule="none_failed")
+    def close_snapshot(snapshot: dict) -> None:
+        from nightjar.airflow_glue import run_step
+
+        run_step("close_snapshot", snapshot)
+
+    snapshot = open_snapshot()
+    features = build_features(snapshot)
+    score(resolve_models(), features) >> close_snapshot(snapshot)
+
+
+nightjar_score()

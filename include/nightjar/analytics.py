@@ -1,0 +1,46 @@
+"""Analysts' access: DuckDB over the Delta tables, each registered as a view by name.
+
+Views are Arrow datasets over delta-rs snapshots, so DuckDB pushes filters down and
+reads only the partitions a query needs. Any table can be pinned to an older Delta
+version for time travel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from deltalake import DeltaTable
+
+from nightjar.names import validate_identifier
+from nightjar.settings import Settings
+
+
+def table_names(settings: Settings) -> list[str]:
+    """Delta tables in the local warehouse (every folder with a ``_delta_log``)."""
+    root = Path(settings.warehouse)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob("*/_delta_log"))
+
+
+def connect(
+    settings: Settings, versions: dict[str, int] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per Delta table (``versions`` pins some tables)."""
+    versions = versions or {}
+    connection = duckdb.connect()
+    for name in table_names(settings):
+        table = DeltaTable(settings.table_uri(name), version=versions.get(name))
+        connection.register(
+            validate_identifier(name, what="table name"), table.to_pyarrow_dataset()
+        )
+    unknown = set(versions) - set(table_names(settings))
+    if unknown:
+        raise KeyError(f"no such table(s) to pin: {sorted(unknown)}")
+    return connection
+
+
+def run_query(settings: Settings, sql: str, versions: dict[str, int] | None = None):
+    """Run read-only SQL and return a pandas frame."""
+    return connect(settings, versions).execute(sql).fetchdf()

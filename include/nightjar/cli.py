@@ -1,0 +1,265 @@
+"""The ``nightjar`` command: demo, embedded stack, analysts' queries, models and features."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from nightjar.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("py4j", "urllib3", "alembic", "botocore", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class NightjarGroup(click.Group):
+    """Turn Nightjar's expected errors into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from nightjar.dataset_config import ConfigError
+        from nightjar.embedded import StackError
+        from nightjar.lakefs_client import LakeFSUnavailableError
+        from nightjar.names import InvalidNameError
+        from nightjar.registry import RegistryError
+        from nightjar.spark import SparkUnavailableError
+        from nightjar.validation import DataValidationError
+
+        try:
+            return super().invoke(ctx)
+        except (
+            ConfigError,
+            StackError,
+            LakeFSUnavailableError,
+            InvalidNameError,
+            RegistryError,
+            SparkUnavailableError,
+            DataValidationError,
+        ) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=NightjarGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Nightjar: batch scoring and scheduled retraining on Airflow, lakeFS, MLflow and Delta.
+
+    Settings come from NIGHTJAR_* environment variables (see .env.example); with none set,
+    everything runs on the embedded stack under ./.nightjar.
+    """
+    _configure_logging(verbose)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+# --- demo and stack -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--nights",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 30),
+    help="Nightly batches to score after the first model is promoted.",
+)
+def demo(nights: int) -> None:
+    """Run the whole loop on the embedded stack and print where everything is.
+
+    Ingests seeded demo data into lakeFS, trains and promotes a first model, scores NIGHTS
+    nightly batches into Delta and produces drift reports. Safe to run again: it replaces
+    the same partitions with the same rows.
+    """
+    from nightjar.dataset_config import load_dataset_config
+    from nightjar.embedded import EmbeddedStack, apply_airflow_env, migrate_airflow_db
+
+    settings = _settings()
+    config = load_dataset_config(settings.dataset_config)
+    apply_airflow_env(settings)
+    with EmbeddedStack(settings):
+        click.echo("preparing Airflow's metadata database ...")
+        migrate_airflow_db(settings)
+        from nightjar.demo import run_demo
+        from nightjar.summary import print_summary
+
+        run_demo(settings, config, nights=nights)
+        print_summary(settings, config)
+
+
+@main.group()
+def stack() -> None:
+    """Start, stop and inspect the embedded stack's lakeFS stand-in."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start the lakeFS stand-in in the background (for `make airflow` and the CLI)."""
+    from nightjar.embedded import EmbeddedStack
+
+    settings = _settings()
+    embedded = EmbeddedStack(settings, detach=True)
+    embedded.start()
+    click.echo(f"lakeFS stand-in: {embedded.endpoint} (data in {settings.standin_dir})")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop a stand-in started with `nightjar stack up`."""
+    from nightjar.embedded import stop_detached
+
+    stopped = stop_detached(_settings())
+    click.echo("stopped the lakeFS stand-in" if stopped else "no stand-in was running")
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Say what is running and where the embedded state lives."""
+    from nightjar.embedded import running_standin_pid
+
+    settings = _settings()
+    pid = running_standin_pid(settings)
+    state = f"running, pid {pid}" if pid else "not running"
+    click.echo(f"home:      {settings.home_dir}")
+    click.echo(f"lakeFS:    {settings.lakefs_endpoint or 'stand-in'} ({state})")
+    click.echo(f"MLflow:    {settings.mlflow_uri}")
+    click.echo(f"warehouse: {settings.warehouse}")
+
+
+# --- analysts -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "--version",
+    "versions",
+    multiple=True,
+    metavar="TABLE=N",
+    help="Read TABLE as of Delta version N (time travel); repeatable.",
+)
+@click.option("--tables", "list_tables", is_flag=True, help="List the tables and exit.")
+def query(sql: str, versions: tuple[str, ...], list_tables: bool) -> None:
+    """Run SQL (DuckDB) over the Delta tables, each a view named after its table.
+
+    \b
+    Example:
+      nightjar query "SELECT score_date, count(*), avg(probability)
+                      FROM scores_credit_default GROUP BY 1 ORDER BY 1"
+    """
+    from nightjar.analytics import run_query, table_names
+
+    settings = _settings()
+    if list_tables:
+        click.echo("\n".join(table_names(settings)))
+        return
+    pinned = {}
+    for item in versions:
+        name, _, number = item.partition("=")
+        if not number.isdigit():
+            raise click.BadParameter(f"{item!r}: expected TABLE=N", param_hint="--version")
+        pinned[name] = int(number)
+    import pandas as pd
+
+    with pd.option_context(
+        "display.max_rows", 200, "display.width", 200, "display.max_columns", 50
+    ):
+        click.echo(run_query(settings, sql, pinned).to_string(index=False))
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+@main.group()
+def model() -> None:
+    """Registry: alias history, rollback and manual promotion."""
+
+
+def _model_name(name: str | None) -> str:
+    if name:
+        return name
+    from nightjar.dataset_config import load_dataset_config
+
+    return load_dataset_config(_settings().dataset_config).model.name
+
+
+@model.command("history")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+def model_history(name: str | None) -> None:
+    """Every alias move: when, from which version to which, by whom and why."""
+    from nightjar.registry import history
+
+    frame = history(_settings(), _model_name(name))
+    click.echo(frame.to_string(index=False) if len(frame) else "no alias moves recorded yet")
+
+
+@model.command("rollback")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+@click.option("--to", "to_version", help="Version to restore (default: the previous champion).")
+@click.option("--reason", default="manual rollback", show_default=True)
+def model_rollback(name: str | None, to_version: str | None, reason: str) -> None:
+    """Make a previous version the champion again, recorded in the alias history."""
+    from nightjar.registry import rollback
+
+    move = rollback(
+        _settings(),
+        _model_name(name),
+        to_version=to_version,
+        actor=f"cli:{os.environ.get('USER', 'unknown')}",
+        reason=reason,
+    )
+    click.echo(f"{move.model_name}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+@model.command("promote")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+@click.option("--version", required=True, help="The challenger version to promote.")
+@click.option("--reason", default="manual promotion", show_default=True)
+def model_promote(name: str | None, version: str, reason: str) -> None:
+    """Promote a version to champion once it has passed the evaluation gate."""
+    import mlflow
+
+    from nightjar.registry import promote
+    from nightjar.tracking import configure_mlflow
+
+    settings = _settings()
+    name = _model_name(name)
+    configure_mlflow(settings)
+    run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
+    if mlflow.get_run(run_id).data.tags.get("nightjar.gate") != "passed":
+        raise click.ClickException(f"{name} v{version} has not passed the evaluation gate")
+    move = promote(
+        settings, name, version, actor=f"cli:{os.environ.get('USER', 'unknown')}", reason=reason
+    )
+    click.echo(f"{name}@champion -> v{version}" if move else f"v{version} is already champion")
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+@main.group()
+def features() -> None:
+    """The dataset's features and their lineage."""
+
+
+@features.command("describe")
+def features_describe() -> None:
+    """Each feature: definition, sources, owner, checks; and the feature-spec version."""
+    from nightjar.dataset_config import load_dataset_config
+    from nightjar.feature_catalog import describe
+
+    click.echo(describe(load_dataset_config(_settings().dataset_config)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

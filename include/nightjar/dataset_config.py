@@ -1,0 +1,294 @@
+"""The dataset config: one YAML file that onboards a use case.
+
+It says where the raw tables are in lakeFS, how they join, the entity key and event
+time, the label and when it arrives, the features, the slices, and which gate policy and
+drift settings apply. Loading validates everything up front, so a bad config fails
+before any job runs, naming the field and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nightjar.names import InvalidNameError, validate_identifier
+
+ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date"]
+
+
+class ConfigError(ValueError):
+    """A dataset or policy config that cannot be used; the message names field and problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    type: ColumnType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = Field(default=None, description="Allowed categories.")
+    description: str = ""
+
+
+class SourceTable(_Strict):
+    """A raw table in lakeFS, stored as daily partitions ``<path>/date=YYYY-MM-DD/*.parquet``."""
+
+    path: str = Field(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
+    columns: dict[str, ColumnSpec]
+    unique: list[str] = Field(default_factory=list, description="Columns unique per batch.")
+    join_on: list[str] = Field(default_factory=list, description="Keys to join to the base.")
+    owner: str = ""
+    freshness_hours: int | None = Field(
+        default=None, description="Batch must contain events this recent relative to its date."
+    )
+
+
+class LabelSpec(_Strict):
+    source: str
+    column: str
+    available_at: str = Field(description="Column holding when the label became known.")
+    delay_days: int = Field(ge=0, description="How long after the event the label arrives.")
+
+
+class ExprFeature(_Strict):
+    kind: Literal["expr"] = "expr"
+    expr: str = Field(description="Spark SQL expression over the joined row.")
+
+
+class WindowFeature(_Strict):
+    """An aggregation over the entity's own earlier events, strictly before this event."""
+
+    kind: Literal["window"] = "window"
+    agg: Literal["count", "sum", "avg", "min", "max"]
+    column: str
+    partition_by: str
+    range_days: int = Field(gt=0, le=3650)
+
+
+class TransformFeature(_Strict):
+    kind: Literal["transform"] = "transform"
+    transform: str = Field(description="Name of a registered Python transform.")
+    inputs: list[str]
+
+
+FeatureDef = Annotated[ExprFeature | WindowFeature | TransformFeature, Field(discriminator="kind")]
+
+
+class FeatureSpec(_Strict):
+    definition: FeatureDef
+    type: Literal["float", "int", "string"] = "float"
+    owner: str = ""
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = True
+
+
+class SplitSpec(_Strict):
+    """Time-based split: the last ``holdout_days`` are holdout, the ``validation_days`` before
+    them validation, everything earlier training."""
+
+    validation_days: int = Field(default=7, ge=1)
+    holdout_days: int = Field(default=7, ge=1)
+
+
+class ModelSpec(_Strict):
+    name: str
+    seed: int = 42
+    num_boost_round: int = Field(default=200, gt=0)
+    early_stopping_rounds: int = Field(default=20, gt=0)
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    training_window_days: int = Field(
+        default=60, gt=0, description="Days of labelled events a model trains on."
+    )
+    split: SplitSpec = SplitSpec()
+
+
+class DriftSpec(_Strict):
+    psi_threshold: float = Field(default=0.2, gt=0)
+    bins: int = Field(default=10, ge=2, le=100)
+    max_drifted_share: float = Field(
+        default=0.3, gt=0, le=1, description="Share of drifted features that breaches the window."
+    )
+    report_sample_rows: int = Field(default=5000, gt=0)
+    breach_k: int = Field(default=2, ge=1, description="Breaching windows needed...")
+    breach_n: int = Field(default=3, ge=1, description="...among the last n windows.")
+    cooldown_days: int = Field(
+        default=7, ge=0, description="No retrain request this soon after one."
+    )
+    max_retrains_per_30_days: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> DriftSpec:
+        if self.breach_k > self.breach_n:
+            raise ValueError(f"breach_k ({self.breach_k}) cannot exceed breach_n ({self.breach_n})")
+        return self
+
+
+class ValidationSpec(_Strict):
+    max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
+
+
+class DatasetConfig(_Strict):
+    name: str
+    description: str = ""
+    owner: str = ""
+    entity_key: str
+    event_time: str
+    base_source: str = Field(description="The source whose rows are the entities to score.")
+    sources: dict[str, SourceTable]
+    label: LabelSpec
+    features: dict[str, FeatureSpec]
+    categorical: list[str] = Field(default_factory=list)
+    slices: list[str] = Field(default_factory=list)
+    model: ModelSpec
+    drift: DriftSpec = DriftSpec()
+    validation: ValidationSpec = ValidationSpec()
+    gate_policy: Path = Field(description="Gate policy file, relative to this config.")
+
+    @field_validator("name", "entity_key", "event_time")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return _as_identifier(value)
+
+    @field_validator("sources", "features")
+    @classmethod
+    def _identifier_keys(cls, value: dict) -> dict:
+        for key in value:
+            _as_identifier(key)
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> DatasetConfig:
+        problems = list(self._reference_problems())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _reference_problems(self):
+        base = self.sources.get(self.base_source)
+        if base is None:
+            yield f"base_source {self.base_source!r} is not one of sources {sorted(self.sources)}"
+            return
+        for column in (self.entity_key, self.event_time):
+            if column not in base.columns:
+                yield f"column {column!r} does not exist in base source {self.base_source!r}"
+        label_source = self.sources.get(self.label.source)
+        if label_source is None:
+            yield f"label.source {self.label.source!r} is not one of sources {sorted(self.sources)}"
+        else:
+            for column in (self.label.column, self.label.available_at, self.entity_key):
+                if column not in label_source.columns:
+                    yield f"label column {column!r} does not exist in source {self.label.source!r}"
+        available = self.raw_columns()
+        for name, feature in self.features.items():
+            definition = feature.definition
+            if isinstance(definition, WindowFeature):
+                for column in (definition.column, definition.partition_by):
+                    if column not in available:
+                        yield f"features.{name}: column {column!r} does not exist in any source"
+            elif isinstance(definition, TransformFeature):
+                for column in definition.inputs:
+                    if column not in available:
+                        yield f"features.{name}: input {column!r} does not exist in any source"
+            if name == self.label.column:
+                yield f"features.{name}: a feature may not be named after the label"
+        for column in self.categorical:
+            if column not in self.features:
+                yield f"categorical column {column!r} is not a feature"
+        for column in self.slices:
+            if column not in available and column not in self.features:
+                yield f"slice column {column!r} does not exist in any source or feature"
+
+    def raw_columns(self) -> set[str]:
+        """Columns available to features: every source column except the label's own."""
+        columns: set[str] = set()
+        for name, source in self.sources.items():
+            if name == self.label.source:
+                continue
+            columns |= set(source.columns)
+        return columns
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def history_days(self) -> int:
+        """Days of history before a batch that window features need."""
+        windows = [
+            f.definition.range_days
+            for f in self.features.values()
+            if isinstance(f.definition, WindowFeature)
+        ]
+        return max(windows, default=0)
+
+    def table_name(self, kind: str) -> str:
+        """Name of one of this dataset's Delta tables, e.g. ``features_credit_default``."""
+        return f"{kind}_{self.name}"
+
+    def spec_hash(self) -> str:
+        """Stable version of the feature definitions and the code that computes them.
+
+        Recorded with every feature table, model and scored row: if either the YAML's
+        feature section or Nightjar's feature code changes, the version changes.
+        """
+        from nightjar import features as feature_code
+
+        payload = {
+            "entity_key": self.entity_key,
+            "event_time": self.event_time,
+            "sources": {k: v.model_dump(mode="json") for k, v in sorted(self.sources.items())},
+            "features": {k: v.model_dump(mode="json") for k, v in self.features.items()},
+            "categorical": self.categorical,
+            "code": Path(feature_code.__file__).read_bytes().hex(),
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return digest[:16]
+
+
+def _as_identifier(value: str) -> str:
+    try:
+        return validate_identifier(value)
+    except InvalidNameError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"invalid dataset config {path}:"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  - {location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Load and validate a dataset config; raise ConfigError naming each bad field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"dataset config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"dataset config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"dataset config {path} must be a mapping at the top level")
+    try:
+        config = DatasetConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    gate_policy = (path.parent / config.gate_policy).resolve()
+    if not gate_policy.is_file():
+        raise ConfigError(
+            f"invalid dataset config {path}:\n  - gate_policy: {gate_policy} not found"
+        )
+    return config.model_copy(update={"gate_policy": gate_policy})

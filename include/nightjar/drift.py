@@ -1,0 +1,253 @@
+"""Drift of one scored date against the champion's training data.
+
+Decisions use the Population Stability Index over fixed bins: quantile bins of the
+reference for numeric features, the categories themselves for categorical ones, and
+the predicted probability as one more column. PSI measures how far the distribution
+moved, not how sure we are that it moved at all, so unlike a p-value it does not flag
+every column once n is large. Reference statistics are computed once per model version
+and kept with the model in MLflow. Evidently renders the human-readable report from a
+sample; the decision never depends on the sample.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from nightjar import delta_tables
+from nightjar.dataset_config import DatasetConfig
+from nightjar.features import FEATURE_DATE
+from nightjar.scoring import SCORE_DATE, ModelRef
+from nightjar.settings import Settings
+from nightjar.training import PREDICTION, TRAINING_RUN
+
+log = logging.getLogger(__name__)
+PROBABILITY = "probability"
+_EPSILON = 1e-4
+_REFERENCE_ARTIFACT = "drift/reference_stats.json"
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    score_date: dt.date
+    features: int
+    drifted: list[str]
+    prediction_psi: float
+    breached: bool
+    report_html: str
+
+
+def _numeric_stats(values: pd.Series, bins: int) -> dict:
+    clean = values.dropna().to_numpy(dtype=float)
+    edges = np.unique(np.quantile(clean, np.linspace(0, 1, bins + 1)[1:-1])) if len(clean) else []
+    return {
+        "kind": "numeric",
+        "edges": [float(e) for e in edges],
+        "proportions": _numeric_proportions(values, list(edges)),
+    }
+
+
+def _numeric_proportions(values: pd.Series, edges: list[float]) -> list[float]:
+    """Shares per bin, with a last bucket for missing values."""
+    array = values.to_numpy(dtype=float)
+    missing = np.isnan(array)
+    counts = np.bincount(
+        np.searchsorted(edges, array[~missing], side="right"), minlength=len(edges) + 1
+    ).astype(float)
+    counts = np.append(counts, missing.sum())
+    return (counts / max(len(array), 1)).tolist()
+
+
+def _categorical_proportions(values: pd.Series, categories: list[str]) -> list[float]:
+    """Shares per known category, plus one bucket for unseen or missing values."""
+    counts = values.astype("string").value_counts(dropna=False)
+    known = [float(counts.get(c, 0)) for c in categories]
+    other = float(len(values)) - sum(known)
+    return (np.array([*known, other]) / max(len(values), 1)).tolist()
+
+
+def reference_stats(
+    config: DatasetConfig, reference: pd.DataFrame, reference_predictions: pd.Series
+) -> dict:
+    stats = {}
+    for name in config.feature_names:
+        if name in config.categorical:
+            categories = sorted(reference[name].dropna().astype(str).unique())
+            stats[name] = {
+                "kind": "categorical",
+                "categories": categories,
+                "proportions": _categorical_proportions(reference[name], categories),
+            }
+        else:
+            stats[name] = _numeric_stats(reference[name], config.drift.bins)
+    stats[PROBABILITY] = _numeric_stats(reference_predictions, config.drift.bins)
+    return stats
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    e = np.clip(np.asarray(expected, float), _EPSILON, None)
+    a = np.clip(np.asarray(actual, float), _EPSILON, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def current_proportions(stat: dict, values: pd.Series) -> list[float]:
+    if stat["kind"] == "categorical":
+        return _categorical_proportions(values, stat["categories"])
+    return _numeric_proportions(values, stat["edges"])
+
+
+def load_or_build_reference(settings: Settings, config: DatasetConfig, model: ModelRef) -> dict:
+    """Reference statistics for a model version: from MLflow if cached, else built once."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from nightjar.tracking import configure_mlflow
+
+    configure_mlflow(settings)
+    try:
+        return json.loads(mlflow.artifacts.load_text(f"runs:/{model.run_id}/{_REFERENCE_ARTIFACT}"))
+    except (MlflowException, OSError):  # not cached yet
+        log.info("no cached drift reference for %s v%s; building it", model.name, model.version)
+    reference, predictions = reference_frame(settings, config, model)
+    stats = reference_stats(config, reference, predictions)
+    with mlflow.start_run(run_id=model.run_id):
+        mlflow.log_dict(stats, _REFERENCE_ARTIFACT)
+    return stats
+
+
+def reference_frame(
+    settings: Settings, config: DatasetConfig, model: ModelRef
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The champion's training features, and its predictions on its own holdout."""
+    import mlflow
+
+    run = mlflow.get_run(model.run_id)
+    training_key = run.data.tags["nightjar.training_key"]
+    table = delta_tables.read(
+        settings.table_uri(config.table_name("training_features")),
+        filters=[(TRAINING_RUN, "=", training_key)],
+    )
+    if table is None or table.num_rows == 0:
+        raise LookupError(
+            f"training features of {model.name} v{model.version} "
+            f"({training_key}) are gone; cannot build the drift reference"
+        )
+    holdout = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(f"runs:/{model.run_id}/evaluation/holdout.parquet")
+    )
+    return table.to_pandas(), holdout[PREDICTION]
+
+
+def measure_drift(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    score_date: dt.date,
+    reports_dir: Path,
+) -> DriftSummary:
+    """Compute, store and report drift for one scored date."""
+    day = score_date.isoformat()
+    features = delta_tables.read(
+        settings.table_uri(config.table_name("features")), filters=[(FEATURE_DATE, "=", day)]
+    )
+    scores = delta_tables.read(
+        settings.table_uri(config.table_name("scores")),
+        filters=[(SCORE_DATE, "=", day)],
+        columns=[PROBABILITY],
+    )
+    if features is None or scores is None or features.num_rows == 0:
+        raise LookupError(f"no features or scores for {day}; score the date first")
+    current = features.to_pandas()
+    reference = load_or_build_reference(settings, config, model)
+    rows = []
+    for name, stat in reference.items():
+        values = scores.column(PROBABILITY).to_pandas() if name == PROBABILITY else current[name]
+        value = psi(stat["proportions"], current_proportions(stat, values))
+        rows.append(
+            {
+                SCORE_DATE: score_date,
+                "feature": name,
+                "statistic": "psi",
+                "value": value,
+                "threshold": config.drift.psi_threshold,
+                "drifted": value > config.drift.psi_threshold,
+                "model_name": model.name,
+                "model_version": model.version,
+                "rows_current": len(values),
+            }
+        )
+    metrics = pd.DataFrame(rows)
+    delta_tables.replace_partition(
+        settings.table_uri(config.table_name("drift_metrics")),
+        pa.Table.from_pandas(metrics, preserve_index=False),
+        partition_column=SCORE_DATE,
+        value=score_date,
+    )
+    features_only = metrics[metrics["feature"] != PROBABILITY]
+    drifted = features_only.loc[features_only["drifted"], "feature"].tolist()
+    prediction_psi = float(metrics.loc[metrics["feature"] == PROBABILITY, "value"].iloc[0])
+    share = len(drifted) / max(len(features_only), 1)
+    breached = share > config.drift.max_drifted_share or prediction_psi > config.drift.psi_threshold
+    html = render_report(settings, config, model, current, score_date, reports_dir)
+    log.info(
+        "drift %s: %d/%d features drifted (%s), prediction PSI %.3f, breached=%s",
+        day,
+        len(drifted),
+        len(features_only),
+        ", ".join(drifted) or "none",
+        prediction_psi,
+        breached,
+    )
+    return DriftSummary(score_date, len(features_only), drifted, prediction_psi, breached, html)
+
+
+def render_report(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    current: pd.DataFrame,
+    score_date: dt.date,
+    reports_dir: Path,
+) -> str:
+    """Evidently HTML + JSON on seeded samples, saved locally and logged to MLflow."""
+    import mlflow
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    reference, _ = reference_frame(settings, config, model)
+    n = config.drift.report_sample_rows
+    sample = lambda frame: frame.sample(min(n, len(frame)), random_state=0)[config.feature_names]  # noqa: E731
+    numeric = [c for c in config.feature_names if c not in config.categorical]
+    definition = DataDefinition(
+        numerical_columns=numeric, categorical_columns=list(config.categorical)
+    )
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(sample(current), data_definition=definition),
+        Dataset.from_pandas(sample(reference), data_definition=definition),
+    )
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    html = reports_dir / f"drift-{config.name}-{score_date.isoformat()}.html"
+    snapshot.save_html(str(html))
+    (html.with_suffix(".json")).write_text(snapshot.json())
+    from nightjar.tracking import ensure_experiment
+
+    experiment = ensure_experiment(settings, f"{config.name}-monitoring")
+    with mlflow.start_run(
+        experiment_id=experiment,
+        run_name=f"drift-{score_date}",
+        tags={
+            "nightjar.model_name": model.name,
+            "nightjar.model_version": model.version,
+            "nightjar.score_date": score_date.isoformat(),
+        },
+    ):
+        mlflow.log_artifact(str(html), "drift")
+        mlflow.log_artifact(str(html.with_suffix(".json")), "drift")
+    return str(html)

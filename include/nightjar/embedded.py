@@ -1,0 +1,181 @@
+"""The embedded stack: everything under one home folder, services started on demand.
+
+- lakeFS: Nightjar's stand-in server on 127.0.0.1 (unless NIGHTJAR_LAKEFS_ENDPOINT is set)
+- MLflow: SQLite store and local artifacts under ``home/mlflow``
+- Airflow: SQLite metadata under ``home/airflow``, DAGs from this checkout
+- Delta tables: ``home/warehouse`` through delta-rs; Spark in local mode
+
+``EmbeddedStack`` starts the stand-in when it is not running and stops it on exit; a
+stand-in that ``nightjar stack up`` left running for this home is reused and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from nightjar.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+
+class StackError(RuntimeError):
+    """The embedded stack cannot start; the message says what to do."""
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    """Environment that points Airflow at the embedded home and this checkout's DAGs."""
+    airflow_home = settings.home_dir / "airflow"
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "NIGHTJAR_HOME": str(settings.home_dir),
+    }
+
+
+def apply_airflow_env(settings: Settings) -> None:
+    """Set the Airflow environment in this process (before anything imports airflow)."""
+    for key, value in airflow_env(settings).items():
+        os.environ.setdefault(key, value)
+    (settings.home_dir / "airflow").mkdir(parents=True, exist_ok=True)
+
+
+def migrate_airflow_db(settings: Settings) -> None:
+    env = {**os.environ, **airflow_env(settings)}
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise StackError(f"airflow db migrate failed:\n{result.stderr[-2000:]}")
+
+
+def standin_credentials(settings: Settings) -> dict[str, str]:
+    """The stand-in's credentials, generated on first use and kept private under home."""
+    path = settings.standin_dir / "credentials.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    creds = {
+        "access_key_id": "AKNJ" + secrets.token_hex(8).upper(),
+        "secret_access_key": secrets.token_urlsafe(30),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(creds, handle)
+    return creds
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pidfile(settings: Settings) -> Path:
+    return settings.standin_dir / "server.pid"
+
+
+def running_standin_pid(settings: Settings) -> int | None:
+    """The pid of a live stand-in that was started for this home, if any."""
+    try:
+        pid = int(_pidfile(settings).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+class EmbeddedStack:
+    """Context manager that makes sure lakeFS (the stand-in) is up for the duration."""
+
+    def __init__(self, settings: Settings, *, detach: bool = False) -> None:
+        self.settings = settings
+        self.detach = detach
+        self._server = None
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self.detach:
+            self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return (
+            self.settings.lakefs_endpoint or f"http://127.0.0.1:{self.settings.lakefs_standin_port}"
+        )
+
+    def start(self) -> None:
+        settings = self.settings
+        settings.home_dir.mkdir(parents=True, exist_ok=True)
+        if settings.lakefs_endpoint:
+            log.info("using lakeFS at %s", settings.lakefs_endpoint)
+            return
+        creds = standin_credentials(settings)
+        pid = running_standin_pid(settings)
+        if pid is not None:
+            log.info(
+                "lakeFS stand-in already running for %s (pid %d); reusing it",
+                settings.home_dir,
+                pid,
+            )
+            return
+        port = settings.lakefs_standin_port
+        if _port_in_use(port):
+            raise StackError(
+                f"port {port} on 127.0.0.1 is in use by another program, so the lakeFS stand-in "
+                "cannot start; free it or set NIGHTJAR_LAKEFS_STANDIN_PORT to another port"
+            )
+        from nightjar.lakefs_standin.process import StandinServer
+
+        self._server = StandinServer(
+            settings.standin_dir / "data",
+            port=port,
+            access_key_id=creds["access_key_id"],
+            secret_access_key=creds["secret_access_key"],
+            log_file=settings.standin_dir / "server.log",
+        )
+        self._server.start()
+        _pidfile(settings).write_text(str(self._server.pid))
+        log.info(
+            "lakeFS stand-in started at %s (data in %s)",
+            self.endpoint,
+            settings.standin_dir / "data",
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            _pidfile(self.settings).unlink(missing_ok=True)
+            self._server = None
+
+
+def stop_detached(settings: Settings) -> bool:
+    """Stop a stand-in left running by ``nightjar stack up``; False if none was running."""
+    import signal
+
+    pid = running_standin_pid(settings)
+    if pid is None:
+        _pidfile(settings).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    _pidfile(settings).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,178 @@
+"""The feature job: raw snapshot in lakeFS -> validated features in Delta.
+
+Used for both scoring (one date) and training (a range of dates), which is what keeps
+training and serving features identical. Reads go to the run's pinned commit only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from nightjar import delta_tables, raw_tables
+from nightjar.dataset_config import DatasetConfig
+from nightjar.features import FEATURE_DATE, compute_features, join_sources
+from nightjar.lakefs_client import make_client
+from nightjar.settings import Settings
+from nightjar.snapshots import Snapshot
+from nightjar.validation import (
+    PARTITION_COLUMN,
+    DataValidationError,
+    check_freshness,
+    validate_features,
+    validate_raw,
+)
+
+log = logging.getLogger(__name__)
+LAKEFS_COMMIT = "lakefs_commit"
+FEATURE_SPEC = "feature_spec"
+
+
+@dataclass(frozen=True)
+class FeatureJobResult:
+    table_uri: str
+    rows: int
+    quarantined: int
+    feature_spec: str
+    lakefs_commit: str
+
+
+def _load_source(
+    settings: Settings,
+    config: DatasetConfig,
+    snapshot: Snapshot,
+    name: str,
+    start: dt.date,
+    end: dt.date,
+    target_start: dt.date,
+) -> tuple[pd.DataFrame, int]:
+    """Read and validate one raw source; quarantine failing rows of the target dates."""
+    source = config.sources[name]
+    client = make_client(settings)
+    table = raw_tables.read_partitions(
+        client, snapshot.repository, snapshot.commit_id, source.path, start, end
+    )
+    if table is None or not any(
+        target_start <= d <= end for d in table.column(PARTITION_COLUMN).to_pylist()
+    ):
+        raise DataValidationError(
+            f"{name}: no rows for {target_start}..{end} at lakeFS commit "
+            f"{snapshot.commit_id[:12]} ({source.path}); has the batch been ingested?"
+        )
+    event_time = config.event_time if config.event_time in source.columns else None
+    batch = validate_raw(
+        table.to_pandas(),
+        name=name,
+        source=source,
+        event_time=event_time,
+        max_quarantine_share=config.validation.max_quarantine_share,
+        batch=f"{start}..{end}@{snapshot.commit_id[:12]}",
+    )
+    if event_time:
+        check_freshness(
+            batch.valid[batch.valid[PARTITION_COLUMN] == end],
+            name=name,
+            event_time=event_time,
+            batch_date=end,
+            freshness_hours=source.freshness_hours,
+        )
+    _write_quarantine(
+        settings, config, name, batch.quarantined, target_start, end, snapshot.commit_id
+    )
+    return batch.valid.drop(columns=[PARTITION_COLUMN]), len(batch.quarantined)
+
+
+def _write_quarantine(
+    settings: Settings,
+    config: DatasetConfig,
+    name: str,
+    quarantined: pd.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    commit_id: str,
+) -> None:
+    uri = settings.table_uri(config.table_name(f"quarantine_{name}"))
+    day = start
+    while day <= end:
+        rows = quarantined[quarantined["partition_date"] == day.isoformat()]
+        if len(rows) or delta_tables.open_table(uri) is not None:
+            frame = rows.assign(lakefs_commit=commit_id)
+            frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
+            data = pa.Table.from_pandas(frame, preserve_index=False)
+            delta_tables.replace_partition(uri, data, partition_column="partition_date", value=day)
+            if len(rows):
+                log.warning("%s %s: %d rows quarantined to %s", name, day, len(rows), uri)
+        day += dt.timedelta(days=1)
+
+
+def build_feature_frame(
+    settings: Settings, config: DatasetConfig, snapshot: Snapshot, start: dt.date, end: dt.date
+):
+    """Validated Spark frame of features for events dated ``start``..``end``, and the count
+    of raw rows quarantined on the way."""
+    from pyspark.sql import functions as F
+
+    from nightjar.spark import get_spark
+
+    spark = get_spark()
+    history_start = start - dt.timedelta(days=config.history_days)
+    frames, quarantined = {}, 0
+    for name in config.sources:
+        if name == config.label.source:
+            continue
+        valid, set_aside = _load_source(settings, config, snapshot, name, history_start, end, start)
+        frames[name] = spark.createDataFrame(valid)
+        quarantined += set_aside
+    features = compute_features(config, join_sources(config, frames))
+    features = features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end)))
+    validate_features(config, features)
+    return features, quarantined
+
+
+def run_feature_job(
+    settings: Settings,
+    config: DatasetConfig,
+    snapshot: Snapshot,
+    *,
+    start: dt.date,
+    end: dt.date,
+    table: str,
+    partition_column: str,
+    partition_value: dt.date | str,
+) -> FeatureJobResult:
+    """Compute features for ``start``..``end`` and replace one partition of ``table``."""
+    from pyspark.sql import functions as F
+
+    spec = config.spec_hash()
+    features, quarantined = build_feature_frame(settings, config, snapshot, start, end)
+    if partition_column != FEATURE_DATE:
+        features = features.withColumn(partition_column, F.lit(str(partition_value)))
+    features = features.withColumn(LAKEFS_COMMIT, F.lit(snapshot.commit_id)).withColumn(
+        FEATURE_SPEC, F.lit(spec)
+    )
+    data = features.orderBy(FEATURE_DATE, config.entity_key).toArrow()
+    uri = settings.table_uri(table)
+    delta_tables.replace_partition(
+        uri, data, partition_column=partition_column, value=partition_value
+    )
+    log.info(
+        "wrote %d feature rows for %s..%s to %s (%s=%s, spec %s)",
+        data.num_rows,
+        start,
+        end,
+        uri,
+        partition_column,
+        partition_value,
+        spec,
+    )
+    return FeatureJobResult(
+        table_uri=uri,
+        rows=data.num_rows,
+        quarantined=quarantined,
+        feature_spec=spec,
+        lakefs_commit=snapshot.commit_id,
+    )

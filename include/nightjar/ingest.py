@@ -1,0 +1,100 @@
+"""Getting raw data onto lakeFS main: branch, upload, validate, commit, merge.
+
+Main is protected, so this is the only way data reaches it: every batch is validated
+with the dataset's pandera rules before the merge, and a bad batch is refused with a
+report while main stays as it was. The ingest branch is kept on failure for inspection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import lakefs
+import pandas as pd
+from lakefs_sdk.models import BranchProtectionRule
+
+from nightjar import raw_tables, snapshots
+from nightjar.dataset_config import DatasetConfig
+from nightjar.lakefs_client import call_with_retry
+from nightjar.names import validate_branch
+from nightjar.validation import PARTITION_COLUMN, validate_raw
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    source: str
+    day: dt.date
+    frame: pd.DataFrame
+
+
+def protect_main(client: lakefs.Client, repository: str) -> None:
+    """Refuse direct writes to main: data arrives only through validated merges."""
+    api = client.sdk_client.repositories_api
+    rules = call_with_retry(
+        client, lambda: api.get_branch_protection_rules(repository), what="read branch protection"
+    )
+    if any(rule.pattern == snapshots.MAIN for rule in rules):
+        return
+    call_with_retry(
+        client,
+        lambda: api.set_branch_protection_rules(
+            repository, [*rules, BranchProtectionRule(pattern=snapshots.MAIN)]
+        ),
+        what="protect main",
+    )
+
+
+def validate_batch(config: DatasetConfig, batch: Batch) -> None:
+    """Refuse a batch that breaks the dataset's rules beyond the quarantine threshold."""
+    source = config.sources[batch.source]
+    event_time = config.event_time if config.event_time in source.columns else None
+    validate_raw(
+        batch.frame.assign(**{PARTITION_COLUMN: batch.day}),
+        name=batch.source,
+        source=source,
+        event_time=event_time,
+        max_quarantine_share=config.validation.max_quarantine_share,
+        batch=str(batch.day),
+    )
+
+
+def ingest(
+    client: lakefs.Client,
+    config: DatasetConfig,
+    repository: str,
+    branch: str,
+    batches: list[Batch],
+    *,
+    message: str,
+    metadata: dict[str, str],
+) -> str | None:
+    """Validate, upload and commit ``batches`` on ``branch``, then merge into main.
+
+    Returns the merge commit id, or None when main already had exactly this data.
+    """
+    validate_branch(branch)
+    for batch in batches:
+        validate_batch(config, batch)
+    repo = lakefs.Repository(repository, client=client)
+    call_with_retry(
+        client,
+        lambda: repo.branch(branch).create(snapshots.MAIN, exist_ok=True),
+        what=f"create branch {branch}",
+    )
+    for batch in batches:
+        path = config.sources[batch.source].path
+        raw_tables.write_partition(client, repository, branch, path, batch.day, batch.frame)
+    snapshots.commit(client, repository, branch, message, metadata)
+    merged = snapshots.merge_into_main(client, repository, branch, metadata)
+    snapshots.delete_branch(client, repository, branch)
+    log.info(
+        "ingested %d batch(es) via %s: %s",
+        len(batches),
+        branch,
+        f"merged as {merged[:12]}" if merged else "main already had this data",
+    )
+    return merged

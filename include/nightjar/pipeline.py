@@ -1,0 +1,318 @@
+"""The pipeline steps the DAGs wire together, free of Airflow so they test on their own.
+
+Each step takes a ``RunInfo`` and plain values, returns a JSON-able dict for XCom, and
+is safe to retry: inputs are pinned (lakeFS commit, model version), outputs replace
+exactly what the step owns (a Delta partition, an alias if it is not already set).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from nightjar import registry, snapshots
+from nightjar.dataset_config import DatasetConfig, load_dataset_config
+from nightjar.features import FEATURE_DATE
+from nightjar.lakefs_client import make_client
+from nightjar.run_info import RunInfo
+from nightjar.settings import Settings, load_settings
+from nightjar.snapshots import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class StepSkipped(Exception):
+    """The step decided not to act (a failed gate, no drift); the message says why."""
+
+
+def _context() -> tuple[Settings, DatasetConfig]:
+    settings = load_settings()
+    return settings, load_dataset_config(settings.dataset_config)
+
+
+def open_snapshot(run: RunInfo) -> dict[str, str]:
+    """Create the run's lakeFS branch and pin the commit every later step reads."""
+    settings, _ = _context()
+    snapshot = snapshots.open_run_snapshot(
+        make_client(settings), settings.lakefs_repository, run.dag_id, run.run_id
+    )
+    return snapshot.as_dict()
+
+
+def close_snapshot(run: RunInfo, snapshot: dict[str, str]) -> None:
+    """Delete a finished run's branch; it carried no writes, only the pinned commit.
+
+    A failed run never gets here, so its branch stays for debugging."""
+    settings, _ = _context()
+    snapshots.delete_branch(make_client(settings), snapshot["repository"], snapshot["branch"])
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
+    """Skip a retrain when a model trained on nearly the same data exists (no double-train)."""
+    import mlflow
+
+    from nightjar.tracking import ensure_experiment
+
+    settings, config = _context()
+    experiment = ensure_experiment(settings, config.name)
+    runs = mlflow.search_runs(
+        [experiment],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["params.as_of DESC"],
+        max_results=1,
+    )
+    if not force and len(runs) and "params.as_of" in runs:
+        last = dt.date.fromisoformat(runs.iloc[0]["params.as_of"])
+        if abs((run.target_date - last).days) < config.drift.cooldown_days:
+            raise StepSkipped(
+                f"a model trained as of {last} exists, within the {config.drift.cooldown_days}-day "
+                f"cooldown of {run.target_date}; pass force=true to retrain anyway"
+            )
+    return {"as_of": run.target_date.isoformat()}
+
+
+def build_training_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
+    from nightjar.feature_job import run_feature_job
+    from nightjar.training import TRAINING_RUN, training_window
+
+    settings, config = _context()
+    start, end = training_window(config, run.target_date)
+    result = run_feature_job(
+        settings,
+        config,
+        Snapshot(**snapshot),
+        start=start,
+        end=end,
+        table=config.table_name("training_features"),
+        partition_column=TRAINING_RUN,
+        partition_value=snapshot["branch"],
+    )
+    return {
+        "training_key": snapshot["branch"],
+        "rows": result.rows,
+        "quarantined": result.quarantined,
+        "feature_spec": result.feature_spec,
+    }
+
+
+def train(
+    run: RunInfo, snapshot: dict[str, str], features: dict[str, Any], *, intent: str
+) -> dict[str, Any]:
+    from nightjar.training import train_and_log
+
+    settings, config = _context()
+    result = train_and_log(
+        settings,
+        config,
+        Snapshot(**snapshot),
+        training_key=features["training_key"],
+        as_of=run.target_date,
+        intent=intent,
+        airflow_run=run.as_tags(),
+    )
+    return {
+        "run_id": result.run_id,
+        "model_uri": result.model_uri,
+        "model_id": result.model_id,
+        "model_sha256": result.model_sha256,
+        "holdout_metrics": result.holdout_metrics,
+    }
+
+
+def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
+    """Run the gate; record the decision; raise StepSkipped with the reasons if it fails."""
+    from nightjar.evaluation import evaluate_challenger
+
+    settings, config = _context()
+    decision = evaluate_challenger(settings, config, trained["run_id"], run)
+    log.info("%s", decision.summary())
+    if not decision.passed:
+        raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
+    return decision.as_dict()
+
+
+def register_and_promote(
+    run: RunInfo, trained: dict[str, Any], decision: dict[str, Any]
+) -> dict[str, Any]:
+    from nightjar.gate import load_policy
+
+    settings, config = _context()
+    name = config.model.name
+    version = registry.register(
+        settings,
+        trained["model_uri"],
+        name,
+        tags={
+            "nightjar.run_id": trained["run_id"],
+            "nightjar.model_sha256": trained["model_sha256"],
+        },
+    )
+    registry.move_alias(
+        settings,
+        name,
+        registry.CHALLENGER,
+        version,
+        actor=run.dag_id,
+        reason="passed the evaluation gate",
+        dag_run_id=run.run_id,
+    )
+    if load_policy(config.gate_policy).require_human_approval:
+        log.info(
+            "%s v%s is challenger; the policy requires human approval: "
+            "`nightjar model promote --version %s`",
+            name,
+            version,
+            version,
+        )
+        return {"model_name": name, "version": version, "promoted": False}
+    registry.promote(
+        settings,
+        name,
+        version,
+        actor=run.dag_id,
+        reason=decision.get("note") or "passed the evaluation gate",
+        dag_run_id=run.run_id,
+    )
+    from nightjar.model_card import write_model_card
+
+    write_model_card(settings, config, name, version)
+    return {"model_name": name, "version": version, "promoted": True}
+
+
+# --- scoring ------------------------------------------------------------------------------
+
+
+def resolve_models(run: RunInfo) -> dict[str, Any]:
+    """Pin the champion (and challenger, for shadow scoring) once, at run start."""
+    from nightjar.scoring import resolve_alias
+
+    settings, config = _context()
+    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    if champion is None:
+        raise LookupError(
+            f"model {config.model.name!r} has no champion yet: run the "
+            "nightjar_retrain DAG (or `nightjar demo`) first"
+        )
+    challenger = resolve_alias(settings, config.model.name, registry.CHALLENGER)
+    log.info(
+        "scoring %s with %s v%s%s",
+        run.target_date,
+        champion.name,
+        champion.version,
+        f" (shadow: v{challenger.version})" if challenger else "",
+    )
+    return {"champion": champion.__dict__, "challenger": challenger and challenger.__dict__}
+
+
+def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
+    from nightjar.feature_job import run_feature_job
+
+    settings, config = _context()
+    result = run_feature_job(
+        settings,
+        config,
+        Snapshot(**snapshot),
+        start=run.target_date,
+        end=run.target_date,
+        table=config.table_name("features"),
+        partition_column=FEATURE_DATE,
+        partition_value=run.target_date,
+    )
+    return {
+        "rows": result.rows,
+        "quarantined": result.quarantined,
+        "feature_spec": result.feature_spec,
+    }
+
+
+def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
+    from nightjar.scoring import ModelRef, ScoringContext, load_model_text, score_partition
+    from nightjar.training import load_categories
+
+    settings, config = _context()
+    context = ScoringContext(
+        score_date=run.target_date,
+        dag_run_id=run.run_id,
+        logical_date=run.logical_date,
+        scored_at=run.interval_end,
+    )
+    rows = {}
+    targets = [
+        ("champion", config.table_name("scores")),
+        ("challenger", config.table_name("shadow_scores")),
+    ]
+    for role, table in targets:
+        if not models.get(role):
+            continue
+        model = ModelRef(**models[role])
+        rows[role] = score_partition(
+            settings,
+            config,
+            model,
+            context,
+            table=table,
+            categories=load_categories(model.run_id),
+            model_text=load_model_text(settings, model),
+        )
+    return {"score_date": run.target_date.isoformat(), "rows": rows}
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+
+def measure_drift(run: RunInfo) -> dict[str, Any]:
+    from nightjar.drift import measure_drift as measure
+    from nightjar.scoring import resolve_alias
+
+    settings, config = _context()
+    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    if champion is None:
+        raise LookupError(f"model {config.model.name!r} has no champion to monitor")
+    summary = measure(settings, config, champion, run.target_date, reports_dir(settings, config))
+    return {
+        "score_date": run.target_date.isoformat(),
+        "breached": summary.breached,
+        "drifted": summary.drifted,
+        "prediction_psi": summary.prediction_psi,
+        "report_html": summary.report_html,
+        "model_version": champion.version,
+        "model_run_id": champion.run_id,
+    }
+
+
+def decide_retrain(run: RunInfo, drift: dict[str, Any]) -> dict[str, Any]:
+    """Apply the loop guard; raise StepSkipped (no Asset event) unless it fires."""
+    import mlflow
+
+    from nightjar import retrain_policy
+
+    settings, config = _context()
+    table = config.table_name("retrain_decisions")
+    trained_as_of = mlflow.get_run(drift["model_run_id"]).data.params.get("as_of")
+    decision = retrain_policy.decide(
+        config.drift,
+        window=run.target_date,
+        breached=drift["breached"],
+        history=retrain_policy.load_history(settings, table),
+        champion_trained_through=dt.date.fromisoformat(trained_as_of) if trained_as_of else None,
+        model_version=drift["model_version"],
+    )
+    retrain_policy.record(settings, table, decision)
+    log.info(
+        "retrain decision for %s: %s (%s)",
+        run.target_date,
+        "FIRED" if decision.fired else "suppressed",
+        decision.reason,
+    )
+    if not decision.fired:
+        raise StepSkipped(f"no retrain request: {decision.reason}")
+    return {"as_of": run.target_date.isoformat(), "reason": decision.reason}
+
+
+def reports_dir(settings: Settings, config: DatasetConfig) -> Path:
+    return settings.home_dir / "reports" / config.name

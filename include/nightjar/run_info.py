@@ -1,0 +1,78 @@
+"""What a pipeline step needs to know about the Airflow run it belongs to.
+
+The pipeline functions take a ``RunInfo`` rather than Airflow's context, so they can be
+called and tested without Airflow; ``from_context`` is the one adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nightjar.names import parse_date
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    dag_id: str
+    run_id: str
+    logical_date: str  # ISO timestamp; for asset-triggered runs, the run's start
+    target_date: dt.date  # the date the run is about: scored date, or training as-of date
+    interval_end: dt.datetime
+
+    def as_tags(self) -> dict[str, str]:
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "logical_date": self.logical_date}
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_date"] = self.target_date.isoformat()
+        data["interval_end"] = self.interval_end.isoformat()
+        return data
+
+
+def from_context(context: Any) -> RunInfo:
+    """The run's identity and target date, from conf, the data interval or the run time.
+
+    ``conf["date"]`` (YYYY-MM-DD) wins, for manual runs and the demo; then the ``date`` an
+    upstream Asset event carried (a scoring run tells monitoring which date); otherwise the data
+    interval's start (the day a nightly run covers), else the logical date, else, for
+    asset-triggered runs, the date the run was queued for.
+    """
+    dag_run = context["dag_run"]
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    if "date" not in conf and (event_date := _triggering_date(context)):
+        conf["date"] = event_date
+    start = context.get("data_interval_start")
+    end = context.get("data_interval_end")
+    logical = context.get("logical_date")
+    run_after = getattr(dag_run, "run_after", None)
+    anchor = start or logical or run_after
+    if "date" in conf:
+        target = parse_date(conf["date"])
+    elif start is not None and end is not None and end > start:
+        target = start.date()
+    else:
+        target = anchor.date()
+    interval_end = end or logical or run_after
+    if "date" in conf:
+        interval_end = dt.datetime.combine(target + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return RunInfo(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        logical_date=(logical or anchor).isoformat(),
+        target_date=target,
+        interval_end=interval_end,
+    )
+
+
+def _triggering_date(context: Any) -> str | None:
+    """The ``date`` extra of the newest Asset event that triggered this run, if any."""
+    events = context.get("triggering_asset_events") or {}
+    dates = [
+        event.extra["date"]
+        for asset_events in events.values()
+        for event in asset_events
+        if isinstance(getattr(event, "extra", None), dict) and "date" in event.extra
+    ]
+    return max(dates) if dates else None

@@ -1,0 +1,45 @@
+"""The closing summary of ``nightjar demo``: what happened and where to look."""
+
+from __future__ import annotations
+
+import click
+
+from nightjar import registry
+from nightjar.analytics import run_query
+from nightjar.dataset_config import DatasetConfig
+from nightjar.pipeline import reports_dir
+from nightjar.settings import Settings
+
+
+def print_summary(settings: Settings, config: DatasetConfig) -> None:
+    scores = config.table_name("scores")
+    champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
+    per_date = run_query(
+        settings,
+        f"SELECT score_date, count(*) AS rows, "
+        f"round(avg(probability), 4) AS mean_probability, "
+        f"any_value(model_version) AS model_version "
+        f"FROM {scores} GROUP BY 1 ORDER BY 1",
+    )
+    decisions = run_query(
+        settings,
+        "SELECT decision_date, fired, reason FROM "
+        f"{config.table_name('retrain_decisions')} ORDER BY 1",
+    )
+    reports = sorted(reports_dir(settings, config).glob("*.html"))
+    click.echo("\n" + "=" * 72)
+    click.echo(f"Nightjar demo: {config.name}")
+    click.echo(f"champion:       {config.model.name} v{champion}")
+    click.echo("rows scored per date:")
+    click.echo("  " + per_date.to_string(index=False).replace("\n", "\n  "))
+    click.echo("retrain decisions (loop guard):")
+    click.echo("  " + decisions.to_string(index=False).replace("\n", "\n  "))
+    click.echo(f"Delta tables:   {settings.warehouse}")
+    click.echo(f"drift report:   {reports[-1] if reports else 'none'}")
+    click.echo(f"MLflow UI:      .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    click.echo("try a query:")
+    click.echo(
+        f'  .venv/bin/nightjar query "SELECT score_date, decision, count(*) FROM {scores} '
+        'GROUP BY ALL ORDER BY ALL"'
+    )
+    click.echo("=" * 72)

@@ -1,0 +1,243 @@
+"""pandera validation of raw batches and feature tables, with quarantine.
+
+Raw batches are validated with pandera's pandas backend as they are read from lakeFS;
+the feature table, a Spark frame, with pandera's pyspark backend. Rules come from the
+dataset config. A schema break (missing or extra column, wrong type) always fails the
+batch. Rows breaking a row-level rule (range, nullability, category, uniqueness, event
+time after the batch date) are set aside for the quarantine table, each with the rule
+and the reason; the batch fails when their share passes the configured threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from nightjar.dataset_config import ColumnSpec, DatasetConfig, SourceTable
+
+PARTITION_COLUMN = "_partition_date"
+_DTYPES = {
+    "string": "string",
+    "int": "int64",
+    "float": "float64",
+    "bool": "bool",
+    "timestamp": "datetime64[ns]",
+    "date": "datetime64[ns]",
+}
+_SCHEMA_LEVEL_CHECKS = ("column_in_dataframe", "column_in_schema", "dtype(")
+
+
+class DataValidationError(ValueError):
+    """A batch that must not go further; the message names the column, rule and count."""
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame  # original columns as JSON, plus source, rule and reason
+
+    @property
+    def quarantine_share(self) -> float:
+        total = len(self.valid) + len(self.quarantined)
+        return len(self.quarantined) / total if total else 0.0
+
+
+def _column_checks(spec: ColumnSpec) -> list[pa.Check]:
+    checks = []
+    if spec.min is not None:
+        checks.append(pa.Check.ge(spec.min))
+    if spec.max is not None:
+        checks.append(pa.Check.le(spec.max))
+    if spec.allowed is not None:
+        checks.append(pa.Check.isin(spec.allowed))
+    return checks
+
+
+def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.DataFrameSchema:
+    columns = {
+        column: pa.Column(_DTYPES[spec.type], checks=_column_checks(spec), nullable=spec.nullable)
+        for column, spec in source.columns.items()
+    }
+    columns[PARTITION_COLUMN] = pa.Column(nullable=False)
+    checks = []
+    if event_time is not None:
+        checks.append(
+            pa.Check(
+                lambda df: (
+                    df[event_time] < pd.to_datetime(df[PARTITION_COLUMN]) + pd.Timedelta(days=1)
+                ),
+                name="event_time_not_after_batch_date",
+            )
+        )
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        strict=True,
+        unique=source.unique or None,
+        report_duplicates="all",
+        name=name,
+    )
+
+
+def _normalise(frame: pd.DataFrame, source: SourceTable) -> pd.DataFrame:
+    """Align representation, not meaning: any datetime unit to ns, ints where floats are
+    declared, text columns to pandas strings. A wrong type still fails."""
+    frame = frame.copy()
+    for column, spec in source.columns.items():
+        if column not in frame:
+            continue
+        series = frame[column]
+        if spec.type in ("timestamp", "date") and pd.api.types.is_datetime64_any_dtype(series):
+            frame[column] = series.astype("datetime64[ns]")
+        elif spec.type == "float" and pd.api.types.is_integer_dtype(series):
+            frame[column] = series.astype("float64")
+        elif spec.type == "string" and pd.api.types.is_object_dtype(series):
+            if series.map(lambda v: v is None or isinstance(v, str)).all():
+                frame[column] = series.astype("string")
+        elif spec.type == "string" and pd.api.types.is_string_dtype(series):
+            frame[column] = series.astype("string")
+    return frame
+
+
+def _describe(cases: pd.DataFrame, limit: int = 8) -> str:
+    lines = []
+    grouped = cases.groupby(["column", "check"], dropna=False, sort=True)
+    for (column, check), group in list(grouped)[:limit]:
+        check = str(check)
+        cases_text = ", ".join(repr(v) for v in group["failure_case"].head(3))
+        if check == "column_in_dataframe":
+            lines.append(f"  - missing column(s): {cases_text}")
+        elif check == "column_in_schema":
+            lines.append(f"  - unexpected column(s) not in the config: {cases_text}")
+        elif check.startswith("dtype("):
+            lines.append(f"  - column {column!r} has type {cases_text}, expected {check[6:-1]}")
+        else:
+            lines.append(
+                f"  - column {column!r}, rule {check}: {len(group)} failing (e.g. {cases_text})"
+            )
+    if len(grouped) > limit:
+        lines.append(f"  - ... and {len(grouped) - limit} more rule(s)")
+    return "\n".join(lines)
+
+
+def validate_raw(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    source: SourceTable,
+    event_time: str | None,
+    max_quarantine_share: float,
+    batch: str,
+) -> ValidatedBatch:
+    """Validate one raw batch; raise DataValidationError or return valid and quarantined rows."""
+    if frame.empty:
+        raise DataValidationError(f"{name} {batch}: empty batch (0 rows)")
+    frame = _normalise(frame.reset_index(drop=True), source)
+    try:
+        raw_schema(name, source, event_time).validate(frame, lazy=True)
+        return ValidatedBatch(
+            valid=frame, quarantined=_quarantine_rows(frame, name, pd.DataFrame())
+        )
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    schema_level = cases[
+        cases["index"].isna() | cases["check"].astype(str).str.startswith(_SCHEMA_LEVEL_CHECKS)
+    ]
+    if not schema_level.empty:
+        raise DataValidationError(
+            f"{name} {batch}: schema break, the batch is refused:\n{_describe(schema_level)}"
+        ) from None
+    bad_rows = cases.dropna(subset=["index"])
+    quarantined = _quarantine_rows(frame, name, bad_rows)
+    valid = frame.drop(index=bad_rows["index"].astype(int).unique())
+    result = ValidatedBatch(valid=valid.reset_index(drop=True), quarantined=quarantined)
+    if result.quarantine_share > max_quarantine_share:
+        raise DataValidationError(
+            f"{name} {batch}: {len(quarantined)} of {len(frame)} rows "
+            f"({result.quarantine_share:.1%}) break row rules, above the "
+            f"{max_quarantine_share:.1%} threshold; nothing was written:\n{_describe(bad_rows)}"
+        )
+    return result
+
+
+def _quarantine_rows(frame: pd.DataFrame, name: str, bad_rows: pd.DataFrame) -> pd.DataFrame:
+    columns = ["source", "partition_date", "rule", "reason", "row"]
+    if bad_rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+    records = []
+    for index, group in bad_rows.groupby(bad_rows["index"].astype(int)):
+        row = frame.loc[index]
+        whole_row = group["schema_context"] == "DataFrameSchema"
+        per_column = group[~whole_row]
+        row_checks = sorted({str(k) for k in group.loc[whole_row, "check"]})
+        rules = row_checks + sorted(
+            {f"{c}:{k}" for c, k in zip(per_column["column"], per_column["check"], strict=True)}
+        )
+        reasons = [f"row breaks {check}" for check in row_checks] + [
+            f"{column!s} = {case!r} breaks {check}"
+            for column, check, case in zip(
+                per_column["column"], per_column["check"], per_column["failure_case"], strict=True
+            )
+        ]
+        records.append(
+            {
+                "source": name,
+                "partition_date": str(row[PARTITION_COLUMN]),
+                "rule": "; ".join(rules),
+                "reason": "; ".join(reasons),
+                "row": json.dumps(
+                    row.drop(PARTITION_COLUMN).to_dict(), default=str, sort_keys=True
+                ),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=columns).astype("string")
+
+
+def check_freshness(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    event_time: str,
+    batch_date: dt.date,
+    freshness_hours: int | None,
+) -> None:
+    """Fail a batch whose newest event is older than its freshness allowance."""
+    if freshness_hours is None or frame.empty:
+        return
+    newest = pd.Timestamp(frame[event_time].max())
+    deadline = pd.Timestamp(batch_date) + pd.Timedelta(days=1) - pd.Timedelta(hours=freshness_hours)
+    if newest < deadline:
+        raise DataValidationError(
+            f"{name} {batch_date}: stale batch, newest {event_time} is {newest}, expected events "
+            f"after {deadline} (freshness {freshness_hours} h)"
+        )
+
+
+def validate_features(config: DatasetConfig, features) -> None:
+    """Validate the Spark feature frame with pandera's pyspark backend; raise on any error."""
+    import pandera.pyspark as ps
+    import pyspark.sql.types as T
+
+    types = {"float": T.DoubleType(), "int": T.LongType(), "string": T.StringType()}
+    columns = {}
+    for name, spec in config.features.items():
+        checks = []
+        if spec.min is not None:
+            checks.append(ps.Check.ge(spec.min))
+        if spec.max is not None:
+            checks.append(ps.Check.le(spec.max))
+        columns[name] = ps.Column(types[spec.type], checks=checks, nullable=spec.nullable)
+    columns[config.entity_key] = ps.Column(T.StringType(), nullable=False)
+    schema = ps.DataFrameSchema(columns, name=f"{config.name} features")
+    validated = schema.validate(features)
+    errors = dict(validated.pandera.errors)
+    if errors:
+        raise DataValidationError(
+            f"{config.name}: feature table fails validation, nothing was written:\n"
+            + json.dumps(errors, indent=2, default=str)
+        )

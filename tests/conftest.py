@@ -1,0 +1,71 @@
+"""Shared fixtures: one embedded home per test session, one Spark session per process.
+
+The environment is set in ``pytest_configure``, before anything imports Airflow, so the
+whole session (DagBag, ``dag.test()``, MLflow, Delta) lives under a temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="nightjar-test-"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["NIGHTJAR_HOME"] = str(_HOME)
+    os.environ.setdefault("NIGHTJAR_LAKEFS_STANDIN_PORT", str(_free_port()))
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from nightjar.embedded import apply_airflow_env
+    from nightjar.settings import load_settings
+
+    apply_airflow_env(load_settings())
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from nightjar.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def config(settings):
+    from nightjar.dataset_config import load_dataset_config
+
+    return load_dataset_config(settings.dataset_config)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from nightjar.spark import get_spark
+
+    return get_spark()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(settings):
+    """The lakeFS stand-in (or NIGHTJAR_LAKEFS_ENDPOINT) for the whole session."""
+    from nightjar.embedded import EmbeddedStack
+
+    with EmbeddedStack(settings) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def airflow_db(settings):
+    from nightjar.embedded import migrate_airflow_db
+
+    migrate_airflow_db(settings)

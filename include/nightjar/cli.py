@@ -83,9 +83,11 @@ def demo(nights: int) -> None:
     """
     from nightjar.dataset_config import load_dataset_config
     from nightjar.embedded import EmbeddedStack, apply_airflow_env, migrate_airflow_db
+    from nightjar.spark import require_java
 
     settings = _settings()
     config = load_dataset_config(settings.dataset_config)
+    require_java()
     apply_airflow_env(settings)
     with EmbeddedStack(settings):
         click.echo("preparing Airflow's metadata database ...")
@@ -134,6 +136,33 @@ def stack_status() -> None:
     click.echo(f"lakeFS:    {settings.lakefs_endpoint or 'stand-in'} ({state})")
     click.echo(f"MLflow:    {settings.mlflow_uri}")
     click.echo(f"warehouse: {settings.warehouse}")
+
+
+@main.command()
+def airflow() -> None:
+    """Run `airflow standalone` with Nightjar's DAGs on 127.0.0.1 (Ctrl-C stops it).
+
+    Starts the lakeFS stand-in first (left running; `nightjar stack down` stops it).
+    """
+    import shutil
+    import subprocess
+
+    from nightjar.embedded import EmbeddedStack, airflow_env, migrate_airflow_db
+
+    settings = _settings()
+    EmbeddedStack(settings, detach=True).start()
+    env = {**os.environ, **airflow_env(settings)}
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    migrate_airflow_db(settings)
+    airflow_home = env["AIRFLOW_HOME"]
+    click.echo("Airflow UI: http://127.0.0.1:8080")
+    click.echo(f"admin password: {airflow_home}/simple_auth_manager_passwords.json.generated")
+    executable = shutil.which("airflow", path=env["PATH"]) or "airflow"
+    try:
+        subprocess.run([executable, "standalone"], env=env, check=False)
+    except KeyboardInterrupt:
+        click.echo("stopped Airflow")
 
 
 # --- analysts -----------------------------------------------------------------------------
@@ -260,6 +289,14 @@ def features_describe() -> None:
 
     click.echo(describe(load_dataset_config(_settings().dataset_config)))
 
+
+def _register_subgroups() -> None:
+    from nightjar.data_cli import data
+
+    main.add_command(data)
+
+
+_register_subgroups()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

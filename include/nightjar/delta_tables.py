@@ -14,6 +14,7 @@ import re
 import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
@@ -46,12 +47,23 @@ def _partition_literal(value: dt.date | str) -> str:
 
 
 def replace_partition(
-    uri: str, data: pa.Table, *, partition_column: str, value: dt.date | str
+    uri: str,
+    data: pa.Table,
+    *,
+    partition_column: str,
+    value: dt.date | str,
+    target_file_size: int | None = None,
 ) -> None:
-    """Atomically replace the rows where ``partition_column = value`` with ``data``."""
+    """Atomically replace the rows where ``partition_column = value`` with ``data``.
+
+    ``target_file_size`` (bytes) splits a large partition into several data files.
+    """
     column = validate_identifier(partition_column, what="partition column")
     literal = _partition_literal(value)
-    if data.num_rows and {str(v) for v in data.column(column).to_pylist()} != {literal}:
+    present = (
+        {str(v) for v in pc.unique(data.column(column)).to_pylist()} if data.num_rows else set()
+    )
+    if present - {literal}:
         raise ValueError(f"rows written to {uri} must all have {column} = {literal}")
 
     def write() -> None:
@@ -62,6 +74,7 @@ def replace_partition(
             predicate=f"{column} = '{literal}'",
             partition_by=[column],
             schema_mode="merge",
+            target_file_size=target_file_size,
         )
 
     _with_commit_retry(write, what=f"replace {uri} {column}={literal}")

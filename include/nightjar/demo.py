@@ -88,14 +88,20 @@ def run_dag(dag_id: str, day: dt.date, conf: dict) -> str:
     return state
 
 
-def run_demo(settings: Settings, config: DatasetConfig, *, nights: int = NIGHTS) -> DemoResult:
+def run_demo(
+    settings: Settings,
+    config: DatasetConfig,
+    *,
+    nights: int = NIGHTS,
+    spec: demo_data.DemoSpec = DEMO_SPEC,
+) -> DemoResult:
     """Run the whole loop; the embedded stack must be up and Airflow's DB migrated."""
     from nightjar import registry
 
     prepare_repository(settings)
     history = [DATA_START + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
     log.info("ingesting %d days of history (%s..%s)", len(history), history[0], history[-1])
-    ingest_days(settings, config, history)
+    ingest_days(settings, config, history, spec=spec)
     result = DemoResult()
     trained_as_of = FIRST_NIGHT - dt.timedelta(days=1)
     state = run_dag(
@@ -103,7 +109,7 @@ def run_demo(settings: Settings, config: DatasetConfig, *, nights: int = NIGHTS)
     )
     _require_success("nightjar_retrain", state)
     for night in (FIRST_NIGHT + dt.timedelta(days=i) for i in range(nights)):
-        ingest_days(settings, config, [night])
+        ingest_days(settings, config, [night], spec=spec)
         _require_success("nightjar_score", run_dag("nightjar_score", night, {}))
         _require_success("nightjar_monitor", run_dag("nightjar_monitor", night, {}))
     result.champion_version = registry.version_for_alias(

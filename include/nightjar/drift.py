@@ -155,11 +155,11 @@ def measure_drift(
     """Compute, store and report drift for one scored date."""
     day = score_date.isoformat()
     features = delta_tables.read(
-        settings.table_uri(config.table_name("features")), filters=[(FEATURE_DATE, "=", day)]
+        settings.table_uri(config.table_name("features")), filters=[(FEATURE_DATE, "=", score_date)]
     )
     scores = delta_tables.read(
         settings.table_uri(config.table_name("scores")),
-        filters=[(SCORE_DATE, "=", day)],
+        filters=[(SCORE_DATE, "=", score_date)],
         columns=[PROBABILITY],
     )
     if features is None or scores is None or features.num_rows == 0:

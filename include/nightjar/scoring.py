@@ -142,7 +142,7 @@ def score_partition(
     table: str,
     categories: Categories,
     model_text: str,
-    engine: str = "spark",
+    engine: str | None = None,
 ) -> int:
     """Score ``score_date``'s features with ``model`` into ``table``; return the row count."""
     features_uri = settings.table_uri(config.table_name("features"))
@@ -152,7 +152,7 @@ def score_partition(
         raise LookupError(f"feature table {features_uri} does not exist; run the feature step")
     keep = [config.entity_key, config.event_time, LAKEFS_COMMIT, FEATURE_SPEC]
     arrow = source.to_pyarrow_table(
-        filters=[(FEATURE_DATE, "=", day)], columns=keep + config.feature_names
+        filters=[(FEATURE_DATE, "=", context.score_date)], columns=keep + config.feature_names
     )
     if arrow.num_rows == 0:
         raise LookupError(f"no features for {day} in {features_uri}; run the feature step")
@@ -164,7 +164,7 @@ def score_partition(
         keep=keep,
         stamp=_stamp(model, context),
     )
-    if engine == "spark":
+    if (engine or settings.scoring_engine) == "spark":
         scored = _score_on_spark(arrow, kwargs)
     else:
         scored = pa.Table.from_batches(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
+    scoring_engine: Literal["arrow", "spark"] = Field(
+        default="arrow",
+        description="arrow: score Arrow batches in the task process (fastest on one machine, "
+        "see bench/); spark: mapInArrow on the Spark cluster.",
+    )
     warehouse_uri: str | None = Field(
         default=None, description="Where Delta tables live; unset means home/warehouse."
     )

@@ -18,7 +18,7 @@ class SparkUnavailableError(RuntimeError):
     """Spark cannot start here; the message says what is missing."""
 
 
-def _check_java() -> None:
+def require_java() -> None:
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise SparkUnavailableError(
             "Spark needs a Java runtime (17 or newer), and none was found: install one "
@@ -29,7 +29,7 @@ def _check_java() -> None:
 @cache
 def get_spark():
     """The process's Spark session (created on first use)."""
-    _check_java()
+    require_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession

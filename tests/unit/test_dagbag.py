@@ -53,7 +53,8 @@ def test_parsing_imports_nothing_heavy_and_opens_no_socket():
         assert not loaded, f"heavy modules imported at parse time: {{loaded}}"
         print("ok", sorted(bag.dag_ids))
     """)
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ok" in result.stdout

@@ -13,7 +13,9 @@ def _write(tmp_path: Path, mutate) -> Path:
     mutate(raw)
     policies = tmp_path / "policies"
     policies.mkdir(exist_ok=True)
-    (policies / "default.yaml").write_text((DEMO.parents[1] / "policies" / "default.yaml").read_text())
+    (policies / "default.yaml").write_text(
+        (DEMO.parents[1] / "policies" / "default.yaml").read_text()
+    )
     raw["gate_policy"] = "policies/default.yaml"
     path = tmp_path / "dataset.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -27,26 +29,39 @@ def test_demo_config_loads(config):
 
 
 def test_spec_hash_changes_with_a_feature_definition(tmp_path, config):
-    path = _write(tmp_path, lambda raw: raw["features"]["age"]["definition"].update(
-        expr="cast(age as double) + 1"))
+    path = _write(
+        tmp_path,
+        lambda raw: raw["features"]["age"]["definition"].update(expr="cast(age as double) + 1"),
+    )
     assert load_dataset_config(path).spec_hash() != config.spec_hash()
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r["features"]["loan_to_income"].update(definition={
-            "kind": "window", "agg": "sum", "column": "nope", "partition_by": "customer_id",
-            "range_days": 3}),
-         "features.loan_to_income: column 'nope' does not exist"),
+        (
+            lambda r: r["features"]["loan_to_income"].update(
+                definition={
+                    "kind": "window",
+                    "agg": "sum",
+                    "column": "nope",
+                    "partition_by": "customer_id",
+                    "range_days": 3,
+                }
+            ),
+            "features.loan_to_income: column 'nope' does not exist",
+        ),
         (lambda r: r.update(entity_key="missing_id"), "column 'missing_id' does not exist"),
         (lambda r: r.update(base_source="nope"), "base_source 'nope' is not one of sources"),
         (lambda r: r["model"].update(threshold=2), "model.threshold"),
         (lambda r: r.update(unknown_field=1), "unknown_field"),
         (lambda r: r.update(categorical=["nope"]), "categorical column 'nope' is not a feature"),
-        (lambda r: r["features"].update(defaulted={"definition": {"kind": "expr",
-                                                                  "expr": "income"}}),
-         "may not be named after the label"),
+        (
+            lambda r: r["features"].update(
+                defaulted={"definition": {"kind": "expr", "expr": "income"}}
+            ),
+            "may not be named after the label",
+        ),
         (lambda r: r.update(name="bad name"), "invalid identifier"),
     ],
 )

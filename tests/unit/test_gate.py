@@ -11,21 +11,40 @@ def holdout() -> pd.DataFrame:
     n = 4000
     label = rng.random(n) < 0.2
     good = np.clip(label * 0.5 + rng.random(n) * 0.5, 0, 1)
-    return pd.DataFrame({"y": label.astype(int), "good": good, "noise": rng.random(n),
-                         "region": rng.choice(["a", "b"], n)})
+    return pd.DataFrame(
+        {
+            "y": label.astype(int),
+            "good": good,
+            "noise": rng.random(n),
+            "region": rng.choice(["a", "b"], n),
+        }
+    )
 
 
 def _policy(**overrides) -> GatePolicy:
-    base = dict(min_primary_metric=0.7, max_regression_vs_champion=0.01, max_brier=0.3,
-                max_latency_ms_per_10k=100, max_slice_gap=0.2, min_slice_rows=100)
+    base = dict(
+        min_primary_metric=0.7,
+        max_regression_vs_champion=0.01,
+        max_brier=0.3,
+        max_latency_ms_per_10k=100,
+        max_slice_gap=0.2,
+        min_slice_rows=100,
+    )
     return GatePolicy(**{**base, **overrides})
 
 
 def _decide(policy, holdout, challenger="good", champion=None, latency=10.0, problems=()):
-    return evaluate_gate(policy, holdout=holdout, label="y", challenger_prob=challenger,
-                         champion_prob=champion, champion_version=champion and "1",
-                         slices=["region"], latency_ms_per_10k=latency,
-                         schema_problems=list(problems))
+    return evaluate_gate(
+        policy,
+        holdout=holdout,
+        label="y",
+        challenger_prob=challenger,
+        champion_prob=champion,
+        champion_version=champion and "1",
+        slices=["region"],
+        latency_ms_per_10k=latency,
+        schema_problems=list(problems),
+    )
 
 
 def _check(decision, name):
@@ -45,8 +64,9 @@ def test_primary_metric_floor(holdout):
 
 
 def test_regression_against_champion_fails(holdout):
-    decision = _decide(_policy(min_primary_metric=0.4), holdout, challenger="noise",
-                       champion="good")
+    decision = _decide(
+        _policy(min_primary_metric=0.4), holdout, challenger="noise", champion="good"
+    )
     assert not _check(decision, "roc_auc_regression_vs_champion").passed
     assert not decision.passed
 

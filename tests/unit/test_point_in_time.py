@@ -15,8 +15,10 @@ def _features(spark, config, frame):
 
 def test_window_features_see_only_strictly_earlier_events(spark, config):
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(3)]
-    frame = pd.concat([applications_for(d, DemoSpec(rows_per_day=300, customers=50))
-                       for d in days], ignore_index=True)
+    frame = pd.concat(
+        [applications_for(d, DemoSpec(rows_per_day=300, customers=50)) for d in days],
+        ignore_index=True,
+    )
     before = _features(spark, config, frame)
 
     # Add events in the future of every existing row, for the same customers, and make the
@@ -31,14 +33,22 @@ def test_window_features_see_only_strictly_earlier_events(spark, config):
 
 
 def test_window_counts_match_a_brute_force_count(spark, config):
-    frame = pd.concat([applications_for(dt.date(2026, 1, 1) + dt.timedelta(days=i),
-                                        DemoSpec(rows_per_day=200, customers=30))
-                       for i in range(4)], ignore_index=True)
+    frame = pd.concat(
+        [
+            applications_for(
+                dt.date(2026, 1, 1) + dt.timedelta(days=i), DemoSpec(rows_per_day=200, customers=30)
+            )
+            for i in range(4)
+        ],
+        ignore_index=True,
+    )
     features = _features(spark, config, frame)
     for row in frame.sample(25, random_state=1).itertuples():
         same_customer = frame[frame["customer_id"] == row.customer_id]
-        expected = ((same_customer["event_ts"] < row.event_ts)
-                    & (same_customer["event_ts"] >= row.event_ts - pd.Timedelta(days=90))).sum()
+        expected = (
+            (same_customer["event_ts"] < row.event_ts)
+            & (same_customer["event_ts"] >= row.event_ts - pd.Timedelta(days=90))
+        ).sum()
         assert features.loc[row.application_id, "prior_applications_90d"] == expected
 
 

@@ -11,18 +11,34 @@ START = dt.date(2026, 3, 1)
 
 
 def _simulate(breaches: list[bool], spec: DriftSpec, trained_through=dt.date(2026, 2, 28)):
-    history = pd.DataFrame({DECISION_DATE: pd.Series(dtype=object),
-                            "breached": pd.Series(dtype=bool), "fired": pd.Series(dtype=bool)})
+    history = pd.DataFrame(
+        {
+            DECISION_DATE: pd.Series(dtype=object),
+            "breached": pd.Series(dtype=bool),
+            "fired": pd.Series(dtype=bool),
+        }
+    )
     decisions = []
     for i, breached in enumerate(breaches):
         window = START + dt.timedelta(days=i)
-        decision = decide(spec, window=window, breached=breached, history=history,
-                          champion_trained_through=trained_through, model_version="1")
+        decision = decide(
+            spec,
+            window=window,
+            breached=breached,
+            history=history,
+            champion_trained_through=trained_through,
+            model_version="1",
+        )
         decisions.append(decision)
-        history = pd.concat([history, pd.DataFrame([{DECISION_DATE: window,
-                                                     "breached": breached,
-                                                     "fired": decision.fired}])],
-                            ignore_index=True)
+        history = pd.concat(
+            [
+                history,
+                pd.DataFrame(
+                    [{DECISION_DATE: window, "breached": breached, "fired": decision.fired}]
+                ),
+            ],
+            ignore_index=True,
+        )
     return decisions
 
 
@@ -41,14 +57,16 @@ def test_no_drift_fires_nothing():
 
 
 def test_single_breach_is_not_enough():
-    decisions = _simulate([False, True, False, False, True, False], DriftSpec(breach_k=2,
-                                                                             breach_n=3))
+    decisions = _simulate(
+        [False, True, False, False, True, False], DriftSpec(breach_k=2, breach_n=3)
+    )
     assert not any(d.fired for d in decisions)
 
 
 def test_never_retrains_on_a_window_the_champion_was_trained_on():
-    decisions = _simulate([True] * 4, DriftSpec(breach_k=1, breach_n=1),
-                          trained_through=START + dt.timedelta(days=10))
+    decisions = _simulate(
+        [True] * 4, DriftSpec(breach_k=1, breach_n=1), trained_through=START + dt.timedelta(days=10)
+    )
     assert not any(d.fired for d in decisions)
     assert "trained on data through" in decisions[-1].reason
 

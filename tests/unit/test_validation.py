@@ -17,9 +17,14 @@ def batch() -> pd.DataFrame:
 
 
 def _validate(config, frame, share=0.05):
-    return validate_raw(frame, name="applications", source=config.sources["applications"],
-                        event_time=config.event_time, max_quarantine_share=share,
-                        batch=str(DAY))
+    return validate_raw(
+        frame,
+        name="applications",
+        source=config.sources["applications"],
+        event_time=config.event_time,
+        max_quarantine_share=share,
+        batch=str(DAY),
+    )
 
 
 def test_a_clean_batch_passes(config, batch):
@@ -50,16 +55,26 @@ def test_empty_batch_fails(config, batch):
 @pytest.mark.parametrize(
     ("mutate", "rule"),
     [
-        (lambda f: f.loc[[1, 2], "application_id"].pipe(lambda _: f.__setitem__(
-            "application_id", f["application_id"].where(f.index != 2, None))),
-         "application_id:not_nullable"),
-        (lambda f: f.__setitem__("income", f["income"].where(f.index != 2, -1.0)),
-         "income:greater_than_or_equal_to"),
-        (lambda f: f.__setitem__("region", f["region"].where(f.index != 2, "mars")),
-         "region:isin"),
-        (lambda f: f.__setitem__("event_ts", f["event_ts"].where(
-            f.index != 2, pd.Timestamp(DAY) + pd.Timedelta(days=3))),
-         "event_time_not_after_batch_date"),
+        (
+            lambda f: f.loc[[1, 2], "application_id"].pipe(
+                lambda _: f.__setitem__(
+                    "application_id", f["application_id"].where(f.index != 2, None)
+                )
+            ),
+            "application_id:not_nullable",
+        ),
+        (
+            lambda f: f.__setitem__("income", f["income"].where(f.index != 2, -1.0)),
+            "income:greater_than_or_equal_to",
+        ),
+        (lambda f: f.__setitem__("region", f["region"].where(f.index != 2, "mars")), "region:isin"),
+        (
+            lambda f: f.__setitem__(
+                "event_ts",
+                f["event_ts"].where(f.index != 2, pd.Timestamp(DAY) + pd.Timedelta(days=3)),
+            ),
+            "event_time_not_after_batch_date",
+        ),
     ],
     ids=["null key", "out of range", "unseen category", "future timestamp"],
 )

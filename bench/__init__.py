@@ -1,0 +1,1 @@
+"""Nightjar benchmarks: `make bench` (python -m bench) runs them side by side."""

@@ -1,0 +1,91 @@
+"""Shared benchmark plumbing: a private home, synthetic feature rows, a trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def private_home() -> Path:
+    """Benchmarks never touch the demo's state: they get their own home."""
+    home = Path(tempfile.mkdtemp(prefix="nightjar-bench-"))
+    os.environ["NIGHTJAR_HOME"] = str(home)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return home
+
+
+def synthetic_features(config, rows: int, seed: int = 0) -> pd.DataFrame:
+    """Feature rows with the demo config's columns and plausible distributions."""
+    rng = np.random.default_rng(seed)
+    frame = {
+        config.entity_key: np.char.add("e", np.arange(rows).astype(str)),
+        config.event_time: pd.Timestamp("2026-03-01", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, 86_400, rows), unit="s"),
+        "feature_date": pd.Timestamp("2026-03-01").date(),
+    }
+    for name, spec in config.features.items():
+        if name in config.categorical:
+            values = (
+                ["north", "south", "east", "west"]
+                if name == "region"
+                else ["card", "personal", "auto", "mortgage"]
+            )
+            frame[name] = rng.choice(values, rows)
+        else:
+            frame[name] = rng.gamma(2.0, 2.0, rows) + (spec.min or 0)
+    return pd.DataFrame(frame)
+
+
+def train_model(config, rows: int = 200_000):
+    """A LightGBM model on synthetic rows, trained the way Nightjar trains."""
+    from nightjar.training import fit
+
+    frame = synthetic_features(config, rows, seed=1)
+    logit = 0.3 * frame["loan_to_income"] - 0.02 * frame["age"] + (frame["region"] == "west")
+    frame[config.label.column] = (
+        np.random.default_rng(2).random(rows) < 1 / (1 + np.exp(-logit + 2))
+    ).astype(int)
+    split = int(rows * 0.8)
+    return fit(config, frame.iloc[:split], frame.iloc[split:])
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def timed(results: dict, key: str):
+    started = time.perf_counter()
+    yield
+    results[key] = time.perf_counter() - started
+
+
+def write_results(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **payload,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
+    print(f"\n{title}")
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))

@@ -1,0 +1,135 @@
+"""Scoring throughput: Nightjar's path vs mlflow.pyfunc.spark_udf vs bare Booster.predict.
+
+All three score the same rows with the same model:
+1. nightjar: Delta features partition -> encode + predict in Arrow batches -> lineage
+   columns -> atomic Delta partition overwrite (the nightly job's hot path, both the
+   in-driver engine and the Spark mapInArrow engine);
+2. spark_udf: mlflow.pyfunc.spark_udf(env_manager="local") over a Spark frame of the same
+   encoded rows, writing the same output through Arrow to Delta;
+3. bare: Booster.predict on an in-memory numpy array: the compute limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from bench.common import (
+    peak_rss_mib,
+    print_table,
+    private_home,
+    synthetic_features,
+    timed,
+    train_model,
+    write_results,
+)
+
+
+def run(sizes: list[int]) -> dict:
+    private_home()
+    import mlflow
+    import pyarrow as pa
+
+    from nightjar import delta_tables
+    from nightjar.dataset_config import load_dataset_config
+    from nightjar.model_inputs import encode
+    from nightjar.scoring import ModelRef, ScoringContext, score_partition
+    from nightjar.settings import load_settings
+    from nightjar.spark import get_spark
+    from nightjar.tracking import configure_mlflow
+
+    settings = load_settings()
+    config = load_dataset_config(settings.dataset_config)
+    booster, categories = train_model(config)
+    model_text = booster.model_to_string()
+    configure_mlflow(settings)
+    with mlflow.start_run() as run:
+        info = mlflow.lightgbm.log_model(booster, name="model")
+    spark = get_spark()
+    model = ModelRef(config.model.name, "1", run.info.run_id, "champion")
+    rows_out = []
+    for size in sizes:
+        features = synthetic_features(config, size)
+        features["lakefs_commit"] = "0" * 64
+        features["feature_spec"] = config.spec_hash()
+        delta_tables.replace_partition(
+            settings.table_uri(config.table_name("features")),
+            pa.Table.from_pandas(features, preserve_index=False),
+            partition_column="feature_date",
+            value=dt.date(2026, 3, 1),
+        )
+        context = ScoringContext(
+            dt.date(2026, 3, 1),
+            "bench",
+            "2026-03-01T00:00:00+00:00",
+            dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
+        )
+        timings: dict[str, float] = {}
+        for engine in ("arrow", "spark"):
+            score_partition(
+                settings,
+                config,
+                model,
+                context,
+                table="bench_warmup",
+                categories=categories,
+                model_text=model_text,
+                engine=engine,
+            )
+            with timed(timings, f"nightjar_{engine}"):
+                score_partition(
+                    settings,
+                    config,
+                    model,
+                    context,
+                    table=f"scores_{engine}",
+                    categories=categories,
+                    model_text=model_text,
+                    engine=engine,
+                )
+        matrix = encode(config, features, categories)
+        with timed(timings, "bare_predict"):
+            booster.predict(matrix.to_numpy())
+        udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
+        frame = spark.createDataFrame(
+            matrix.assign(**{config.entity_key: features[config.entity_key]})
+        )
+        frame.limit(10).withColumn("p", udf(*config.feature_names)).collect()  # warm-up
+        with timed(timings, "spark_udf"):
+            scored = frame.withColumn("probability", udf(*config.feature_names)).toArrow()
+            delta_tables.append(settings.table_uri("scores_spark_udf"), scored)
+        for key, seconds in timings.items():
+            rows_out.append(
+                {
+                    "rows": size,
+                    "path": key,
+                    "seconds": round(seconds, 3),
+                    "rows_per_s": int(size / seconds),
+                }
+            )
+    by_size = {}
+    for row in rows_out:
+        by_size.setdefault(row["rows"], {})[row["path"]] = row["rows_per_s"]
+    for row in rows_out:
+        ref = by_size[row["rows"]]
+        row["x_spark_udf"] = round(row["rows_per_s"] / ref["spark_udf"], 2)
+        row["x_bare"] = round(row["rows_per_s"] / ref["bare_predict"], 2)
+    print_table(
+        "scoring throughput (rows/s; ratios vs spark_udf and bare predict)",
+        rows_out,
+        ["rows", "path", "seconds", "rows_per_s", "x_spark_udf", "x_bare"],
+    )
+    result = {"results": rows_out, "peak_rss_mib": peak_rss_mib()}
+    print("wrote", write_results("scoring", result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000000", help="comma-separated row counts")
+    args = parser.parse_args(argv)
+    run([int(s) for s in args.sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""`nightjar data`: the data engineer's lakeFS workflow, through the official SDK.
+
+main is protected: data reaches it only through `nightjar data ingest` or `nightjar data
+merge`, both of which validate the tables a branch changes before merging.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import click
+import lakefs
+from lakefs.exceptions import ConflictException
+
+from nightjar import ingest as ingest_lib
+from nightjar import raw_tables, snapshots
+from nightjar.dataset_config import load_dataset_config
+from nightjar.lakefs_client import call_with_retry, make_client
+from nightjar.names import parse_date, validate_branch
+from nightjar.settings import load_settings
+
+_PARTITION = re.compile(r"^(?P<table>.+)/date=(?P<date>\d{4}-\d{2}-\d{2})/")
+
+
+def _repo() -> tuple[lakefs.Client, lakefs.Repository]:
+    settings = load_settings()
+    client = make_client(settings)
+    return client, lakefs.Repository(settings.lakefs_repository, client=client)
+
+
+def _actor() -> str:
+    return f"nightjar data ({os.environ.get('USER', 'unknown')})"
+
+
+@click.group()
+def data() -> None:
+    """Branch, ingest, commit, diff, merge, log and revert data in lakeFS."""
+
+
+@data.command()
+@click.argument("name")
+@click.option(
+    "--from",
+    "source",
+    default=snapshots.MAIN,
+    show_default=True,
+    help="Ref to branch from (its committed head).",
+)
+def branch(name: str, source: str) -> None:
+    """Create branch NAME (no-op if it exists)."""
+    client, repo = _repo()
+    created = call_with_retry(
+        client,
+        lambda: repo.branch(validate_branch(name)).create(source, exist_ok=True),
+        what=f"create branch {name}",
+    )
+    click.echo(f"branch {name} at {created.get_commit().id[:12]}")
+
+
+@data.command("ingest")
+@click.argument("table")
+@click.argument("date")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--branch", "branch_name", help="Work branch (default: ingest-TABLE-DATE).")
+@click.option("--message", "-m", help="Commit message.")
+def ingest_cmd(
+    table: str, date: str, file: Path, branch_name: str | None, message: str | None
+) -> None:
+    """Validate FILE (Parquet or CSV) as TABLE's batch for DATE and merge it into main.
+
+    Bad data is refused with a report naming the column, the rule and the count; main does
+    not change.
+    """
+    from nightjar.batch_files import read_batch_file
+
+    settings = load_settings()
+    config = load_dataset_config(settings.dataset_config)
+    if table not in config.sources:
+        raise click.BadParameter(
+            f"{table!r} is not a source of {config.name}: {sorted(config.sources)}",
+            param_hint="TABLE",
+        )
+    day = parse_date(date)
+    frame = read_batch_file(file, config.sources[table])
+    branch_name = branch_name or f"ingest-{table}-{day:%Y%m%d}"
+    merged = ingest_lib.ingest(
+        make_client(settings),
+        config,
+        settings.lakefs_repository,
+        branch_name,
+        [ingest_lib.Batch(table, day, frame)],
+        message=message or f"ingest {table} {day} from {file.name}",
+        metadata={"nightjar.produced_by": _actor(), "nightjar.source_file": file.name},
+    )
+    click.echo(
+        f"{table} {day}: {len(frame)} rows validated; "
+        + (f"merged into main as {merged[:12]}" if merged else "main already had them")
+    )
+
+
+@data.command()
+@click.argument("branch_name")
+@click.option("--message", "-m", required=True)
+def commit(branch_name: str, message: str) -> None:
+    """Commit what is staged on BRANCH_NAME."""
+    client, repo = _repo()
+    commit_id = snapshots.commit(
+        client, repo.id, branch_name, message, {"nightjar.produced_by": _actor()}
+    )
+    click.echo(commit_id)
+
+
+@data.command()
+@click.argument("left")
+@click.argument("right", default=snapshots.MAIN)
+def diff(left: str, right: str) -> None:
+    """What changed on LEFT relative to RIGHT (committed data)."""
+    client, repo = _repo()
+    changes = call_with_retry(client, lambda: list(repo.ref(right).diff(left)), what="diff")
+    for change in changes:
+        click.echo(f"{change.type:8} {change.path}")
+    click.echo(f"{len(changes)} change(s)")
+
+
+def _changed_partitions(repo: lakefs.Repository, client, source: str) -> set[tuple[str, dt.date]]:
+    changes = call_with_retry(
+        client, lambda: list(repo.ref(snapshots.MAIN).diff(source)), what="diff"
+    )
+    found = set()
+    for change in changes:
+        match = _PARTITION.match(change.path)
+        if match and change.type != "removed":
+            found.add((match["table"], dt.date.fromisoformat(match["date"])))
+    return found
+
+
+@data.command()
+@click.argument("source")
+@click.option("--message", "-m", help="Merge commit message.")
+def merge(source: str, message: str | None) -> None:
+    """Validate the tables SOURCE changes, then merge it into main."""
+    settings = load_settings()
+    config = load_dataset_config(settings.dataset_config)
+    client, repo = _repo()
+    head = repo.ref(source).get_commit().id
+    by_path = {s.path: name for name, s in config.sources.items()}
+    for table_path, day in sorted(_changed_partitions(repo, client, source)):
+        name = by_path.get(table_path)
+        if name is None:
+            continue
+        table = raw_tables.read_partitions(client, repo.id, head, table_path, day, day)
+        if table is not None:
+            frame = table.drop_columns(["_partition_date"]).to_pandas()
+            ingest_lib.validate_batch(config, ingest_lib.Batch(name, day, frame))
+    try:
+        merged = snapshots.merge_into_main(
+            client,
+            repo.id,
+            source,
+            {"nightjar.produced_by": _actor(), **({"message": message} if message else {})},
+        )
+    except ConflictException:
+        conflicts = [c.path for c in repo.ref(snapshots.MAIN).diff(source) if c.type == "conflict"]
+        raise click.ClickException(
+            f"merging {source} into main conflicts: both changed the same objects since they "
+            f"diverged{': ' + ', '.join(conflicts) if conflicts else ''}. Reset or revert one "
+            "side, or re-ingest on a fresh branch from main."
+        ) from None
+    click.echo(f"merged {source} into main as {merged[:12]}" if merged else "nothing to merge")
+
+
+@data.command()
+@click.argument("ref", default=snapshots.MAIN)
+@click.option("-n", "amount", default=20, show_default=True, type=click.IntRange(1, 1000))
+def log(ref: str, amount: int) -> None:
+    """Commits reachable from REF, newest first, with their lineage metadata."""
+    client, repo = _repo()
+    for entry in call_with_retry(
+        client, lambda: list(repo.ref(ref).log(max_amount=amount)), what="log"
+    ):
+        when = dt.datetime.fromtimestamp(entry.creation_date, dt.UTC)
+        click.echo(f"{entry.id[:12]}  {when:%Y-%m-%d %H:%M}  {entry.committer}  {entry.message}")
+        for key, value in sorted((entry.metadata or {}).items()):
+            click.echo(f"              {key}: {value}")
+
+
+@data.command()
+@click.argument("branch_name")
+@click.argument("commit_ref")
+@click.option(
+    "--parent",
+    "parent_number",
+    default=0,
+    type=int,
+    help="For a merge commit: the parent (1 or 2) to revert relative to.",
+)
+def revert(branch_name: str, commit_ref: str, parent_number: int) -> None:
+    """Undo COMMIT_REF on BRANCH_NAME with a new commit (protected main: revert on a branch,
+    then merge it)."""
+    client, repo = _repo()
+    branch_obj = repo.branch(validate_branch(branch_name))
+    call_with_retry(
+        client,
+        lambda: branch_obj.revert(commit_ref, parent_number=parent_number),
+        what=f"revert {commit_ref}",
+    )
+    click.echo(f"reverted {commit_ref} on {branch_name}: head {branch_obj.get_commit().id[:12]}")

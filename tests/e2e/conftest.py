@@ -1,0 +1,18 @@
+import pytest
+
+from nightjar import demo_data
+
+# Small but real: enough rows for a model that passes the demo gate.
+E2E_SPEC = demo_data.DemoSpec(
+    rows_per_day=800, customers=6000, drift_from=demo_data.dt.date(2026, 3, 2)
+)
+E2E_NIGHTS = 3
+
+
+@pytest.fixture(scope="session")
+def demo_world(settings, config, embedded_stack, airflow_db):
+    """The demo loop, run once per session through dag.test() on the embedded stack."""
+    from nightjar.demo import run_demo
+
+    run_demo(settings, config, nights=E2E_NIGHTS, spec=E2E_SPEC)
+    return settings

@@ -1,0 +1,134 @@
+"""Scoring writes: idempotent per date, safe under concurrency, atomic under a crash."""
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from nightjar.scoring import ModelRef, ScoringContext, score_partition
+
+from .conftest import DAYS
+
+MODEL = ModelRef("credit_default", "7", "run-abc", "champion")
+
+
+def _context(day: dt.date, run_id: str = "scheduled__x") -> ScoringContext:
+    return ScoringContext(
+        day,
+        run_id,
+        f"{day}T01:00:00+00:00",
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC),
+    )
+
+
+def _score(settings, config, world, day, table, run_id="scheduled__x"):
+    return score_partition(
+        settings,
+        config,
+        MODEL,
+        _context(day, run_id),
+        table=table,
+        categories=world["categories"],
+        model_text=world["model_text"],
+    )
+
+
+def _read(settings, table) -> pd.DataFrame:
+    frame = DeltaTable(settings.table_uri(table)).to_pandas()
+    return frame.sort_values(["score_date", "application_id"], ignore_index=True)
+
+
+def test_rescoring_a_date_replaces_exactly_that_partition(settings, config, scoring_world):
+    table = "scores_rerun"
+    for day in DAYS[:2]:
+        _score(settings, config, scoring_world, day, table)
+    first = _read(settings, table)
+    for _ in range(3):
+        _score(settings, config, scoring_world, DAYS[0], table)
+    again = _read(settings, table)
+    pd.testing.assert_frame_equal(first, again)
+    assert not again.duplicated(["score_date", "application_id"]).any()
+    lineage = again.iloc[0]
+    assert (lineage.model_name, lineage.model_version, lineage.model_run_id) == (
+        "credit_default",
+        "7",
+        "run-abc",
+    )
+    assert lineage.lakefs_commit == "c" * 64 and lineage.feature_spec == config.spec_hash()
+
+
+def test_concurrent_dates_all_land_exactly_once(settings, config, scoring_world):
+    table = "scores_concurrent"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda d: _score(settings, config, scoring_world, d, table), DAYS))
+        list(pool.map(lambda d: _score(settings, config, scoring_world, d, table), DAYS))
+    scored = _read(settings, table)
+    counts = scored.groupby("score_date").size().to_dict()
+    assert counts == {d: scoring_world["rows"][d] for d in DAYS}
+    assert not scored.duplicated(["score_date", "application_id"]).any()
+
+
+_KILLED_WRITER = """
+import sys, numpy as np, pyarrow as pa, datetime as dt
+from nightjar import delta_tables
+day = dt.date.fromisoformat(sys.argv[2])
+rows = 6_000_000
+table = pa.table({"application_id": pa.array(np.arange(rows).astype(str)),
+                  "probability": np.random.default_rng(0).random(rows),
+                  "score_date": pa.array([day] * rows, pa.date32())})
+print("writing", flush=True)
+delta_tables.replace_partition(sys.argv[1], table, partition_column="score_date", value=day,
+                               target_file_size=2_000_000)
+print("committed", flush=True)
+"""
+
+
+def test_a_killed_scoring_run_leaves_the_previous_partition_visible(
+    settings, config, scoring_world, tmp_path
+):
+    """SIGKILL the real delta-rs writer once its data files appear, before its commit."""
+    table = "scores_killed"
+    uri = settings.table_uri(table)
+    _score(settings, config, scoring_world, DAYS[0], table)
+    before = _read(settings, table)
+    version = DeltaTable(uri).version()
+    existing = set(Path(uri).rglob("*.parquet"))
+    script = tmp_path / "writer.py"
+    script.write_text(_KILLED_WRITER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), uri, str(DAYS[0])], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if set(Path(uri).rglob("*.parquet")) - existing:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    output, _ = proc.communicate(timeout=30)
+    if "committed" in output:
+        pytest.fail("the writer committed before it could be killed; make the write larger")
+    assert set(Path(uri).rglob("*.parquet")) - existing, "killed before writing any data file"
+    assert DeltaTable(uri).version() == version
+    pd.testing.assert_frame_equal(before, _read(settings, table))
+    _score(settings, config, scoring_world, DAYS[0], table)  # the rerun completes
+    pd.testing.assert_frame_equal(before, _read(settings, table))
+
+
+@pytest.mark.parametrize("bad", ["2026-02-01' OR '1'='1", "../../etc"])
+def test_partition_values_cannot_inject_into_the_predicate(settings, bad):
+    import pyarrow as pa
+
+    from nightjar import delta_tables
+    from nightjar.names import InvalidNameError
+
+    with pytest.raises(InvalidNameError):
+        delta_tables.replace_partition(
+            settings.table_uri("injection"), pa.table({"k": [bad]}), partition_column="k", value=bad
+        )

@@ -232,7 +232,7 @@ def train_and_log(
         ).items():
             mlflow.log_metrics(
                 {
-                    f"slice.{name}.{k}": v
+                    f"slice.{name.replace('=', '.')}.{k}": v
                     for k, v in values.items()
                     if np.isfinite(v) and k in ("roc_auc", "rows", "positive_rate")
                 }

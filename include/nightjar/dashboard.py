@@ -1,0 +1,110 @@
+"""The Nightjar page: champion, last nights, drift, retrain decisions, per-entity lineage.
+
+Server-rendered HTML with inline SVG charts: no JavaScript, no CDN, works offline. It
+reads the same Delta tables and registry as the CLI, through ``analytics`` and
+``registry``; there is no second source of truth. User input (a date or an entity id)
+is validated and only ever reaches DuckDB as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+import pandas as pd
+
+from nightjar import registry
+from nightjar.analytics import connect, table_names
+from nightjar.dataset_config import DatasetConfig
+from nightjar.settings import Settings
+
+NIGHTS = 30
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1f24;max-width:1100px}
+h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem} td,th{padding:.2rem .6rem;text-align:left}
+tr:nth-child(even){background:#f6f8fa} .ok{color:#1a7f37} .bad{color:#cf222e;font-weight:600}
+.cards{display:flex;gap:1rem} .card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem}
+code{font-size:.8rem}
+"""
+
+
+def _table(frame: pd.DataFrame, limit: int = 50) -> str:
+    if frame.empty:
+        return "<p>nothing recorded yet</p>"
+    return frame.head(limit).to_html(index=False, escape=True, border=0)
+
+
+def _bars(values: pd.Series, labels: pd.Series, *, height: int = 120, colour: str = "#0969da"
+          ) -> str:
+    """A small SVG bar chart."""
+    if values.empty:
+        return ""
+    width = max(16, 700 // len(values))
+    top = float(values.max()) or 1.0
+    bars = []
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        h = int(height * float(value) / top)
+        bars.append(
+            f"<rect x='{i * width}' y='{height - h}' width='{width - 2}' height='{h}' "
+            f"fill='{colour}'><title>{html.escape(str(label))}: {value:,.4g}</title></rect>"
+        )
+    return (f"<svg role='img' width='{width * len(values)}' height='{height}'>"
+            + "".join(bars) + "</svg>")
+
+
+def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return connection.execute(sql, params or []).fetchdf()
+
+
+def render(settings: Settings, config: DatasetConfig, *, entity: str | None = None,
+           day: dt.date | None = None) -> str:
+    tables = set(table_names(settings))
+    connection = connect(settings)
+    scores, drift, decisions = (config.table_name(k) for k in
+                                ("scores", "drift_metrics", "retrain_decisions"))
+    champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
+    challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Nightjar</title>"
+             f"<style>{_CSS}</style></head><body><h1>Nightjar: {html.escape(config.name)}</h1>",
+             "<div class='cards'>",
+             f"<div class='card'>champion<br><b id='champion'>{config.model.name} "
+             f"v{html.escape(str(champion))}</b></div>",
+             f"<div class='card'>challenger<br><b>{html.escape(str(challenger))}</b></div>",
+             "</div>"]
+    if scores in tables:
+        nights = _query(connection, f"SELECT score_date, count(*) AS rows, "  # noqa: S608
+                        f"avg(probability) AS mean_probability, avg(decision::INT) AS flagged, "
+                        f"any_value(model_version) AS model_version FROM {scores} "
+                        f"GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}").iloc[::-1]
+        parts += ["<h2>Last nights: rows scored</h2>",
+                  _bars(nights["rows"], nights["score_date"]),
+                  "<h2>Mean predicted probability</h2>",
+                  _bars(nights["mean_probability"], nights["score_date"], colour="#8250df"),
+                  f"<div id='nights'>{_table(nights.iloc[::-1])}</div>"]
+    if drift in tables:
+        status = _query(connection, f"SELECT score_date, feature, round(value, 3) AS psi, "  # noqa: S608
+                        f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
+                        f"FROM {drift} ORDER BY 1 DESC LIMIT 7)")
+        pivot = status.pivot(index="feature", columns="score_date", values="psi")
+        flags = status.pivot(index="feature", columns="score_date", values="drifted")
+        cells = pivot.copy().astype(object)
+        for column in pivot.columns:
+            cells[column] = [f"<span class='{'bad' if f else 'ok'}'>{v}</span>"
+                             for v, f in zip(pivot[column], flags[column], strict=True)]
+        cells.columns = [str(c) for c in cells.columns]
+        parts += ["<h2 id='drift'>Drift status per feature (PSI; red = drifted)</h2>",
+                  cells.reset_index().to_html(index=False, escape=False, border=0)]
+    if decisions in tables:
+        parts += ["<h2>Retrain decisions</h2>", _table(_query(
+            connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC"))]  # noqa: S608
+    parts += ["<h2>Alias history</h2>",
+              _table(registry.history(settings, config.model.name).iloc[::-1])]
+    if entity and scores in tables:
+        parts += [f"<h2>Lineage of {html.escape(entity)}</h2>", _table(_query(
+            connection, f"SELECT score_date, probability, model_name, model_version, "  # noqa: S608
+            f"model_run_id, lakefs_commit, feature_spec, dag_run_id FROM {scores} "
+            f"WHERE {config.entity_key} = ? AND (? IS NULL OR score_date = ?)",
+            [entity, day, day]))]
+    parts.append("</body></html>")
+    return "\n".join(parts)

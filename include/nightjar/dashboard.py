@@ -35,8 +35,9 @@ def _table(frame: pd.DataFrame, limit: int = 50) -> str:
     return frame.head(limit).to_html(index=False, escape=True, border=0)
 
 
-def _bars(values: pd.Series, labels: pd.Series, *, height: int = 120, colour: str = "#0969da"
-          ) -> str:
+def _bars(
+    values: pd.Series, labels: pd.Series, *, height: int = 120, colour: str = "#0969da"
+) -> str:
     """A small SVG bar chart."""
     if values.empty:
         return ""
@@ -49,62 +50,96 @@ def _bars(values: pd.Series, labels: pd.Series, *, height: int = 120, colour: st
             f"<rect x='{i * width}' y='{height - h}' width='{width - 2}' height='{h}' "
             f"fill='{colour}'><title>{html.escape(str(label))}: {value:,.4g}</title></rect>"
         )
-    return (f"<svg role='img' width='{width * len(values)}' height='{height}'>"
-            + "".join(bars) + "</svg>")
+    return (
+        f"<svg role='img' width='{width * len(values)}' height='{height}'>"
+        + "".join(bars)
+        + "</svg>"
+    )
 
 
 def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
 
-def render(settings: Settings, config: DatasetConfig, *, entity: str | None = None,
-           day: dt.date | None = None) -> str:
+def render(
+    settings: Settings,
+    config: DatasetConfig,
+    *,
+    entity: str | None = None,
+    day: dt.date | None = None,
+) -> str:
     tables = set(table_names(settings))
     connection = connect(settings)
-    scores, drift, decisions = (config.table_name(k) for k in
-                                ("scores", "drift_metrics", "retrain_decisions"))
+    scores, drift, decisions = (
+        config.table_name(k) for k in ("scores", "drift_metrics", "retrain_decisions")
+    )
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Nightjar</title>"
-             f"<style>{_CSS}</style></head><body><h1>Nightjar: {html.escape(config.name)}</h1>",
-             "<div class='cards'>",
-             f"<div class='card'>champion<br><b id='champion'>{config.model.name} "
-             f"v{html.escape(str(champion))}</b></div>",
-             f"<div class='card'>challenger<br><b>{html.escape(str(challenger))}</b></div>",
-             "</div>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Nightjar</title>"
+        f"<style>{_CSS}</style></head><body><h1>Nightjar: {html.escape(config.name)}</h1>",
+        "<div class='cards'>",
+        f"<div class='card'>champion<br><b id='champion'>{config.model.name} "
+        f"v{html.escape(str(champion))}</b></div>",
+        f"<div class='card'>challenger<br><b>{html.escape(str(challenger))}</b></div>",
+        "</div>",
+    ]
     if scores in tables:
-        nights = _query(connection, f"SELECT score_date, count(*) AS rows, "  # noqa: S608
-                        f"avg(probability) AS mean_probability, avg(decision::INT) AS flagged, "
-                        f"any_value(model_version) AS model_version FROM {scores} "
-                        f"GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}").iloc[::-1]
-        parts += ["<h2>Last nights: rows scored</h2>",
-                  _bars(nights["rows"], nights["score_date"]),
-                  "<h2>Mean predicted probability</h2>",
-                  _bars(nights["mean_probability"], nights["score_date"], colour="#8250df"),
-                  f"<div id='nights'>{_table(nights.iloc[::-1])}</div>"]
+        nights = _query(
+            connection,
+            f"SELECT score_date, count(*) AS rows, "
+            f"avg(probability) AS mean_probability, avg(decision::INT) AS flagged, "
+            f"any_value(model_version) AS model_version FROM {scores} "
+            f"GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}",
+        ).iloc[::-1]
+        parts += [
+            "<h2>Last nights: rows scored</h2>",
+            _bars(nights["rows"], nights["score_date"]),
+            "<h2>Mean predicted probability</h2>",
+            _bars(nights["mean_probability"], nights["score_date"], colour="#8250df"),
+            f"<div id='nights'>{_table(nights.iloc[::-1])}</div>",
+        ]
     if drift in tables:
-        status = _query(connection, f"SELECT score_date, feature, round(value, 3) AS psi, "  # noqa: S608
-                        f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
-                        f"FROM {drift} ORDER BY 1 DESC LIMIT 7)")
+        status = _query(
+            connection,
+            f"SELECT score_date, feature, round(value, 3) AS psi, "
+            f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
+            f"FROM {drift} ORDER BY 1 DESC LIMIT 7)",
+        )
         pivot = status.pivot(index="feature", columns="score_date", values="psi")
         flags = status.pivot(index="feature", columns="score_date", values="drifted")
         cells = pivot.copy().astype(object)
         for column in pivot.columns:
-            cells[column] = [f"<span class='{'bad' if f else 'ok'}'>{v}</span>"
-                             for v, f in zip(pivot[column], flags[column], strict=True)]
+            cells[column] = [
+                f"<span class='{'bad' if f else 'ok'}'>{v}</span>"
+                for v, f in zip(pivot[column], flags[column], strict=True)
+            ]
         cells.columns = [str(c) for c in cells.columns]
-        parts += ["<h2 id='drift'>Drift status per feature (PSI; red = drifted)</h2>",
-                  cells.reset_index().to_html(index=False, escape=False, border=0)]
+        parts += [
+            "<h2 id='drift'>Drift status per feature (PSI; red = drifted)</h2>",
+            cells.reset_index().to_html(index=False, escape=False, border=0),
+        ]
     if decisions in tables:
-        parts += ["<h2>Retrain decisions</h2>", _table(_query(
-            connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC"))]  # noqa: S608
-    parts += ["<h2>Alias history</h2>",
-              _table(registry.history(settings, config.model.name).iloc[::-1])]
+        parts += [
+            "<h2>Retrain decisions</h2>",
+            _table(_query(connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC")),
+        ]
+    parts += [
+        "<h2>Alias history</h2>",
+        _table(registry.history(settings, config.model.name).iloc[::-1]),
+    ]
     if entity and scores in tables:
-        parts += [f"<h2>Lineage of {html.escape(entity)}</h2>", _table(_query(
-            connection, f"SELECT score_date, probability, model_name, model_version, "  # noqa: S608
-            f"model_run_id, lakefs_commit, feature_spec, dag_run_id FROM {scores} "
-            f"WHERE {config.entity_key} = ? AND (? IS NULL OR score_date = ?)",
-            [entity, day, day]))]
+        parts += [
+            f"<h2>Lineage of {html.escape(entity)}</h2>",
+            _table(
+                _query(
+                    connection,
+                    f"SELECT score_date, probability, model_name, model_version, "
+                    f"model_run_id, lakefs_commit, feature_spec, dag_run_id FROM {scores} "
+                    f"WHERE {config.entity_key} = ? AND (? IS NULL OR score_date = ?)",
+                    [entity, day, day],
+                )
+            ),
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)

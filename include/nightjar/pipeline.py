@@ -127,13 +127,26 @@ def train(
 def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
     """Run the gate; record the decision; raise StepSkipped with the reasons if it fails."""
     from nightjar.evaluation import evaluate_challenger
+    from nightjar.scoring import resolve_alias
 
     settings, config = _context()
+    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    if champion is not None and _model_sha256(champion.run_id) == trained["model_sha256"]:
+        raise StepSkipped(
+            f"the new model is byte-identical to champion v{champion.version} "
+            f"(sha256 {trained['model_sha256'][:12]}): nothing to register"
+        )
     decision = evaluate_challenger(settings, config, trained["run_id"], run)
     log.info("%s", decision.summary())
     if not decision.passed:
         raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
     return decision.as_dict()
+
+
+def _model_sha256(run_id: str) -> str | None:
+    import mlflow
+
+    return mlflow.get_run(run_id).data.tags.get("nightjar.model_sha256")
 
 
 def register_and_promote(

@@ -65,7 +65,7 @@ def version_for_alias(settings: Settings, model_name: str, alias: str) -> str | 
     from mlflow.exceptions import MlflowException
 
     try:
-        return _client(settings).get_model_version_by_alias(model_name, alias).version
+        return str(_client(settings).get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
 

@@ -69,3 +69,11 @@ def airflow_db(settings):
     from nightjar.embedded import migrate_airflow_db
 
     migrate_airflow_db(settings)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop Spark while logging still works (py4j logs from its finalisers otherwise)."""
+    from nightjar.spark import get_spark
+
+    if get_spark.cache_info().currsize:
+        get_spark().stop()

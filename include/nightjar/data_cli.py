@@ -208,3 +208,14 @@ def revert(branch_name: str, commit_ref: str, parent_number: int) -> None:
         what=f"revert {commit_ref}",
     )
     click.echo(f"reverted {commit_ref} on {branch_name}: head {branch_obj.get_commit().id[:12]}")
+
+
+@data.command("prune-branches")
+@click.option("--older-than-days", default=14, show_default=True, type=click.IntRange(0))
+def prune_branches(older_than_days: int) -> None:
+    """Delete run branches (run-*) whose last commit is older than N days."""
+    client, repo = _repo()
+    pruned = snapshots.prune_run_branches(
+        client, repo.id, older_than=dt.timedelta(days=older_than_days), now=dt.datetime.now(dt.UTC)
+    )
+    click.echo("\n".join(pruned) or "no run branch old enough to prune")

@@ -9,6 +9,7 @@ metadata, so the data can be traced back to the run, the code and the producer.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
@@ -136,3 +137,24 @@ def delete_branch(client: lakefs.Client, repository: str, branch_id: str) -> Non
         call_with_retry(client, branch.delete, what=f"delete branch {branch_id}")
     except NotFoundException:
         log.info("branch %s already gone", branch_id)
+
+
+def prune_run_branches(
+    client: lakefs.Client, repository: str, *, older_than: dt.timedelta, now: dt.datetime
+) -> list[str]:
+    """Delete run branches whose head commit is older than ``older_than``.
+
+    Failed runs keep their branch for debugging; this is the retention policy that
+    eventually clears them. Only branches named ``run-*`` are touched.
+    """
+    repo = lakefs.Repository(repository, client=client)
+    cutoff = (now - older_than).timestamp()
+    pruned = []
+    for branch in call_with_retry(
+        client, lambda: list(repo.branches(prefix="run-")), what="list branches"
+    ):
+        if branch.get_commit().creation_date < cutoff:
+            delete_branch(client, repository, branch.id)
+            pruned.append(branch.id)
+    log.info("pruned %d run branch(es) older than %s", len(pruned), older_than)
+    return pruned

@@ -1,0 +1,163 @@
+"""Nightjar's lakeFS workflow over the embedded stand-in: ingest, snapshots, failures."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import lakefs
+import pytest
+
+from nightjar import demo_data, snapshots
+from nightjar.ingest import Batch, ingest, protect_main
+from nightjar.lakefs_client import LakeFSUnavailableError, call_with_retry, make_client
+from nightjar.validation import DataValidationError
+
+REPO = "nightjar"
+DAY = dt.date(2026, 1, 10)
+
+
+@pytest.fixture(scope="module")
+def client(settings, embedded_stack):
+    lakefs_client = make_client(settings)
+    snapshots.ensure_repository(lakefs_client, REPO, "local://nightjar")
+    protect_main(lakefs_client, REPO)
+    return lakefs_client
+
+
+def _main_head(client) -> str:
+    return snapshots.resolve_commit(client, REPO, "main")
+
+
+def test_main_is_protected_and_bad_data_never_reaches_it(client, config):
+    with pytest.raises(lakefs.exceptions.ForbiddenException):
+        lakefs.Repository(REPO, client=client).branch("main").object("x").upload(b"x")
+    before = _main_head(client)
+    bad = demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=200))
+    bad["income"] = -1.0
+    with pytest.raises(DataValidationError, match="income"):
+        ingest(
+            client,
+            config,
+            REPO,
+            "ingest-bad",
+            [Batch("applications", DAY, bad)],
+            message="bad",
+            metadata={},
+        )
+    assert _main_head(client) == before
+
+
+def test_reingesting_the_same_batch_changes_nothing(client, config):
+    batch = Batch(
+        "applications", DAY, demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=200))
+    )
+    ingest(client, config, REPO, "ingest-a", [batch], message="a", metadata={})
+    head = _main_head(client)
+    assert ingest(client, config, REPO, "ingest-a", [batch], message="a", metadata={}) is None
+    assert _main_head(client) == head
+
+
+def test_a_run_reads_its_pinned_commit_while_main_moves(client, config):
+    run = snapshots.open_run_snapshot(client, REPO, "nightjar_score", "manual__pin")
+    later = DAY + dt.timedelta(days=1)
+    ingest(
+        client,
+        config,
+        REPO,
+        "ingest-later",
+        [
+            Batch(
+                "applications",
+                later,
+                demo_data.applications_for(later, demo_data.DemoSpec(rows_per_day=50)),
+            )
+        ],
+        message="later",
+        metadata={},
+    )
+    assert _main_head(client) != run.commit_id
+    pinned = {o.path for o in lakefs.Repository(REPO, client=client).ref(run.commit_id).objects()}
+    assert not any(f"date={later}" in p for p in pinned)
+    again = snapshots.open_run_snapshot(client, REPO, "nightjar_score", "manual__pin")
+    assert again == run, "a retry of the same run pins the same commit"
+
+
+_KILLED_INGEST = """
+import datetime as dt, sys, time
+from nightjar import demo_data, snapshots
+from nightjar.dataset_config import load_dataset_config
+from nightjar.ingest import Batch, ingest
+from nightjar.lakefs_client import make_client
+from nightjar.settings import load_settings
+
+def stall(*args, **kwargs):
+    print("committed on the branch; merge pending", flush=True)
+    time.sleep(120)
+
+if sys.argv[1] == "kill":
+    snapshots.merge_into_main = stall  # the kill point: after commit, before merge
+settings = load_settings()
+day = dt.date(2026, 1, 20)
+ingest(make_client(settings), load_dataset_config(settings.dataset_config), "nightjar",
+       "ingest-killed", [Batch("applications", day, demo_data.applications_for(
+           day, demo_data.DemoSpec(rows_per_day=100)))], message="m", metadata={})
+print("merged", flush=True)
+"""
+
+
+def test_a_run_killed_between_commit_and_merge_leaves_main_unchanged(client, tmp_path):
+    script = tmp_path / "ingest.py"
+    script.write_text(_KILLED_INGEST)
+    before = _main_head(client)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "kill"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        if "merge pending" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert _main_head(client) == before
+    branch = lakefs.Repository(REPO, client=client).branch("ingest-killed")
+    assert branch.get_commit().id != before, "the killed run had committed on its branch"
+    retry = subprocess.run(
+        [sys.executable, str(script), "retry"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert _main_head(client) != before
+    paths = [
+        o.path
+        for o in lakefs.Repository(REPO, client=client)
+        .ref("main")
+        .objects(prefix="raw/applications/date=2026-01-20/")
+    ]
+    assert paths == ["raw/applications/date=2026-01-20/part-0.parquet"]
+
+
+def test_old_run_branches_are_pruned(client):
+    snapshots.open_run_snapshot(client, REPO, "nightjar_score", "manual__old")
+    pruned = snapshots.prune_run_branches(
+        client, REPO, older_than=dt.timedelta(0), now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    assert any("manual__old" in b for b in pruned)
+    assert not [b for b in lakefs.Repository(REPO, client=client).branches(prefix="run-")]
+
+
+def test_an_unreachable_lakefs_is_retried_then_named(settings):
+    dead = lakefs.Client(host="http://127.0.0.1:9", username="a", password="b")
+    repo = lakefs.Repository("nightjar", client=dead)
+    with pytest.raises(LakeFSUnavailableError, match=r"127\.0\.0\.1:9.*after 2 attempts"):
+        call_with_retry(
+            dead, lambda: repo.branch("main").get_commit(), what="read main", attempts=2
+        )

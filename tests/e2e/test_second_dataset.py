@@ -1,0 +1,81 @@
+"""A second, different use case runs end to end from its config file alone."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from nightjar import pipeline, registry
+from nightjar.analytics import run_query
+from nightjar.dataset_config import load_dataset_config
+from nightjar.ingest import Batch, ingest
+from nightjar.lakefs_client import make_client
+from nightjar.run_info import RunInfo
+from nightjar.snapshots import ensure_repository
+from tests.fixtures.churn import generator
+
+pytestmark = pytest.mark.e2e
+CONFIG = Path(__file__).parents[1] / "fixtures" / "churn" / "churn.yaml"
+START, AS_OF, NIGHT = dt.date(2026, 1, 1), dt.date(2026, 2, 28), dt.date(2026, 3, 1)
+
+
+def _run(dag_id: str, day: dt.date) -> RunInfo:
+    return RunInfo(
+        dag_id=dag_id,
+        run_id=f"test__churn_{day}",
+        logical_date=f"{day}T00:00:00",
+        target_date=day,
+        interval_end=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC),
+    )
+
+
+def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, monkeypatch):
+    monkeypatch.setenv("NIGHTJAR_DATASET_CONFIG", str(CONFIG))
+    config = load_dataset_config(CONFIG)
+    client = make_client(settings)
+    ensure_repository(client, settings.lakefs_repository, "local://nightjar")
+    days = [START + dt.timedelta(days=i) for i in range((NIGHT - START).days + 1)]
+    batches = []
+    for day in days:
+        batches += [
+            Batch("accounts", day, generator.accounts_for(day)),
+            Batch("usage", day, generator.usage_for(day)),
+        ]
+        if day - dt.timedelta(days=generator.LABEL_DELAY) >= START:
+            batches.append(
+                Batch(
+                    "churn_labels",
+                    day,
+                    generator.labels_for(day - dt.timedelta(days=generator.LABEL_DELAY)),
+                )
+            )
+    ingest(
+        client,
+        config,
+        settings.lakefs_repository,
+        "ingest-churn",
+        batches,
+        message="churn fixture",
+        metadata={},
+    )
+
+    train_run = _run("nightjar_retrain", AS_OF)
+    snapshot = pipeline.open_snapshot(train_run)
+    features = pipeline.build_training_features(train_run, snapshot)
+    trained = pipeline.train(train_run, snapshot, features, intent="test: second dataset")
+    decision = pipeline.evaluate(train_run, trained)
+    promoted = pipeline.register_and_promote(train_run, trained, decision)
+    assert promoted["promoted"]
+    assert registry.version_for_alias(settings, "churn", registry.CHAMPION) == promoted["version"]
+
+    score_run = _run("nightjar_score", NIGHT)
+    score_snapshot = pipeline.open_snapshot(score_run)
+    pipeline.build_scoring_features(score_run, score_snapshot)
+    scored = pipeline.score(score_run, pipeline.resolve_models(score_run))
+    assert scored["rows"]["champion"] == generator.ACCOUNTS
+    drift = pipeline.measure_drift(_run("nightjar_monitor", NIGHT))
+    assert Path(drift["report_html"]).is_file()
+
+    scores = run_query(settings, "SELECT * FROM scores_churn")
+    assert len(scores) == generator.ACCOUNTS and scores["snapshot_id"].is_unique
+    assert set(scores["feature_spec"]) == {config.spec_hash()}

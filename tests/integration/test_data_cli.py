@@ -1,0 +1,81 @@
+"""The data engineer's CLI against the embedded stand-in."""
+
+import datetime as dt
+
+import pytest
+from click.testing import CliRunner
+
+from nightjar import demo_data, snapshots
+from nightjar.cli import main
+from nightjar.ingest import protect_main
+from nightjar.lakefs_client import make_client
+
+DAY = dt.date(2026, 2, 2)
+
+
+@pytest.fixture(scope="module")
+def runner(settings, embedded_stack):
+    client = make_client(settings)
+    snapshots.ensure_repository(client, settings.lakefs_repository, "local://nightjar")
+    protect_main(client, settings.lakefs_repository)
+    return CliRunner()
+
+
+def _invoke(runner, *args):
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_ingest_a_csv_then_see_it_in_log_and_diff(runner, tmp_path):
+    path = tmp_path / "apps.csv"
+    demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=100)).to_csv(path, index=False)
+    result = _invoke(runner, "data", "ingest", "applications", str(DAY), str(path))
+    assert result.exit_code == 0, result.output
+    assert "100 rows validated; merged into main" in result.output
+    log = _invoke(runner, "data", "log", "-n", "3")
+    assert "nightjar.source_file: apps.csv" in log.output
+
+
+def test_ingest_refuses_a_file_that_is_not_parquet_or_csv(runner, tmp_path):
+    path = tmp_path / "apps.json"
+    path.write_text('{"not": "a table"}')
+    result = runner.invoke(main, ["data", "ingest", "applications", str(DAY), str(path)])
+    assert result.exit_code == 1
+    assert "not a Parquet file" in result.output and "Traceback" not in result.output
+
+
+def test_ingest_refuses_bad_rows_with_a_report(runner, tmp_path):
+    frame = demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=100))
+    frame.loc[:50, "age"] = 7
+    path = tmp_path / "bad.parquet"
+    frame.to_parquet(path)
+    result = runner.invoke(main, ["data", "ingest", "applications", str(DAY), str(path)])
+    assert result.exit_code == 1
+    assert "'age'" in result.output and "51 of 100 rows" in result.output
+
+
+def test_branch_diff_merge_and_revert(runner, settings, tmp_path):
+    assert _invoke(runner, "data", "branch", "feature-x").exit_code == 0
+    path = tmp_path / "apps.parquet"
+    later = DAY + dt.timedelta(days=1)
+    demo_data.applications_for(later, demo_data.DemoSpec(rows_per_day=50)).to_parquet(path)
+    result = _invoke(
+        runner, "data", "ingest", "applications", str(later), str(path), "--branch", "feature-x"
+    )
+    assert result.exit_code == 0, result.output
+    merged_head = snapshots.resolve_commit(
+        make_client(settings), settings.lakefs_repository, "main"
+    )
+    assert _invoke(runner, "data", "branch", "fix").exit_code == 0
+    revert = _invoke(runner, "data", "revert", "fix", merged_head, "--parent", "1")
+    assert revert.exit_code == 0, revert.output
+    diff = _invoke(runner, "data", "diff", "fix", "main")
+    assert f"date={later}" in diff.output and "removed" in diff.output
+    merge = _invoke(runner, "data", "merge", "fix")
+    assert merge.exit_code == 0 and "merged fix into main" in merge.output
+
+
+def test_bad_names_are_refused_before_reaching_lakefs(runner):
+    result = runner.invoke(main, ["data", "branch", "../../etc"])
+    assert result.exit_code == 1 and "invalid lakeFS branch name" in result.output
+    result = runner.invoke(main, ["data", "ingest", "applications", "2026-02-30", "x.csv"])
+    assert result.exit_code == 1 and "invalid date" in result.output

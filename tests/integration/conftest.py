@@ -12,7 +12,7 @@ import pytest
 from nightjar import delta_tables, demo_data
 from nightjar.features import FEATURE_DATE, compute_features, join_sources
 
-DAYS = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(8)]
+DAYS = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(30)]
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,7 @@ def scoring_world(settings, config, spark):
 
     from nightjar.training import fit
 
-    spec = demo_data.DemoSpec(rows_per_day=1500, customers=3000)
+    spec = demo_data.DemoSpec(rows_per_day=600, customers=3000)
     apps = pd.concat([demo_data.applications_for(d, spec) for d in DAYS], ignore_index=True)
     labels = pd.concat([demo_data.labels_for(d, spec) for d in DAYS], ignore_index=True)
     features = compute_features(

@@ -1,4 +1,5 @@
-"""Monitoring: drift of a scored date -> loop-guarded retrain request.
+"""Monitoring: drift of a scored date, and realised performance once labels land ->
+loop-guarded retrain request.
 
 Runs when a scoring run publishes the SCORES Asset (or by hand with a date). The
 request task only succeeds, and so only emits RETRAIN_REQUEST, when the guard fires.
@@ -40,13 +41,33 @@ def nightjar_monitor():
 
         return run_step("measure_drift")
 
-    @task(outlets=[RETRAIN_REQUEST])
-    def request_retrain(drift: dict) -> dict:
+    @task
+    def open_snapshot() -> dict:
         from nightjar.airflow_glue import run_step
 
-        return run_step("decide_retrain", drift)
+        return run_step("open_snapshot")
 
-    request_retrain(measure_drift())
+    @task
+    def measure_performance(snapshot: dict) -> dict | None:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("measure_performance", snapshot)
+
+    @task(outlets=[RETRAIN_REQUEST])
+    def request_retrain(drift: dict, performance: dict | None) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        return run_step("decide_retrain", drift, performance)
+
+    @task(trigger_rule="none_failed")
+    def close_snapshot(snapshot: dict) -> None:
+        from nightjar.airflow_glue import run_step
+
+        run_step("close_snapshot", snapshot)
+
+    snapshot = open_snapshot()
+    request = request_retrain(measure_drift(), measure_performance(snapshot))
+    request >> close_snapshot(snapshot)
 
 
 nightjar_monitor()

@@ -298,8 +298,19 @@ def measure_drift(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def decide_retrain(run: RunInfo, drift: dict[str, Any]) -> dict[str, Any]:
-    """Apply the loop guard; raise StepSkipped (no Asset event) unless it fires."""
+def measure_performance(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any] | None:
+    """Realised metrics for the scores whose labels landed by this window."""
+    from nightjar.performance import measure_performance as measure
+
+    settings, config = _context()
+    return measure(settings, config, Snapshot(**snapshot), run.target_date)
+
+
+def decide_retrain(
+    run: RunInfo, drift: dict[str, Any], performance: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Apply the loop guard to drift or a performance drop; raise StepSkipped (no Asset
+    event) unless it fires."""
     import mlflow
 
     from nightjar import retrain_policy
@@ -310,7 +321,7 @@ def decide_retrain(run: RunInfo, drift: dict[str, Any]) -> dict[str, Any]:
     decision = retrain_policy.decide(
         config.drift,
         window=run.target_date,
-        breached=drift["breached"],
+        breached=drift["breached"] or bool(performance and performance["below_threshold"]),
         history=retrain_policy.load_history(settings, table),
         champion_trained_through=dt.date.fromisoformat(trained_as_of) if trained_as_of else None,
         model_version=drift["model_version"],

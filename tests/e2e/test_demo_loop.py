@@ -85,3 +85,30 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
     assert reruns[-1]["application_id"].is_unique
     assert reruns[-1]["dag_run_id"].nunique() == 1
     assert reruns[-1][LINEAGE].notna().all().all()
+
+
+def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
+    from nightjar import demo, pipeline
+    from nightjar.run_info import RunInfo
+
+    from .conftest import E2E_SPEC
+
+    window = NIGHTS[0] + dt.timedelta(days=config.label.delay_days)
+    run = RunInfo(
+        "nightjar_monitor",
+        "test__labels",
+        f"{window}T00:00:00",
+        window,
+        dt.datetime.combine(window, dt.time(), dt.UTC),
+    )
+    snapshot = pipeline.open_snapshot(run)
+    assert pipeline.measure_performance(run, snapshot) is None, "labels have not landed yet"
+    demo.ingest_days(demo_world, config, [window], spec=E2E_SPEC)
+    snapshot = pipeline.open_snapshot(
+        RunInfo("nightjar_monitor", "test__labels2", run.logical_date, window, run.interval_end)
+    )
+    result = pipeline.measure_performance(run, snapshot)
+    assert result is not None and result["rows"] > 0
+    metrics = run_query(demo_world, f"SELECT * FROM {config.table_name('performance_metrics')}")
+    assert set(metrics["segment"]) >= {"overall", "region=west"}
+    assert (metrics["score_date"].astype(str) == str(NIGHTS[0])).all()

@@ -64,7 +64,9 @@ def test_rescoring_a_date_replaces_exactly_that_partition(settings, config, scor
     assert lineage.lakefs_commit == "c" * 64 and lineage.feature_spec == config.spec_hash()
 
 
-def test_a_30_date_concurrent_backfill_lands_every_partition_exactly_once(settings, config, scoring_world):
+def test_a_30_date_concurrent_backfill_lands_every_partition_exactly_once(
+    settings, config, scoring_world
+):
     table = "scores_concurrent"
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda d: _score(settings, config, scoring_world, d, table), DAYS))

@@ -11,6 +11,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
+from nightjar.airflow_links import DriftReportLink, LakeFSCommitLink, with_links
 from nightjar.assets import RETRAIN_REQUEST, SCORES
 
 DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
@@ -65,8 +66,9 @@ def nightjar_monitor():
 
         run_step("close_snapshot", snapshot)
 
-    snapshot = open_snapshot()
-    request = request_retrain(measure_drift(), measure_performance(snapshot))
+    snapshot = with_links(open_snapshot(), LakeFSCommitLink())
+    drift = with_links(measure_drift(), DriftReportLink())
+    request = request_retrain(drift, measure_performance(snapshot))
     request >> close_snapshot(snapshot)
 
 

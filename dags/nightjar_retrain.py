@@ -10,6 +10,13 @@ import datetime as dt
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from nightjar.airflow_links import (
+    LakeFSCommitLink,
+    MlflowRunLink,
+    ModelCardLink,
+    RegisteredModelLink,
+    with_links,
+)
 from nightjar.assets import CHAMPION, RETRAIN_REQUEST
 
 DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
@@ -80,12 +87,15 @@ def nightjar_retrain():
 
         run_step("close_snapshot", snapshot)
 
-    snapshot = open_snapshot()
+    snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     guard() >> snapshot
     features = build_features(snapshot)
-    trained = train(snapshot, features)
+    trained = with_links(train(snapshot, features), MlflowRunLink())
     decision = evaluate_gate(trained)
-    register_and_promote(trained, decision) >> close_snapshot(snapshot)
+    promoted = with_links(
+        register_and_promote(trained, decision), RegisteredModelLink(), ModelCardLink()
+    )
+    promoted >> close_snapshot(snapshot)
 
 
 nightjar_retrain()

@@ -11,6 +11,7 @@ import datetime as dt
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from nightjar.airflow_links import LakeFSCommitLink, with_links
 from nightjar.assets import SCORES
 
 DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
@@ -67,7 +68,7 @@ def nightjar_score():
 
         run_step("close_snapshot", snapshot)
 
-    snapshot = open_snapshot()
+    snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     features = build_features(snapshot)
     score(resolve_models(), features) >> close_snapshot(snapshot)
 

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     warehouse_uri: str | None = Field(
         default=None, description="Where Delta tables live; unset means home/warehouse."
     )
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links."
+    )
+    lakefs_ui_url: str | None = Field(
+        default=None, description="Base URL of the lakeFS UI; unset means the endpoint."
+    )
     runtime_image: str | None = Field(
         default=None, description="Container image reference, recorded as lineage."
     )

@@ -1,0 +1,87 @@
+"""Nightjar inside the Airflow 3 UI: a page in the navigation, and the task extra links.
+
+The page is a FastAPI app mounted on the API server under /nightjar, behind Airflow's own
+authentication (the same token the UI uses). It reads the Delta tables and the registry
+through the same package functions as the CLI; user input is validated before use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import FileResponse, HTMLResponse
+
+from nightjar.airflow_links import ALL_LINKS
+
+try:  # the API server's dependency that resolves the signed-in user from its token
+    from airflow.api_fastapi.core_api.security import get_user
+except ImportError:  # pragma: no cover - only the API server serves this app
+    get_user = None
+
+_REPORT_NAME = re.compile(r"^drift-[a-z0-9_]+-\d{4}-\d{2}-\d{2}\.html$")
+
+app = FastAPI(title="Nightjar", dependencies=[Depends(get_user)] if get_user else [])
+
+
+def _context():
+    from nightjar.dataset_config import load_dataset_config
+    from nightjar.settings import load_settings
+
+    settings = load_settings()
+    return settings, load_dataset_config(settings.dataset_config)
+
+
+@app.get("/", response_class=HTMLResponse)
+def page(
+    entity: str | None = Query(None, max_length=128), date: str | None = Query(None, max_length=10)
+) -> str:
+    from nightjar.dashboard import render
+    from nightjar.names import InvalidNameError, parse_date
+
+    try:
+        day = parse_date(date) if date else None
+    except InvalidNameError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    settings, config = _context()
+    return render(settings, config, entity=entity, day=day)
+
+
+@app.get("/reports/{name}")
+def report(name: str) -> FileResponse:
+    if not _REPORT_NAME.match(name):
+        raise HTTPException(status_code=400, detail="invalid report name")
+    from nightjar.pipeline import reports_dir
+
+    settings, config = _context()
+    path = reports_dir(settings, config) / name
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="no such report")
+    return FileResponse(path, media_type="text/html")
+
+
+@app.get("/model-card/{version}", response_class=HTMLResponse)
+def model_card(version: int) -> str:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from nightjar.tracking import configure_mlflow
+
+    settings, config = _context()
+    configure_mlflow(settings)
+    try:
+        run_id = mlflow.MlflowClient().get_model_version(config.model.name, str(version)).run_id
+        return mlflow.artifacts.load_text(f"runs:/{run_id}/model_card/v{version}.html")
+    except (MlflowException, OSError):
+        raise HTTPException(status_code=404, detail="no model card for that version") from None
+
+
+class NightjarPlugin(AirflowPlugin):
+    name = "nightjar"
+    fastapi_apps: ClassVar[list] = [{"app": app, "url_prefix": "/nightjar", "name": "Nightjar"}]
+    external_views: ClassVar[list] = [
+        {"name": "Nightjar", "href": "nightjar/", "destination": "nav", "url_route": "nightjar"}
+    ]
+    operator_extra_links: ClassVar[list] = list(ALL_LINKS)

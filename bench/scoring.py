@@ -65,39 +65,50 @@ def run(sizes: list[int]) -> dict:
             dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
         )
         timings: dict[str, float] = {}
-        for engine in ("arrow", "spark"):
+        failures: dict[str, str] = {}
+
+        def attempt(key: str, fn) -> None:
+            """Time one path; a path that fails (e.g. out of memory) is reported, not fatal."""
+            try:
+                with timed(timings, key):
+                    fn()
+            except Exception as exc:
+                timings.pop(key, None)
+                failures[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+        def nightjar(engine: str) -> None:
             score_partition(
                 settings,
                 config,
                 model,
                 context,
-                table="bench_warmup",
+                table=f"scores_{engine}",
                 categories=categories,
                 model_text=model_text,
                 engine=engine,
             )
-            with timed(timings, f"nightjar_{engine}"):
-                score_partition(
-                    settings,
-                    config,
-                    model,
-                    context,
-                    table=f"scores_{engine}",
-                    categories=categories,
-                    model_text=model_text,
-                    engine=engine,
-                )
+
+        for engine in ("arrow", "spark"):
+            attempt(f"nightjar_{engine}_warmup", lambda e=engine: nightjar(e))
+            timings.pop(f"nightjar_{engine}_warmup", None)
+            attempt(f"nightjar_{engine}", lambda e=engine: nightjar(e))
         matrix = encode(config, features, categories)
-        with timed(timings, "bare_predict"):
-            booster.predict(matrix.to_numpy())
-        udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
-        frame = spark.createDataFrame(
-            matrix.assign(**{config.entity_key: features[config.entity_key]})
-        )
-        frame.limit(10).withColumn("p", udf(*config.feature_names)).collect()  # warm-up
-        with timed(timings, "spark_udf"):
+        attempt("bare_predict", lambda: booster.predict(matrix.to_numpy()))
+
+        def spark_udf() -> None:
+            udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
+            frame = spark.createDataFrame(
+                matrix.assign(**{config.entity_key: features[config.entity_key]})
+            )
             scored = frame.withColumn("probability", udf(*config.feature_names)).toArrow()
             delta_tables.append(settings.table_uri("scores_spark_udf"), scored)
+
+        attempt("spark_udf", spark_udf)
+        for key, reason in failures.items():
+            if not key.endswith("_warmup"):
+                rows_out.append(
+                    {"rows": size, "path": key, "seconds": "failed", "rows_per_s": reason}
+                )
         for key, seconds in timings.items():
             rows_out.append(
                 {
@@ -109,11 +120,13 @@ def run(sizes: list[int]) -> dict:
             )
     by_size = {}
     for row in rows_out:
-        by_size.setdefault(row["rows"], {})[row["path"]] = row["rows_per_s"]
+        if isinstance(row["rows_per_s"], int):
+            by_size.setdefault(row["rows"], {})[row["path"]] = row["rows_per_s"]
     for row in rows_out:
-        ref = by_size[row["rows"]]
-        row["x_spark_udf"] = round(row["rows_per_s"] / ref["spark_udf"], 2)
-        row["x_bare"] = round(row["rows_per_s"] / ref["bare_predict"], 2)
+        ref = by_size.get(row["rows"], {})
+        if isinstance(row["rows_per_s"], int):
+            for name, key in (("x_spark_udf", "spark_udf"), ("x_bare", "bare_predict")):
+                row[name] = round(row["rows_per_s"] / ref[key], 2) if key in ref else "-"
     print_table(
         "scoring throughput (rows/s; ratios vs spark_udf and bare predict)",
         rows_out,

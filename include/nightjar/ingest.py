@@ -88,8 +88,17 @@ def ingest(
     for batch in batches:
         path = config.sources[batch.source].path
         raw_tables.write_partition(client, repository, branch, path, batch.day, batch.frame)
-    snapshots.commit(client, repository, branch, message, metadata)
-    merged = snapshots.merge_into_main(client, repository, branch, metadata)
+    lineage = {
+        **snapshots.lineage_metadata(
+            dag_id=metadata.get("nightjar.dag_id", "-"),
+            run_id=metadata.get("nightjar.run_id", "-"),
+            logical_date=min(b.day for b in batches).isoformat(),
+            produced_by=metadata.get("nightjar.produced_by", "nightjar ingest"),
+        ),
+        **metadata,
+    }
+    snapshots.commit(client, repository, branch, message, lineage)
+    merged = snapshots.merge_into_main(client, repository, branch, lineage)
     snapshots.delete_branch(client, repository, branch)
     log.info(
         "ingested %d batch(es) via %s: %s",

@@ -13,12 +13,17 @@ from nightjar.lakefs_client import make_client
 DAY = dt.date(2026, 2, 2)
 
 
+REPO = "nightjar-cli"  # its own repository: other tests land data in "nightjar"
+
+
 @pytest.fixture(scope="module")
 def runner(settings, embedded_stack):
-    client = make_client(settings)
-    snapshots.ensure_repository(client, settings.lakefs_repository, "local://nightjar")
-    protect_main(client, settings.lakefs_repository)
-    return CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NIGHTJAR_LAKEFS_REPOSITORY", REPO)
+        client = make_client(settings)
+        snapshots.ensure_repository(client, REPO, f"local://{REPO}")
+        protect_main(client, REPO)
+        yield CliRunner()
 
 
 def _invoke(runner, *args):
@@ -62,9 +67,7 @@ def test_branch_diff_merge_and_revert(runner, settings, tmp_path):
         runner, "data", "ingest", "applications", str(later), str(path), "--branch", "feature-x"
     )
     assert result.exit_code == 0, result.output
-    merged_head = snapshots.resolve_commit(
-        make_client(settings), settings.lakefs_repository, "main"
-    )
+    merged_head = snapshots.resolve_commit(make_client(settings), REPO, "main")
     assert _invoke(runner, "data", "branch", "fix").exit_code == 0
     revert = _invoke(runner, "data", "revert", "fix", merged_head, "--parent", "1")
     assert revert.exit_code == 0, revert.output

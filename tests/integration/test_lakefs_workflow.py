@@ -15,14 +15,14 @@ from nightjar.ingest import Batch, ingest, protect_main
 from nightjar.lakefs_client import LakeFSUnavailableError, call_with_retry, make_client
 from nightjar.validation import DataValidationError
 
-REPO = "nightjar"
+REPO = "nightjar-workflow"  # its own repository: other tests land data in "nightjar"
 DAY = dt.date(2026, 1, 10)
 
 
 @pytest.fixture(scope="module")
 def client(settings, embedded_stack):
     lakefs_client = make_client(settings)
-    snapshots.ensure_repository(lakefs_client, REPO, "local://nightjar")
+    snapshots.ensure_repository(lakefs_client, REPO, f"local://{REPO}")
     protect_main(lakefs_client, REPO)
     return lakefs_client
 
@@ -101,7 +101,7 @@ if sys.argv[1] == "kill":
     snapshots.merge_into_main = stall  # the kill point: after commit, before merge
 settings = load_settings()
 day = dt.date(2026, 1, 20)
-ingest(make_client(settings), load_dataset_config(settings.dataset_config), "nightjar",
+ingest(make_client(settings), load_dataset_config(settings.dataset_config), sys.argv[2],
        "ingest-killed", [Batch("applications", day, demo_data.applications_for(
            day, demo_data.DemoSpec(rows_per_day=100)))], message="m", metadata={})
 print("merged", flush=True)
@@ -113,7 +113,7 @@ def test_a_run_killed_between_commit_and_merge_leaves_main_unchanged(client, tmp
     script.write_text(_KILLED_INGEST)
     before = _main_head(client)
     proc = subprocess.Popen(
-        [sys.executable, str(script), "kill"],
+        [sys.executable, str(script), "kill", REPO],
         stdout=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
@@ -128,7 +128,7 @@ def test_a_run_killed_between_commit_and_merge_leaves_main_unchanged(client, tmp
     branch = lakefs.Repository(REPO, client=client).branch("ingest-killed")
     assert branch.get_commit().id != before, "the killed run had committed on its branch"
     retry = subprocess.run(
-        [sys.executable, str(script), "retry"],
+        [sys.executable, str(script), "retry", REPO],
         capture_output=True,
         text=True,
         timeout=300,
@@ -156,7 +156,7 @@ def test_old_run_branches_are_pruned(client):
 
 def test_an_unreachable_lakefs_is_retried_then_named(settings):
     dead = lakefs.Client(host="http://127.0.0.1:9", username="a", password="b")
-    repo = lakefs.Repository("nightjar", client=dead)
+    repo = lakefs.Repository(REPO, client=dead)
     with pytest.raises(LakeFSUnavailableError, match=r"127\.0\.0\.1:9.*after 2 attempts"):
         call_with_retry(
             dead, lambda: repo.branch("main").get_commit(), what="read main", attempts=2

@@ -1,6 +1,7 @@
 """Static checks of the production files (no Docker engine here to run them)."""
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -117,3 +118,49 @@ def test_repository_holds_no_secrets():
                 continue  # the patterns themselves
             findings += [f"{name}: {label}" for _ in pattern.finditer(text)]
     assert not findings, findings
+
+
+_COMPOSE = shutil.which("docker-compose")
+
+
+@pytest.mark.skipif(not _COMPOSE, reason="Debian's docker-compose is not installed")
+def test_compose_file_validates_with_the_example_environment(tmp_path):
+    """`docker-compose config` validates the file without a Docker engine."""
+    result = subprocess.run(
+        [
+            _COMPOSE,
+            "--env-file",
+            str(ROOT / ".env.example"),
+            "-f",
+            str(ROOT / "docker-compose.yaml"),
+            "config",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(not _COMPOSE, reason="Debian's docker-compose is not installed")
+def test_compose_refuses_to_start_without_secrets(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = subprocess.run(
+        [
+            _COMPOSE,
+            "--env-file",
+            str(empty),
+            "-f",
+            str(ROOT / "docker-compose.yaml"),
+            "config",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "in .env" in result.stderr

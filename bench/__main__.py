@@ -2,7 +2,7 @@
 
 import argparse
 
-from bench import scoring
+from bench import dashboard, scoring
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     scoring.main(["--sizes", args.sizes])
+    dashboard.run()
 
 
 if __name__ == "__main__":

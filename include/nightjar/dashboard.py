@@ -70,8 +70,9 @@ def render(
 ) -> str:
     tables = set(table_names(settings))
     connection = connect(settings)
-    scores, drift, decisions = (
-        config.table_name(k) for k in ("scores", "drift_metrics", "retrain_decisions")
+    scores, drift, decisions, performance = (
+        config.table_name(k)
+        for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")
     )
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
@@ -119,6 +120,30 @@ def render(
             "<h2 id='drift'>Drift status per feature (PSI; red = drifted)</h2>",
             cells.reset_index().to_html(index=False, escape=False, border=0),
         ]
+    if performance in tables:
+        realised = _query(
+            connection,
+            f"SELECT score_date, measured_on, metric, "  # noqa: S608
+            f"round(value, 4) AS value FROM {performance} WHERE segment = "
+            f"'overall' AND metric IN ('roc_auc', 'brier', 'rows') "
+            f"ORDER BY score_date DESC LIMIT {3 * NIGHTS}",
+        )
+        wide = realised.pivot_table(
+            index=["score_date", "measured_on"], columns="metric", values="value"
+        ).reset_index()
+        parts += ["<h2 id='performance'>Realised performance (labels landed)</h2>", _table(wide)]
+    if performance in tables:
+        realised = _query(
+            connection,
+            f"SELECT score_date, measured_on, metric, "  # noqa: S608
+            f"round(value, 4) AS value FROM {performance} WHERE segment = "
+            f"'overall' AND metric IN ('roc_auc', 'brier', 'rows') "
+            f"ORDER BY score_date DESC LIMIT {3 * NIGHTS}",
+        )
+        wide = realised.pivot_table(
+            index=["score_date", "measured_on"], columns="metric", values="value"
+        ).reset_index()
+        parts += ["<h2 id='performance'>Realised performance (labels landed)</h2>", _table(wide)]
     if decisions in tables:
         parts += [
             "<h2>Retrain decisions</h2>",

@@ -123,7 +123,7 @@ def render(
     if performance in tables:
         realised = _query(
             connection,
-            f"SELECT score_date, measured_on, metric, "  # noqa: S608
+            f"SELECT score_date, measured_on, metric, "
             f"round(value, 4) AS value FROM {performance} WHERE segment = "
             f"'overall' AND metric IN ('roc_auc', 'brier', 'rows') "
             f"ORDER BY score_date DESC LIMIT {3 * NIGHTS}",
@@ -135,7 +135,7 @@ def render(
     if performance in tables:
         realised = _query(
             connection,
-            f"SELECT score_date, measured_on, metric, "  # noqa: S608
+            f"SELECT score_date, measured_on, metric, "
             f"round(value, 4) AS value FROM {performance} WHERE segment = "
             f"'overall' AND metric IN ('roc_auc', 'brier', 'rows') "
             f"ORDER BY score_date DESC LIMIT {3 * NIGHTS}",

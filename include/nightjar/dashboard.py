@@ -132,18 +132,6 @@ def render(
             index=["score_date", "measured_on"], columns="metric", values="value"
         ).reset_index()
         parts += ["<h2 id='performance'>Realised performance (labels landed)</h2>", _table(wide)]
-    if performance in tables:
-        realised = _query(
-            connection,
-            f"SELECT score_date, measured_on, metric, "
-            f"round(value, 4) AS value FROM {performance} WHERE segment = "
-            f"'overall' AND metric IN ('roc_auc', 'brier', 'rows') "
-            f"ORDER BY score_date DESC LIMIT {3 * NIGHTS}",
-        )
-        wide = realised.pivot_table(
-            index=["score_date", "measured_on"], columns="metric", values="value"
-        ).reset_index()
-        parts += ["<h2 id='performance'>Realised performance (labels landed)</h2>", _table(wide)]
     if decisions in tables:
         parts += [
             "<h2>Retrain decisions</h2>",

@@ -103,7 +103,8 @@ def test_dirty_destination_is_refused(repo):
         feature.merge_into(main)
 
 
-def test_conflict_is_409_and_strategies_resolve_it(repo):
+def _diverge(repo, *, feature_extra: dict[str, bytes] | None = None):
+    """main and feature both change ``shared`` after branching: a conflict to resolve."""
     main = repo.branch("main")
     _put(main, "shared", b"base")
     main.commit("base")
@@ -111,7 +112,14 @@ def test_conflict_is_409_and_strategies_resolve_it(repo):
     _put(main, "shared", b"main side")
     main.commit("main change")
     _put(feature, "shared", b"feature side")
+    for path, data in (feature_extra or {}).items():
+        _put(feature, path, data)
     feature.commit("feature change")
+    return main, feature
+
+
+def test_conflict_is_409_and_strategies_resolve_it(repo):
+    main, feature = _diverge(repo)
     with pytest.raises(ConflictException):
         feature.merge_into(main)
     feature.merge_into(main, strategy="source-wins")
@@ -119,15 +127,7 @@ def test_conflict_is_409_and_strategies_resolve_it(repo):
 
 
 def test_dest_wins_strategy(repo):
-    main = repo.branch("main")
-    _put(main, "shared", b"base")
-    main.commit("base")
-    feature = repo.branch("feature").create("main")
-    _put(main, "shared", b"main side")
-    main.commit("main change")
-    _put(feature, "shared", b"feature side")
-    _put(feature, "other", b"o")
-    feature.commit("feature change")
+    main, feature = _diverge(repo, feature_extra={"other": b"o"})
     feature.merge_into(main, strategy="dest-wins")
     assert _read(main, "shared") == b"main side" and _read(main, "other") == b"o"
 

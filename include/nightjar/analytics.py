@@ -25,19 +25,28 @@ def table_names(settings: Settings) -> list[str]:
 
 
 def connect(
-    settings: Settings, versions: dict[str, int] | None = None
+    settings: Settings,
+    versions: dict[str, int] | None = None,
+    only: set[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per Delta table (``versions`` pins some tables)."""
+    """A DuckDB connection with one view per Delta table.
+
+    ``versions`` pins tables to a Delta version (time travel); ``only`` limits the views to
+    the tables a caller needs, since opening each table reads its log.
+    """
     versions = versions or {}
+    names = table_names(settings)
+    unknown = set(versions) - set(names)
+    if unknown:
+        raise KeyError(f"no such table(s) to pin: {sorted(unknown)}")
     connection = duckdb.connect()
-    for name in table_names(settings):
+    for name in names:
+        if only is not None and name not in only:
+            continue
         table = DeltaTable(settings.table_uri(name), version=versions.get(name))
         connection.register(
             validate_identifier(name, what="table name"), table.to_pyarrow_dataset()
         )
-    unknown = set(versions) - set(table_names(settings))
-    if unknown:
-        raise KeyError(f"no such table(s) to pin: {sorted(unknown)}")
     return connection
 
 

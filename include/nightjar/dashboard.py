@@ -57,6 +57,16 @@ def _bars(
     )
 
 
+def _window_start(settings: Settings, table: str) -> dt.date:
+    """First of the last ``NIGHTS`` score dates, from the Delta log alone (no data read), so
+    the page's queries touch only those partitions however long the history is."""
+    from nightjar import delta_tables
+
+    actions = delta_tables.open_table(settings.table_uri(table)).get_add_actions(flatten=True)
+    dates = sorted({str(v) for v in actions.column("partition.score_date").to_pylist()})
+    return dt.date.fromisoformat(dates[-NIGHTS] if len(dates) >= NIGHTS else dates[0])
+
+
 def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
@@ -68,12 +78,13 @@ def render(
     entity: str | None = None,
     day: dt.date | None = None,
 ) -> str:
-    tables = set(table_names(settings))
-    connection = connect(settings)
     scores, drift, decisions, performance = (
         config.table_name(k)
         for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")
     )
+    tables = set(table_names(settings)) & {scores, drift, decisions, performance}
+    connection = connect(settings, only=tables)
+    since = _window_start(settings, scores) if scores in tables else None
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
     parts = [
@@ -91,7 +102,8 @@ def render(
             f"SELECT score_date, count(*) AS rows, "
             f"avg(probability) AS mean_probability, avg(decision::INT) AS flagged, "
             f"any_value(model_version) AS model_version FROM {scores} "
-            f"GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}",
+            f"WHERE score_date >= ? GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}",
+            [since],
         ).iloc[::-1]
         parts += [
             "<h2>Last nights: rows scored</h2>",

@@ -47,7 +47,25 @@ def connect(
         connection.register(
             validate_identifier(name, what="table name"), table.to_pyarrow_dataset()
         )
+    _add_friendly_views(
+        settings, connection, names if only is None else [n for n in names if n in only]
+    )
     return connection
+
+
+def _add_friendly_views(settings: Settings, connection, names: list[str]) -> None:
+    """Short names for the configured dataset's tables: ``scores`` for
+    ``scores_credit_default``, ``drift_metrics`` for ``drift_metrics_credit_default``..."""
+    from nightjar.dataset_config import ConfigError, load_dataset_config
+
+    try:
+        suffix = f"_{load_dataset_config(settings.dataset_config).name}"
+    except ConfigError:
+        return
+    for name in names:
+        short = name.removesuffix(suffix)
+        if short != name and short not in names:
+            connection.execute(f"CREATE VIEW {short} AS SELECT * FROM {name}")
 
 
 def run_query(settings: Settings, sql: str, versions: dict[str, int] | None = None):

@@ -112,3 +112,9 @@ def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
     metrics = run_query(demo_world, f"SELECT * FROM {config.table_name('performance_metrics')}")
     assert set(metrics["segment"]) >= {"overall", "region=west"}
     assert (metrics["score_date"].astype(str) == str(NIGHTS[0])).all()
+
+
+def test_analysts_get_friendly_view_names(demo_world, config):
+    friendly = run_query(demo_world, "SELECT count(*) AS n FROM scores")
+    full = run_query(demo_world, f"SELECT count(*) AS n FROM {config.table_name('scores')}")
+    assert friendly["n"][0] == full["n"][0] > 0

@@ -153,6 +153,7 @@ class EmbeddedStack:
             port=port,
             access_key_id=creds["access_key_id"],
             secret_access_key=creds["secret_access_key"],
+            detach=self.detach,
             log_file=settings.standin_dir / "server.log",
         )
         self._server.start()

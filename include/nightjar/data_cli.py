@@ -160,7 +160,8 @@ def merge(source: str, message: str | None) -> None:
             client,
             repo.id,
             source,
-            {"nightjar.produced_by": _actor(), **({"message": message} if message else {})},
+            {"nightjar.produced_by": _actor()},
+            message=message,
         )
     except ConflictException:
         conflicts = [c.path for c in repo.ref(snapshots.MAIN).diff(source) if c.type == "conflict"]

@@ -111,7 +111,11 @@ def commit(
 
 
 def merge_into_main(
-    client: lakefs.Client, repository: str, branch_id: str, metadata: dict[str, str]
+    client: lakefs.Client,
+    repository: str,
+    branch_id: str,
+    metadata: dict[str, str],
+    message: str | None = None,
 ) -> str | None:
     """Merge a validated run branch into main; None when it carried no new commits."""
     repo = lakefs.Repository(repository, client=client)
@@ -120,7 +124,9 @@ def merge_into_main(
         return call_with_retry(
             client,
             lambda: source.merge_into(
-                repo.branch(MAIN), message=f"Merge {branch_id} into main", metadata=metadata
+                repo.branch(MAIN),
+                message=message or f"Merge {branch_id} into main",
+                metadata=metadata,
             ),
             what=f"merge {branch_id} into main",
         )

@@ -17,6 +17,7 @@ def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
 
     from nightjar import pipeline
     from nightjar.dataset_config import ConfigError
+    from nightjar.errors import MissingInputError
     from nightjar.names import InvalidNameError
     from nightjar.run_info import from_context
     from nightjar.training import TrainingDataError
@@ -27,5 +28,11 @@ def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(pipeline, step)(run, *args, **kwargs)
     except pipeline.StepSkipped as skipped:
         raise AirflowSkipException(str(skipped)) from None
-    except (ConfigError, DataValidationError, InvalidNameError, TrainingDataError) as bad_input:
+    except (
+        ConfigError,
+        DataValidationError,
+        InvalidNameError,
+        MissingInputError,
+        TrainingDataError,
+    ) as bad_input:
         raise AirflowFailException(f"{type(bad_input).__name__}: {bad_input}") from bad_input

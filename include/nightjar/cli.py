@@ -30,6 +30,7 @@ class NightjarGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         from nightjar.dataset_config import ConfigError
+        from nightjar.demo import DagRunFailedError
         from nightjar.embedded import StackError
         from nightjar.lakefs_client import LakeFSUnavailableError
         from nightjar.names import InvalidNameError
@@ -41,6 +42,7 @@ class NightjarGroup(click.Group):
             return super().invoke(ctx)
         except (
             ConfigError,
+            DagRunFailedError,
             StackError,
             LakeFSUnavailableError,
             InvalidNameError,

@@ -14,6 +14,7 @@ from typing import Any
 
 from nightjar import registry, snapshots
 from nightjar.dataset_config import DatasetConfig, load_dataset_config
+from nightjar.errors import MissingInputError
 from nightjar.features import FEATURE_DATE
 from nightjar.lakefs_client import make_client
 from nightjar.run_info import RunInfo
@@ -207,7 +208,7 @@ def resolve_models(run: RunInfo) -> dict[str, Any]:
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
     if champion is None:
-        raise LookupError(
+        raise MissingInputError(
             f"model {config.model.name!r} has no champion yet: run the "
             "nightjar_retrain DAG (or `nightjar demo`) first"
         )
@@ -285,7 +286,7 @@ def measure_drift(run: RunInfo) -> dict[str, Any]:
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
     if champion is None:
-        raise LookupError(f"model {config.model.name!r} has no champion to monitor")
+        raise MissingInputError(f"model {config.model.name!r} has no champion to monitor")
     summary = measure(settings, config, champion, run.target_date, reports_dir(settings, config))
     return {
         "score_date": run.target_date.isoformat(),

@@ -54,7 +54,7 @@ class AliasMove:
     dag_run_id: str = ""
 
 
-def _client(settings: Settings):
+def mlflow_client(settings: Settings):
     from mlflow import MlflowClient
 
     configure_mlflow(settings)
@@ -65,7 +65,7 @@ def version_for_alias(settings: Settings, model_name: str, alias: str) -> str | 
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(_client(settings).get_model_version_by_alias(model_name, alias).version)
+        return str(mlflow_client(settings).get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
 
@@ -103,7 +103,7 @@ def move_alias(
     dag_run_id: str = "",
 ) -> AliasMove | None:
     """Point ``alias`` at ``to_version`` and record the move; None if already there."""
-    client = _client(settings)
+    client = mlflow_client(settings)
     with _lock(settings, model_name):
         current = version_for_alias(settings, model_name, alias)
         if current == str(to_version):
@@ -130,7 +130,7 @@ def promote(
         settings, model_name, CHAMPION, version, actor=actor, reason=reason, dag_run_id=dag_run_id
     )
     if version_for_alias(settings, model_name, CHALLENGER) == str(version):
-        _client(settings).delete_registered_model_alias(model_name, CHALLENGER)
+        mlflow_client(settings).delete_registered_model_alias(model_name, CHALLENGER)
     return move
 
 
@@ -156,7 +156,7 @@ def rollback(
                 "pass --to VERSION"
             )
         to_version = str(moves.iloc[-1]["from_version"])
-    _client(settings).get_model_version(model_name, to_version)  # raises if it does not exist
+    mlflow_client(settings).get_model_version(model_name, to_version)  # raises if it does not exist
     move = move_alias(
         settings, model_name, CHAMPION, to_version, actor=actor, reason=f"rollback: {reason}"
     )

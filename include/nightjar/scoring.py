@@ -10,7 +10,6 @@ result is written with one atomic predicate overwrite of the date's partition.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 
 from nightjar import delta_tables
 from nightjar.dataset_config import DatasetConfig
+from nightjar.errors import MissingInputError
 from nightjar.feature_job import FEATURE_SPEC, LAKEFS_COMMIT
 from nightjar.features import FEATURE_DATE
 from nightjar.model_inputs import Categories
@@ -55,10 +55,10 @@ class ScoringContext:
 def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 
-    from nightjar.registry import _client
+    from nightjar.registry import mlflow_client
 
     try:
-        version = _client(settings).get_model_version_by_alias(model_name, alias)
+        version = mlflow_client(settings).get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
     return ModelRef(model_name, str(version.version), version.run_id, alias)
@@ -149,13 +149,15 @@ def score_partition(
     source = delta_tables.open_table(features_uri)
     day = context.score_date.isoformat()
     if source is None:
-        raise LookupError(f"feature table {features_uri} does not exist; run the feature step")
+        raise MissingInputError(
+            f"feature table {features_uri} does not exist; run the feature step"
+        )
     keep = [config.entity_key, config.event_time, LAKEFS_COMMIT, FEATURE_SPEC]
     arrow = source.to_pyarrow_table(
         filters=[(FEATURE_DATE, "=", context.score_date)], columns=keep + config.feature_names
     )
     if arrow.num_rows == 0:
-        raise LookupError(f"no features for {day} in {features_uri}; run the feature step")
+        raise MissingInputError(f"no features for {day} in {features_uri}; run the feature step")
     kwargs = dict(
         model_text=model_text,
         features=config.feature_names,
@@ -196,7 +198,3 @@ def _score_on_spark(arrow: pa.Table, kwargs: dict) -> pa.Table:
     schema = from_arrow_schema(sample.schema)
     result = frame.mapInArrow(lambda batches: score_record_batches(batches, **kwargs), schema)
     return result.toArrow().cast(sample.schema)
-
-
-def model_fingerprint(model_text: str) -> str:
-    return hashlib.sha256(model_text.encode()).hexdigest()

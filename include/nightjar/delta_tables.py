@@ -46,6 +46,37 @@ def _partition_literal(value: dt.date | str) -> str:
     return value
 
 
+def _overwrite_where(
+    uri: str,
+    data: pa.Table,
+    *,
+    column: str,
+    predicate: str,
+    allowed: set[str],
+    target_file_size: int | None,
+) -> None:
+    """One atomic overwrite of the rows matching ``predicate`` (built from validated
+    values only), refusing ``data`` with rows outside it."""
+    present = (
+        {str(v) for v in pc.unique(data.column(column)).to_pylist()} if data.num_rows else set()
+    )
+    if not present <= allowed:
+        raise ValueError(f"rows written to {uri} fall outside {predicate}")
+
+    def write() -> None:
+        write_deltalake(
+            uri,
+            data,
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=[column],
+            schema_mode="merge",
+            target_file_size=target_file_size,
+        )
+
+    _with_commit_retry(write, what=f"replace {uri} where {predicate}")
+
+
 def replace_partition(
     uri: str,
     data: pa.Table,
@@ -60,24 +91,26 @@ def replace_partition(
     """
     column = validate_identifier(partition_column, what="partition column")
     literal = _partition_literal(value)
-    present = (
-        {str(v) for v in pc.unique(data.column(column)).to_pylist()} if data.num_rows else set()
+    _overwrite_where(
+        uri,
+        data,
+        column=column,
+        predicate=f"{column} = '{literal}'",
+        allowed={literal},
+        target_file_size=target_file_size,
     )
-    if present - {literal}:
-        raise ValueError(f"rows written to {uri} must all have {column} = {literal}")
 
-    def write() -> None:
-        write_deltalake(
-            uri,
-            data,
-            mode="overwrite",
-            predicate=f"{column} = '{literal}'",
-            partition_by=[column],
-            schema_mode="merge",
-            target_file_size=target_file_size,
-        )
 
-    _with_commit_retry(write, what=f"replace {uri} {column}={literal}")
+def replace_date_range(
+    uri: str, data: pa.Table, *, partition_column: str, start: dt.date, end: dt.date
+) -> None:
+    """Atomically replace every date partition from ``start`` to ``end``, in one commit."""
+    column = validate_identifier(partition_column, what="partition column")
+    days = {(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)}
+    predicate = f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+    _overwrite_where(
+        uri, data, column=column, predicate=predicate, allowed=days, target_file_size=None
+    )
 
 
 def append(uri: str, data: pa.Table, *, partition_by: list[str] | None = None) -> None:

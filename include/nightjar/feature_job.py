@@ -80,10 +80,13 @@ def _load_source(
             batch_date=end,
             freshness_hours=source.freshness_hours,
         )
-    _write_quarantine(
-        settings, config, name, batch.quarantined, target_start, end, snapshot.commit_id
-    )
-    return batch.valid.drop(columns=[PARTITION_COLUMN]), len(batch.quarantined)
+    # History partitions are re-validated to feed window features, but their rejects
+    # belong to the runs that own those dates: record and count only the target dates.
+    owned = batch.quarantined[
+        batch.quarantined["partition_date"].between(target_start.isoformat(), end.isoformat())
+    ]
+    _write_quarantine(settings, config, name, owned, target_start, end, snapshot.commit_id)
+    return batch.valid.drop(columns=[PARTITION_COLUMN]), len(owned)
 
 
 def _write_quarantine(
@@ -95,18 +98,22 @@ def _write_quarantine(
     end: dt.date,
     commit_id: str,
 ) -> None:
+    """Replace the quarantine rows of ``start``..``end`` in one commit (an empty range
+    clears what an earlier run of the same dates set aside)."""
     uri = settings.table_uri(config.table_name(f"quarantine_{name}"))
-    day = start
-    while day <= end:
-        rows = quarantined[quarantined["partition_date"] == day.isoformat()]
-        if len(rows) or delta_tables.open_table(uri) is not None:
-            frame = rows.assign(lakefs_commit=commit_id)
-            frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
-            data = pa.Table.from_pandas(frame, preserve_index=False)
-            delta_tables.replace_partition(uri, data, partition_column="partition_date", value=day)
-            if len(rows):
-                log.warning("%s %s: %d rows quarantined to %s", name, day, len(rows), uri)
-        day += dt.timedelta(days=1)
+    if quarantined.empty and delta_tables.open_table(uri) is None:
+        return
+    frame = quarantined.assign(lakefs_commit=commit_id)
+    frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
+    delta_tables.replace_date_range(
+        uri,
+        pa.Table.from_pandas(frame, preserve_index=False),
+        partition_column="partition_date",
+        start=start,
+        end=end,
+    )
+    for day, rows in frame.groupby("partition_date"):
+        log.warning("%s %s: %d rows quarantined to %s", name, day, len(rows), uri)
 
 
 def build_feature_frame(

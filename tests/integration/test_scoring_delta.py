@@ -134,3 +134,38 @@ def test_partition_values_cannot_inject_into_the_predicate(settings, bad):
         delta_tables.replace_partition(
             settings.table_uri("injection"), pa.table({"k": [bad]}), partition_column="k", value=bad
         )
+
+
+def test_a_date_range_is_replaced_in_one_commit_and_refuses_rows_outside_it(settings):
+    import pyarrow as pa
+
+    from nightjar import delta_tables
+
+    uri = settings.table_uri("range_replace")
+    days = [dt.date(2026, 1, d) for d in (1, 2, 3, 4)]
+    delta_tables.replace_date_range(
+        uri,
+        pa.table({"d": pa.array(days, pa.date32()), "v": [1, 2, 3, 4]}),
+        partition_column="d",
+        start=days[0],
+        end=days[-1],
+    )
+    version = DeltaTable(uri).version()
+    delta_tables.replace_date_range(
+        uri,
+        pa.table({"d": pa.array([days[1]], pa.date32()), "v": [20]}),
+        partition_column="d",
+        start=days[1],
+        end=days[2],
+    )
+    assert DeltaTable(uri).version() == version + 1
+    rows = DeltaTable(uri).to_pandas().sort_values("d")
+    assert rows["v"].tolist() == [1, 20, 4]
+    with pytest.raises(ValueError, match="fall outside"):
+        delta_tables.replace_date_range(
+            uri,
+            pa.table({"d": pa.array([days[0]], pa.date32()), "v": [0]}),
+            partition_column="d",
+            start=days[1],
+            end=days[2],
+        )

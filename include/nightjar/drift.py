@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from nightjar import delta_tables
 from nightjar.dataset_config import DatasetConfig
+from nightjar.errors import MissingInputError
 from nightjar.features import FEATURE_DATE
 from nightjar.scoring import SCORE_DATE, ModelRef
 from nightjar.settings import Settings
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "probability"
 _EPSILON = 1e-4
 _REFERENCE_ARTIFACT = "drift/reference_stats.json"
+_REFERENCE_SAMPLE = "drift/reference_sample.parquet"
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,23 @@ def current_proportions(stat: dict, values: pd.Series) -> list[float]:
     return _numeric_proportions(values, stat["edges"])
 
 
-def load_or_build_reference(settings: Settings, config: DatasetConfig, model: ModelRef) -> dict:
-    """Reference statistics for a model version: from MLflow if cached, else built once."""
+@dataclass(frozen=True)
+class Reference:
+    """What drift compares against: full-data statistics, and a sample for the report."""
+
+    stats: dict
+    sample: pd.DataFrame
+
+
+def _sample(config: DatasetConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    rows = min(config.drift.report_sample_rows, len(frame))
+    return frame.sample(rows, random_state=0)[config.feature_names]
+
+
+def load_or_build_reference(
+    settings: Settings, config: DatasetConfig, model: ModelRef
+) -> Reference:
+    """The reference for a model version: read from its MLflow run, else built once there."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -112,14 +130,23 @@ def load_or_build_reference(settings: Settings, config: DatasetConfig, model: Mo
 
     configure_mlflow(settings)
     try:
-        return json.loads(mlflow.artifacts.load_text(f"runs:/{model.run_id}/{_REFERENCE_ARTIFACT}"))
+        stats = json.loads(
+            mlflow.artifacts.load_text(f"runs:/{model.run_id}/{_REFERENCE_ARTIFACT}")
+        )
+        sample = pd.read_parquet(
+            mlflow.artifacts.download_artifacts(f"runs:/{model.run_id}/{_REFERENCE_SAMPLE}")
+        )
+        return Reference(stats, sample)
     except (MlflowException, OSError):  # not cached yet
         log.info("no cached drift reference for %s v%s; building it", model.name, model.version)
     reference, predictions = reference_frame(settings, config, model)
-    stats = reference_stats(config, reference, predictions)
-    with mlflow.start_run(run_id=model.run_id):
-        mlflow.log_dict(stats, _REFERENCE_ARTIFACT)
-    return stats
+    built = Reference(reference_stats(config, reference, predictions), _sample(config, reference))
+    with mlflow.start_run(run_id=model.run_id), tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_dict(built.stats, _REFERENCE_ARTIFACT)
+        path = Path(tmp) / Path(_REFERENCE_SAMPLE).name
+        built.sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), Path(_REFERENCE_SAMPLE).parent.as_posix())
+    return built
 
 
 def reference_frame(
@@ -135,7 +162,7 @@ def reference_frame(
         filters=[(TRAINING_RUN, "=", training_key)],
     )
     if table is None or table.num_rows == 0:
-        raise LookupError(
+        raise MissingInputError(
             f"training features of {model.name} v{model.version} "
             f"({training_key}) are gone; cannot build the drift reference"
         )
@@ -163,11 +190,11 @@ def measure_drift(
         columns=[PROBABILITY],
     )
     if features is None or scores is None or features.num_rows == 0:
-        raise LookupError(f"no features or scores for {day}; score the date first")
+        raise MissingInputError(f"no features or scores for {day}; score the date first")
     current = features.to_pandas()
     reference = load_or_build_reference(settings, config, model)
     rows = []
-    for name, stat in reference.items():
+    for name, stat in reference.stats.items():
         values = scores.column(PROBABILITY).to_pandas() if name == PROBABILITY else current[name]
         value = psi(stat["proportions"], current_proportions(stat, values))
         rows.append(
@@ -195,7 +222,9 @@ def measure_drift(
     prediction_psi = float(metrics.loc[metrics["feature"] == PROBABILITY, "value"].iloc[0])
     share = len(drifted) / max(len(features_only), 1)
     breached = share > config.drift.max_drifted_share or prediction_psi > config.drift.psi_threshold
-    html = render_report(settings, config, model, current, score_date, reports_dir)
+    html = render_report(
+        settings, config, model, _sample(config, current), reference.sample, score_date, reports_dir
+    )
     log.info(
         "drift %s: %d/%d features drifted (%s), prediction PSI %.3f, breached=%s",
         day,
@@ -212,42 +241,51 @@ def render_report(
     settings: Settings,
     config: DatasetConfig,
     model: ModelRef,
-    current: pd.DataFrame,
+    current_sample: pd.DataFrame,
+    reference_sample: pd.DataFrame,
     score_date: dt.date,
     reports_dir: Path,
 ) -> str:
-    """Evidently HTML + JSON on seeded samples, saved locally and logged to MLflow."""
+    """Evidently HTML + JSON on seeded samples, saved locally and logged to MLflow.
+
+    A re-run for the same date and model version overwrites its report and logs into the
+    same MLflow run, so monitoring retries leave one record per date.
+    """
     import mlflow
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    reference, _ = reference_frame(settings, config, model)
-    n = config.drift.report_sample_rows
-    sample = lambda frame: frame.sample(min(n, len(frame)), random_state=0)[config.feature_names]  # noqa: E731
+    from nightjar.tracking import ensure_experiment
+
     numeric = [c for c in config.feature_names if c not in config.categorical]
     definition = DataDefinition(
         numerical_columns=numeric, categorical_columns=list(config.categorical)
     )
     snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(sample(current), data_definition=definition),
-        Dataset.from_pandas(sample(reference), data_definition=definition),
+        Dataset.from_pandas(current_sample, data_definition=definition),
+        Dataset.from_pandas(reference_sample, data_definition=definition),
     )
     reports_dir.mkdir(parents=True, exist_ok=True)
     html = reports_dir / f"drift-{config.name}-{score_date.isoformat()}.html"
     snapshot.save_html(str(html))
-    (html.with_suffix(".json")).write_text(snapshot.json())
-    from nightjar.tracking import ensure_experiment
-
+    html.with_suffix(".json").write_text(snapshot.json())
     experiment = ensure_experiment(settings, f"{config.name}-monitoring")
-    with mlflow.start_run(
-        experiment_id=experiment,
-        run_name=f"drift-{score_date}",
-        tags={
-            "nightjar.model_name": model.name,
-            "nightjar.model_version": model.version,
-            "nightjar.score_date": score_date.isoformat(),
-        },
-    ):
+    tags = {
+        "nightjar.model_name": model.name,
+        "nightjar.model_version": model.version,
+        "nightjar.score_date": score_date.isoformat(),
+    }
+    existing = mlflow.search_runs(
+        [experiment],
+        filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
+        max_results=1,
+    )
+    run = (
+        mlflow.start_run(run_id=existing.iloc[0]["run_id"])
+        if len(existing)
+        else mlflow.start_run(experiment_id=experiment, run_name=f"drift-{score_date}", tags=tags)
+    )
+    with run:
         mlflow.log_artifact(str(html), "drift")
         mlflow.log_artifact(str(html.with_suffix(".json")), "drift")
     return str(html)

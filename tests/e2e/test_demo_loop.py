@@ -118,3 +118,16 @@ def test_analysts_get_friendly_view_names(demo_world, config):
     friendly = run_query(demo_world, "SELECT count(*) AS n FROM scores")
     full = run_query(demo_world, f"SELECT count(*) AS n FROM {config.table_name('scores')}")
     assert friendly["n"][0] == full["n"][0] > 0
+
+
+def test_re_monitoring_a_date_keeps_one_report_run(demo_world, config):
+    import mlflow
+
+    from nightjar.tracking import ensure_experiment
+
+    assert "success" in run_dag("nightjar_monitor", NIGHTS[0], {}).lower()
+    experiment = ensure_experiment(demo_world, f"{config.name}-monitoring")
+    runs = mlflow.search_runs(
+        [experiment], filter_string=f"tags.`nightjar.score_date` = '{NIGHTS[0]}'"
+    )
+    assert len(runs) == 1

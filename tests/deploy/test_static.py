@@ -123,14 +123,13 @@ def test_repository_holds_no_secrets():
 _COMPOSE = shutil.which("docker-compose")
 
 
-@pytest.mark.skipif(not _COMPOSE, reason="Debian's docker-compose is not installed")
-def test_compose_file_validates_with_the_example_environment(tmp_path):
-    """`docker-compose config` validates the file without a Docker engine."""
-    result = subprocess.run(
+def _compose_config(env_file: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """`docker-compose config -q`: validates the file without a Docker engine."""
+    return subprocess.run(
         [
             _COMPOSE,
             "--env-file",
-            str(ROOT / ".env.example"),
+            str(env_file),
             "-f",
             str(ROOT / "docker-compose.yaml"),
             "config",
@@ -138,9 +137,14 @@ def test_compose_file_validates_with_the_example_environment(tmp_path):
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=60,
     )
+
+
+@pytest.mark.skipif(not _COMPOSE, reason="Debian's docker-compose is not installed")
+def test_compose_file_validates_with_the_example_environment(tmp_path):
+    result = _compose_config(ROOT / ".env.example", tmp_path)
     assert result.returncode == 0, result.stderr
 
 
@@ -148,19 +152,5 @@ def test_compose_file_validates_with_the_example_environment(tmp_path):
 def test_compose_refuses_to_start_without_secrets(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    result = subprocess.run(
-        [
-            _COMPOSE,
-            "--env-file",
-            str(empty),
-            "-f",
-            str(ROOT / "docker-compose.yaml"),
-            "config",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    result = _compose_config(empty, tmp_path)
     assert result.returncode != 0 and "in .env" in result.stderr

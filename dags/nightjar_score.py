@@ -2,24 +2,34 @@
 
 Each run covers one day (its data interval) and replaces exactly that day's partition of
 the scores table, so catchup, UI backfills and `airflow backfill create` are safe to
-repeat and to run concurrently for different dates.
+repeat and to run concurrently for different dates. Besides the nightly schedule, a
+RAW_DATA Asset event (``nightjar_watch_main`` saw a commit on lakeFS main change a
+scoring source) runs it for the date the event names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
-from nightjar.airflow_links import LakeFSCommitLink, with_links
-from nightjar.assets import SCORES
+from nightjar.airflow_links import (
+    LakeFSCommitLink,
+    MlflowRunLink,
+    ModelCardLink,
+    RegisteredModelLink,
+    with_links,
+)
+from nightjar.assets import RAW_DATA, SCORES
 
 DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
 
 
 @dag(
     dag_id="nightjar_score",
-    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"), assets=RAW_DATA
+    ),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=4,
@@ -70,7 +80,10 @@ def nightjar_score():
 
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     features = build_features(snapshot)
-    score(resolve_models(), features) >> close_snapshot(snapshot)
+    scored = with_links(
+        score(resolve_models(), features), MlflowRunLink(), RegisteredModelLink(), ModelCardLink()
+    )
+    scored >> close_snapshot(snapshot)
 
 
 nightjar_score()

@@ -2,26 +2,68 @@
 
 Views are Arrow datasets over delta-rs snapshots, so DuckDB pushes filters down and
 reads only the partitions a query needs. Any table can be pinned to an older Delta
-version for time travel.
+version for time travel, or to the version written from a lakeFS commit: scoring and
+feature writes record the commit of their inputs in the Delta commit's metadata.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
-from deltalake import DeltaTable
 
-from nightjar.names import validate_identifier
+from nightjar import delta_tables
+from nightjar.names import InvalidNameError, validate_identifier
 from nightjar.settings import Settings
 
 
 def table_names(settings: Settings) -> list[str]:
-    """Delta tables in the local warehouse (every folder with a ``_delta_log``)."""
+    """Delta tables in the warehouse (every folder with a ``_delta_log``), on local disk
+    or in lakeFS."""
+    if settings.warehouse.startswith("lakefs://"):
+        return _lakefs_table_names(settings)
     root = Path(settings.warehouse)
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob("*/_delta_log"))
+
+
+def _lakefs_table_names(settings: Settings) -> list[str]:
+    import lakefs
+
+    from nightjar.lakefs_client import call_with_retry, make_client
+
+    client = make_client(settings)
+    repository, ref, prefix = settings.warehouse.removeprefix("lakefs://").split("/", 2)
+    folders = call_with_retry(
+        client,
+        lambda: list(
+            lakefs.Repository(repository, client=client)
+            .ref(ref)
+            .objects(prefix=f"{prefix.rstrip('/')}/", delimiter="/")
+        ),
+        what="list warehouse tables",
+    )
+    return sorted(folder.path.rstrip("/").rsplit("/", 1)[-1] for folder in folders)
+
+
+_COMMIT_ID = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def versions_at_commits(settings: Settings, commits: dict[str, str]) -> dict[str, int]:
+    """Each table's newest Delta version written from the given lakeFS commit (or prefix)."""
+    versions = {}
+    for name, commit in commits.items():
+        if not _COMMIT_ID.match(commit):
+            raise InvalidNameError(f"{commit!r} is not a lakeFS commit id (7-64 hex characters)")
+        version = delta_tables.version_with_metadata(
+            settings.table_uri(name), delta_tables.LAKEFS_COMMIT_KEY, commit
+        )
+        if version is None:
+            raise KeyError(f"no version of {name} was written from lakeFS commit {commit}")
+        versions[name] = version
+    return versions
 
 
 def connect(
@@ -43,7 +85,9 @@ def connect(
     for name in names:
         if only is not None and name not in only:
             continue
-        table = DeltaTable(settings.table_uri(name), version=versions.get(name))
+        table = delta_tables.open_table(settings.table_uri(name), version=versions.get(name))
+        if table is None:
+            continue
         connection.register(
             validate_identifier(name, what="table name"), table.to_pyarrow_dataset()
         )

@@ -144,12 +144,20 @@ def stack_status() -> None:
 def airflow() -> None:
     """Run `airflow standalone` with Nightjar's DAGs on 127.0.0.1 (Ctrl-C stops it).
 
-    Starts the lakeFS stand-in first (left running; `nightjar stack down` stops it).
+    Starts the lakeFS stand-in first (left running; `nightjar stack down` stops it) and
+    the MLflow UI at NIGHTJAR_MLFLOW_UI_URL (stopped with Airflow), so every task's links
+    resolve.
     """
     import shutil
+    import signal
     import subprocess
 
-    from nightjar.embedded import EmbeddedStack, airflow_env, migrate_airflow_db
+    from nightjar.embedded import (
+        EmbeddedStack,
+        airflow_env,
+        migrate_airflow_db,
+        start_mlflow_ui,
+    )
 
     settings = _settings()
     EmbeddedStack(settings, detach=True).start()
@@ -157,14 +165,20 @@ def airflow() -> None:
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     migrate_airflow_db(settings)
+    mlflow_ui = start_mlflow_ui(settings, settings.home_dir / "mlflow" / "server.log")
     airflow_home = env["AIRFLOW_HOME"]
     click.echo("Airflow UI: http://127.0.0.1:8080")
+    click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
     click.echo(f"admin password: {airflow_home}/simple_auth_manager_passwords.json.generated")
     executable = shutil.which("airflow", path=env["PATH"]) or "airflow"
     try:
         subprocess.run([executable, "standalone"], env=env, check=False)
     except KeyboardInterrupt:
         click.echo("stopped Airflow")
+    finally:
+        if mlflow_ui is not None:
+            os.killpg(mlflow_ui.pid, signal.SIGTERM)
+            mlflow_ui.wait(timeout=30)
 
 
 # --- analysts -----------------------------------------------------------------------------
@@ -179,16 +193,26 @@ def airflow() -> None:
     metavar="TABLE=N",
     help="Read TABLE as of Delta version N (time travel); repeatable.",
 )
+@click.option(
+    "--at-commit",
+    "commits",
+    multiple=True,
+    metavar="TABLE=COMMIT",
+    help="Read TABLE as of its newest version written from lakeFS commit COMMIT (a full id "
+    "or a prefix of 7+ characters); repeatable.",
+)
 @click.option("--tables", "list_tables", is_flag=True, help="List the tables and exit.")
-def query(sql: str, versions: tuple[str, ...], list_tables: bool) -> None:
+def query(sql: str, versions: tuple[str, ...], commits: tuple[str, ...], list_tables: bool) -> None:
     """Run SQL (DuckDB) over the Delta tables, each a view named after its table.
 
     \b
-    Example:
+    Examples:
       nightjar query "SELECT score_date, count(*), avg(probability)
-                      FROM scores_credit_default GROUP BY 1 ORDER BY 1"
+                      FROM scores GROUP BY 1 ORDER BY 1"
+      nightjar query --version scores_credit_default=3 "SELECT count(*) FROM scores"
+      nightjar query --at-commit scores_credit_default=4f2a9c1 "SELECT ... FROM scores"
     """
-    from nightjar.analytics import run_query, table_names
+    from nightjar.analytics import run_query, table_names, versions_at_commits
 
     settings = _settings()
     if list_tables:
@@ -200,6 +224,16 @@ def query(sql: str, versions: tuple[str, ...], list_tables: bool) -> None:
         if not number.isdigit():
             raise click.BadParameter(f"{item!r}: expected TABLE=N", param_hint="--version")
         pinned[name] = int(number)
+    at_commit = {}
+    for item in commits:
+        name, _, commit = item.partition("=")
+        if not commit:
+            raise click.BadParameter(f"{item!r}: expected TABLE=COMMIT", param_hint="--at-commit")
+        at_commit[name] = commit
+    try:
+        pinned |= versions_at_commits(settings, at_commit)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
     import pandas as pd
 
     with pd.option_context(
@@ -216,12 +250,14 @@ def model() -> None:
     """Registry: alias history, rollback and manual promotion."""
 
 
-def _model_name(name: str | None) -> str:
-    if name:
-        return name
+def _dataset_config():
     from nightjar.dataset_config import load_dataset_config
 
-    return load_dataset_config(_settings().dataset_config).model.name
+    return load_dataset_config(_settings().dataset_config)
+
+
+def _model_name(name: str | None) -> str:
+    return name or _dataset_config().model.name
 
 
 @model.command("history")
@@ -256,23 +292,81 @@ def model_rollback(name: str | None, to_version: str | None, reason: str) -> Non
 @click.option("--name", help="Registered model (default: the dataset config's model).")
 @click.option("--version", required=True, help="The challenger version to promote.")
 @click.option("--reason", default="manual promotion", show_default=True)
-def model_promote(name: str | None, version: str, reason: str) -> None:
-    """Promote a version to champion once it has passed the evaluation gate."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even with fewer shadow nights than the policy's min_shadow_nights.",
+)
+def model_promote(name: str | None, version: str, reason: str, force: bool) -> None:
+    """Promote a version to champion once it has passed the evaluation gate.
+
+    Prints the version's shadow comparison with the champion; with the gate policy's
+    min_shadow_nights > 0, refuses a version with fewer compared nights unless --force.
+    """
     import mlflow
 
+    from nightjar import shadow
+    from nightjar.gate import load_policy
     from nightjar.registry import promote
     from nightjar.tracking import configure_mlflow
 
     settings = _settings()
+    config = _dataset_config()
     name = _model_name(name)
     configure_mlflow(settings)
     run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
     if mlflow.get_run(run_id).data.tags.get("nightjar.gate") != "passed":
         raise click.ClickException(f"{name} v{version} has not passed the evaluation gate")
+    nights = shadow.history(settings, config, version)
+    _echo_comparison(nights, version)
+    required = load_policy(config.gate_policy).min_shadow_nights
+    if len(nights) < required and not force:
+        raise click.ClickException(
+            f"v{version} has {len(nights)} shadow night(s); the gate policy requires "
+            f"{required} (min_shadow_nights) before promotion; --force overrides"
+        )
+    if len(nights):
+        reason = f"{reason} (shadow: {len(nights)} nights, {_agreement(nights)} agreement)"
     move = promote(
         settings, name, version, actor=f"cli:{os.environ.get('USER', 'unknown')}", reason=reason
     )
     click.echo(f"{name}@champion -> v{version}" if move else f"v{version} is already champion")
+
+
+def _agreement(nights) -> str:
+    return f"{100 * nights['decision_agreement'].mean():.1f}%"
+
+
+def _echo_comparison(nights, version: str) -> None:
+    if nights.empty:
+        click.echo(f"v{version} has no shadow nights yet")
+        return
+    columns = [
+        "score_date",
+        "champion_version",
+        "rows",
+        "decision_agreement",
+        "score_psi",
+        "labelled_rows",
+        "champion_metric",
+        "challenger_metric",
+    ]
+    click.echo(nights[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    click.echo(f"{len(nights)} nights, {_agreement(nights)} mean decision agreement")
+
+
+@model.command("compare")
+@click.option("--version", help="Challenger version (default: the current challenger).")
+def model_compare(version: str | None) -> None:
+    """Show the challenger's nightly shadow comparison with the champion."""
+    from nightjar import registry, shadow
+
+    settings = _settings()
+    config = _dataset_config()
+    version = version or registry.version_for_alias(settings, config.model.name, "challenger")
+    if version is None:
+        raise click.ClickException(f"{config.model.name} has no challenger; pass --version")
+    _echo_comparison(shadow.history(settings, config, version), version)
 
 
 # --- features -----------------------------------------------------------------------------
@@ -286,10 +380,9 @@ def features() -> None:
 @features.command("describe")
 def features_describe() -> None:
     """Each feature: definition, sources, owner, checks; and the feature-spec version."""
-    from nightjar.dataset_config import load_dataset_config
     from nightjar.feature_catalog import describe
 
-    click.echo(describe(load_dataset_config(_settings().dataset_config)))
+    click.echo(describe(_dataset_config()))
 
 
 def _register_subgroups() -> None:

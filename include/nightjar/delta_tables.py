@@ -4,6 +4,11 @@ A date's partition is replaced with one Delta commit (a predicate overwrite): re
 the old partition or the new one, never a mix, and a killed writer leaves only
 unreferenced files behind. Concurrent writers to different dates conflict at most on
 the log entry number, and retry.
+
+Tables live on a local or object-store path, or in lakeFS (``lakefs://repo/branch/path``,
+delta-rs's native mode): there each write is committed on a transaction branch and merged
+into the branch; two writers that race on the same ``_delta_log`` entry get a merge
+conflict, and the loser retries on a fresh transaction branch from the new head.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from nightjar.names import InvalidNameError, validate_identifier
@@ -23,6 +28,18 @@ from nightjar.names import InvalidNameError, validate_identifier
 log = logging.getLogger(__name__)
 _MAX_COMMIT_ATTEMPTS = 8
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# Commit metadata key: the lakeFS commit the written rows were computed from.
+LAKEFS_COMMIT_KEY = "nightjar.lakefs_commit"
+
+
+def storage_options(uri: str) -> dict[str, str] | None:
+    """How to reach the table's storage: lakeFS credentials for ``lakefs://`` URIs."""
+    if not uri.startswith("lakefs://"):
+        return None
+    from nightjar.lakefs_client import delta_storage_options
+    from nightjar.settings import load_settings
+
+    return delta_storage_options(load_settings())
 
 
 def _with_commit_retry(write, *, what: str) -> None:
@@ -54,6 +71,7 @@ def _overwrite_where(
     predicate: str,
     allowed: set[str],
     target_file_size: int | None,
+    commit_metadata: dict[str, str] | None = None,
 ) -> None:
     """One atomic overwrite of the rows matching ``predicate`` (built from validated
     values only), refusing ``data`` with rows outside it."""
@@ -72,6 +90,8 @@ def _overwrite_where(
             partition_by=[column],
             schema_mode="merge",
             target_file_size=target_file_size,
+            commit_properties=CommitProperties(custom_metadata=commit_metadata or {}),
+            storage_options=storage_options(uri),
         )
 
     _with_commit_retry(write, what=f"replace {uri} where {predicate}")
@@ -84,10 +104,12 @@ def replace_partition(
     partition_column: str,
     value: dt.date | str,
     target_file_size: int | None = None,
+    commit_metadata: dict[str, str] | None = None,
 ) -> None:
     """Atomically replace the rows where ``partition_column = value`` with ``data``.
 
     ``target_file_size`` (bytes) splits a large partition into several data files.
+    ``commit_metadata`` is recorded in the Delta commit (see ``version_with_metadata``).
     """
     column = validate_identifier(partition_column, what="partition column")
     literal = _partition_literal(value)
@@ -98,6 +120,7 @@ def replace_partition(
         predicate=f"{column} = '{literal}'",
         allowed={literal},
         target_file_size=target_file_size,
+        commit_metadata=commit_metadata,
     )
 
 
@@ -116,15 +139,33 @@ def replace_date_range(
 def append(uri: str, data: pa.Table, *, partition_by: list[str] | None = None) -> None:
     _with_commit_retry(
         lambda: write_deltalake(
-            uri, data, mode="append", partition_by=partition_by, schema_mode="merge"
+            uri,
+            data,
+            mode="append",
+            partition_by=partition_by,
+            schema_mode="merge",
+            storage_options=storage_options(uri),
         ),
         what=f"append to {uri}",
     )
 
 
+def version_with_metadata(uri: str, key: str, value: str) -> int | None:
+    """The newest table version whose commit recorded ``key`` = ``value`` (or, for values
+    of 7+ characters, a value starting with it: a short lakeFS commit id)."""
+    table = open_table(uri)
+    if table is None:
+        return None
+    for commit in table.history():  # newest first
+        recorded = str(commit.get(key, ""))
+        if recorded == value or (len(value) >= 7 and recorded.startswith(value)):
+            return int(commit["version"])
+    return None
+
+
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
     try:
-        return DeltaTable(uri, version=version)
+        return DeltaTable(uri, version=version, storage_options=storage_options(uri))
     except TableNotFoundError:
         return None
 

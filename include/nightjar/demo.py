@@ -64,6 +64,16 @@ def prepare_repository(settings: Settings) -> None:
     namespace = settings.lakefs_storage_namespace or f"local://{settings.lakefs_repository}"
     snapshots.ensure_repository(client, settings.lakefs_repository, namespace)
     protect_main(client, settings.lakefs_repository)
+    if settings.warehouse.startswith("lakefs://"):
+        # Delta outputs in lakeFS too: their own repository, written by delta-rs's
+        # transaction branches (not protected: delta-rs merges its commits into the branch).
+        repository = settings.warehouse.removeprefix("lakefs://").split("/", 1)[0]
+        namespace = (
+            f"{settings.lakefs_storage_namespace.rstrip('/')}-warehouse"
+            if settings.lakefs_storage_namespace
+            else f"local://{repository}"
+        )
+        snapshots.ensure_repository(client, repository, namespace)
 
 
 def run_dag(dag_id: str, day: dt.date, conf: dict) -> str:

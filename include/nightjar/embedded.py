@@ -1,7 +1,8 @@
 """The embedded stack: everything under one home folder, services started on demand.
 
 - lakeFS: Nightjar's stand-in server on 127.0.0.1 (unless NIGHTJAR_LAKEFS_ENDPOINT is set)
-- MLflow: SQLite store and local artifacts under ``home/mlflow``
+- MLflow: SQLite store and local artifacts under ``home/mlflow``; its UI is served by
+  ``mlflow server`` on 127.0.0.1 while ``nightjar airflow`` runs, so task links resolve
 - Airflow: SQLite metadata under ``home/airflow``, DAGs from this checkout
 - Delta tables: ``home/warehouse`` through delta-rs; Spark in local mode
 
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from nightjar.settings import PROJECT_ROOT, Settings
 
@@ -169,6 +171,60 @@ class EmbeddedStack:
             self._server.stop()
             _pidfile(self.settings).unlink(missing_ok=True)
             self._server = None
+
+
+def mlflow_ui_command(settings: Settings) -> list[str] | None:
+    """``mlflow server`` over the embedded store, on the host and port of ``mlflow_ui_url``.
+
+    None when MLflow is external (``NIGHTJAR_MLFLOW_TRACKING_URI`` set): its own UI serves
+    the links then.
+    """
+    if settings.mlflow_tracking_uri:
+        return None
+    url = urlsplit(settings.mlflow_ui_url)
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise StackError(
+            f"NIGHTJAR_MLFLOW_UI_URL={settings.mlflow_ui_url} is not on 127.0.0.1: the embedded "
+            "MLflow UI binds to localhost only"
+        )
+    (settings.home_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        settings.mlflow_uri,
+        "--default-artifact-root",
+        settings.mlflow_artifact_root,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(url.port or 80),
+        "--workers",
+        "1",
+    ]
+
+
+def start_mlflow_ui(settings: Settings, log_file: Path) -> subprocess.Popen | None:
+    """Start the embedded MLflow UI as a child process; the caller stops it."""
+    command = mlflow_ui_command(settings)
+    if command is None:
+        return None
+    port = urlsplit(settings.mlflow_ui_url).port or 80
+    if _port_in_use(port):
+        log.warning("port %d is in use: assuming an MLflow UI already serves it", port)
+        return None
+    with log_file.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            start_new_session=True,
+        )
+    log.info("MLflow UI at %s (log: %s)", settings.mlflow_ui_url, log_file)
+    return process
 
 
 def stop_detached(settings: Settings) -> bool:

@@ -33,6 +33,7 @@ class GatePolicy(BaseModel):
     max_slice_gap: float | None = None
     min_slice_rows: int = 200
     require_human_approval: bool = False
+    min_shadow_nights: int = Field(default=0, ge=0)
 
 
 def load_policy(path: Path) -> GatePolicy:

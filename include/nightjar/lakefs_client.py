@@ -68,6 +68,20 @@ def resolve_credentials(settings: Settings) -> LakeFSCredentials:
     )
 
 
+def delta_storage_options(settings: Settings) -> dict[str, str]:
+    """Options for ``deltalake``'s native ``lakefs://repo/branch/path`` mode: its lakeFS
+    backend commits each write on a transaction branch and merges it into the branch."""
+    creds = resolve_credentials(settings)
+    options = {
+        "endpoint": creds.endpoint,
+        "access_key_id": creds.access_key_id,
+        "secret_access_key": creds.secret_access_key,
+    }
+    if creds.endpoint.startswith("http://"):
+        options["allow_http"] = "true"
+    return options
+
+
 def make_client(settings: Settings) -> lakefs.Client:
     creds = resolve_credentials(settings)
     return lakefs.Client(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from nightjar import delta_tables
+from nightjar import delta_tables, shadow
 from nightjar.dataset_config import DatasetConfig
 from nightjar.features import FEATURE_DATE
 from nightjar.gate import load_policy
@@ -78,6 +78,13 @@ def measure_performance(
         value=score_date,
     )
     policy = load_policy(config.gate_policy)
+    shadow.record_night(
+        settings,
+        config,
+        score_date,
+        labels=labels.set_index(config.entity_key)[label],
+        metric=policy.primary_metric,
+    )
     primary = groups["overall"][policy.primary_metric]
     below = bool(primary < policy.min_primary_metric)
     if below:

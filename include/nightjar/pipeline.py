@@ -245,6 +245,7 @@ def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, 
 
 
 def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
+    from nightjar import shadow
     from nightjar.scoring import ModelRef, ScoringContext, load_model_text, score_partition
     from nightjar.training import load_categories
 
@@ -273,7 +274,53 @@ def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
             categories=load_categories(model.run_id),
             model_text=load_model_text(settings, model),
         )
-    return {"score_date": run.target_date.isoformat(), "rows": rows}
+    champion = models["champion"]
+    comparison = None
+    if "challenger" in rows:
+        comparison = shadow.record_night(settings, config, run.target_date)
+    return {
+        "score_date": run.target_date.isoformat(),
+        "rows": rows,
+        "shadow_agreement": comparison and comparison["decision_agreement"],
+        # The pinned champion, for the task's links to its MLflow run, version and card.
+        "model_name": champion["name"],
+        "version": champion["version"],
+        "run_id": champion["run_id"],
+    }
+
+
+# --- data-aware triggering ---------------------------------------------------------------
+
+MANUAL_LOOKBACK = dt.timedelta(hours=24)
+
+
+def detect_raw_changes(run: RunInfo) -> dict[str, Any]:
+    """Dates of scoring sources that commits on main changed in the run's interval (the
+    last 24 hours for a manual run); StepSkipped, so no Asset event, when there are none."""
+    from nightjar.raw_changes import raw_changes, scoring_source_paths
+
+    settings, config = _context()
+    end = run.interval_end
+    start = run.interval_start or end - MANUAL_LOOKBACK
+    changes = raw_changes(make_client(settings), settings.lakefs_repository, config, start, end)
+    if not changes.dates:
+        raise StepSkipped(
+            f"no commit on main changed {', '.join(scoring_source_paths(config))} "
+            f"between {start.isoformat()} and {end.isoformat()}"
+        )
+    log.info(
+        "%d commit(s) on main changed %d date(s); requesting scoring of %s",
+        len(changes.commits),
+        len(changes.dates),
+        changes.dates[-1],
+    )
+    return {
+        "date": changes.dates[-1].isoformat(),
+        "dates": [day.isoformat() for day in changes.dates],
+        "commit_id": changes.head,
+        "repository": settings.lakefs_repository,
+        "commits": changes.commits,
+    }
 
 
 # --- monitoring ---------------------------------------------------------------------------

@@ -19,6 +19,12 @@ from nightjar.lakefs_client import call_with_retry
 _PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
 
+def partition_date(path: str) -> dt.date | None:
+    """The date of the partition an object path lies in, if it lies in one."""
+    match = _PARTITION.search(path)
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
 def partition_path(table_path: str, day: dt.date) -> str:
     return f"{table_path}/date={day.isoformat()}/part-0.parquet"
 
@@ -50,9 +56,9 @@ def list_partitions(
     )
     partitions: dict[dt.date, list[str]] = {}
     for obj in objects:
-        match = _PARTITION.search(obj.path)
-        if match and obj.path.endswith(".parquet"):
-            partitions.setdefault(dt.date.fromisoformat(match.group(1)), []).append(obj.path)
+        day = partition_date(obj.path)
+        if day and obj.path.endswith(".parquet"):
+            partitions.setdefault(day, []).append(obj.path)
     return partitions
 
 

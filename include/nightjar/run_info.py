@@ -20,6 +20,7 @@ class RunInfo:
     logical_date: str  # ISO timestamp; for asset-triggered runs, the run's start
     target_date: dt.date  # the date the run is about: scored date, or training as-of date
     interval_end: dt.datetime
+    interval_start: dt.datetime | None = None  # set when the run covers a non-empty interval
 
     def as_tags(self) -> dict[str, str]:
         return {"dag_id": self.dag_id, "run_id": self.run_id, "logical_date": self.logical_date}
@@ -28,6 +29,7 @@ class RunInfo:
         data = asdict(self)
         data["target_date"] = self.target_date.isoformat()
         data["interval_end"] = self.interval_end.isoformat()
+        data["interval_start"] = self.interval_start and self.interval_start.isoformat()
         return data
 
 
@@ -63,6 +65,7 @@ def from_context(context: Any) -> RunInfo:
         logical_date=(logical or anchor).isoformat(),
         target_date=target,
         interval_end=interval_end,
+        interval_start=start if start is not None and end is not None and end > start else None,
     )
 
 

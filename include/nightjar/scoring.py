@@ -172,8 +172,17 @@ def score_partition(
         scored = pa.Table.from_batches(
             list(score_record_batches(iter(arrow.to_batches()), **kwargs))
         )
+    commits = pc.unique(arrow.column(LAKEFS_COMMIT)).to_pylist()
     delta_tables.replace_partition(
-        settings.table_uri(table), scored, partition_column=SCORE_DATE, value=context.score_date
+        settings.table_uri(table),
+        scored,
+        partition_column=SCORE_DATE,
+        value=context.score_date,
+        commit_metadata={
+            delta_tables.LAKEFS_COMMIT_KEY: ",".join(commits),
+            "nightjar.model_version": str(model.version),
+            "nightjar.dag_run_id": context.dag_run_id,
+        },
     )
     log.info(
         "scored %d rows for %s with %s v%s (%s) into %s",

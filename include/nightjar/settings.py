@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         "see bench/); spark: mapInArrow on the Spark cluster.",
     )
     warehouse_uri: str | None = Field(
-        default=None, description="Where Delta tables live; unset means home/warehouse."
+        default=None,
+        description="Where Delta tables live: a path, s3://..., or lakefs://repo/branch/path "
+        "(delta-rs's lakeFS mode); unset means home/warehouse.",
     )
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links."

@@ -145,22 +145,29 @@ def delete_branch(client: lakefs.Client, repository: str, branch_id: str) -> Non
         log.info("branch %s already gone", branch_id)
 
 
+# Branches nobody deletes on failure: failed DAG runs' branches, and the transaction
+# branches delta-rs's lakeFS mode leaves behind when a Delta commit loses a race.
+PRUNABLE_PREFIXES = ("run-", "delta-tx-")
+
+
 def prune_run_branches(
     client: lakefs.Client, repository: str, *, older_than: dt.timedelta, now: dt.datetime
 ) -> list[str]:
-    """Delete run branches whose head commit is older than ``older_than``.
+    """Delete run and Delta transaction branches whose head commit is older than
+    ``older_than``.
 
     Failed runs keep their branch for debugging; this is the retention policy that
-    eventually clears them. Only branches named ``run-*`` are touched.
+    eventually clears them. Only branches named ``run-*`` or ``delta-tx-*`` are touched.
     """
     repo = lakefs.Repository(repository, client=client)
     cutoff = (now - older_than).timestamp()
     pruned = []
-    for branch in call_with_retry(
-        client, lambda: list(repo.branches(prefix="run-")), what="list branches"
-    ):
-        if branch.get_commit().creation_date < cutoff:
-            delete_branch(client, repository, branch.id)
-            pruned.append(branch.id)
-    log.info("pruned %d run branch(es) older than %s", len(pruned), older_than)
+    for prefix in PRUNABLE_PREFIXES:
+        for branch in call_with_retry(
+            client, lambda prefix=prefix: list(repo.branches(prefix=prefix)), what="list branches"
+        ):
+            if branch.get_commit().creation_date < cutoff:
+                delete_branch(client, repository, branch.id)
+                pruned.append(branch.id)
+    log.info("pruned %d branch(es) older than %s", len(pruned), older_than)
     return pruned

@@ -1,9 +1,10 @@
 """The Nightjar page and extra links in a real `airflow standalone`, seen by headless Chromium.
 
-Runs after the demo loop (the e2e session fixture): starts Airflow on a free port with the
-session's home, lets the scheduler run one scoring date, checks the task's extra links
-resolve, and renders the Nightjar page in Chromium (Debian's chromium + chromium-driver),
-saving a screenshot (to docs/ when NIGHTJAR_UPDATE_SCREENSHOTS is set).
+Runs after the demo loop (the e2e session fixture): starts the embedded MLflow UI and
+Airflow on free ports with the session's home, lets the scheduler run one scoring date,
+checks that every extra link on its tasks (and on the demo's drift task) resolves to the
+object it names, and renders the Nightjar page in Chromium (Debian's chromium +
+chromium-driver), saving a screenshot (to docs/ when NIGHTJAR_UPDATE_SCREENSHOTS is set).
 """
 
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nightjar.embedded import airflow_env, standin_credentials
+from nightjar.embedded import airflow_env, standin_credentials, start_mlflow_ui
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
@@ -31,8 +32,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(1)
+    os.killpg(proc.pid, 15)
+    pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture(scope="module")
-def airflow(demo_world, tmp_path_factory):
+def mlflow_ui(demo_world, tmp_path_factory):
+    """The embedded MLflow UI, started the way `nightjar airflow` starts it."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    settings = demo_world.model_copy(update={"mlflow_ui_url": url})
+    log = tmp_path_factory.mktemp("mlflow") / "server.log"
+    proc = start_mlflow_ui(settings, log)
+    _wait_for(f"{url}/health", proc, log)
+    yield url
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def airflow(demo_world, mlflow_ui, tmp_path_factory):
     port = _free_port()
     # dag.test() in this process leaves Airflow settings in os.environ: start clean.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
@@ -43,6 +72,7 @@ def airflow(demo_world, tmp_path_factory):
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        "NIGHTJAR_MLFLOW_UI_URL": mlflow_ui,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     log = tmp_path_factory.mktemp("airflow") / "standalone.log"
@@ -55,16 +85,8 @@ def airflow(demo_world, tmp_path_factory):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(1)
-    else:
-        proc.terminate()
-        pytest.fail(f"airflow standalone did not come up:\n{log.read_text()[-3000:]}")
+    _wait_for(f"{base}/api/v2/monitor/health", proc, log)
+    deadline = time.monotonic() + 60
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     while not passwords.is_file() and time.monotonic() < deadline:
         time.sleep(1)
@@ -86,42 +108,119 @@ def test_the_page_needs_airflow_auth(airflow):
     assert httpx.get(f"{base}/nightjar/", timeout=10).status_code == 401
 
 
-def test_scheduler_runs_scoring_and_links_resolve(airflow, settings):
+def _links(api, dag_id: str, run_id: str, task_id: str) -> dict[str, str]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+    return api.get(f"{path}/links").json()["extra_links"]
+
+
+def _return_value(api, dag_id: str, run_id: str, task_id: str) -> dict:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+    return api.get(f"{path}/xcomEntries/return_value").json()["value"]
+
+
+def _unpause(api, dag_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while api.get(f"/api/v2/dags/{dag_id}").status_code != 200:
+        assert time.monotonic() < deadline, f"{dag_id} was never parsed"
+        time.sleep(2)
+    api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+
+def _wait_until_done(api, dag_id: str, run_id: str) -> str:
+    deadline = time.monotonic() + 600
+    while (state := api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()["state"]) not in (
+        "success",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, f"{dag_id} {run_id} did not finish"
+        time.sleep(3)
+    return state
+
+
+def _trigger(api, dag_id: str, conf: dict) -> str:
+    _unpause(api, dag_id)
+    run = api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    run.raise_for_status()
+    return run.json()["dag_run_id"]
+
+
+def _run_scoring(api, day: str) -> str:
+    run_id = _trigger(api, "nightjar_score", {"date": day})
+    assert _wait_until_done(api, "nightjar_score", run_id) == "success"
+    return run_id
+
+
+def test_scheduler_runs_scoring_and_every_link_resolves(airflow, mlflow_ui, settings, config):
     base, token = airflow
-    day = "2026-03-02"
     with _api(base, token) as api:
-        deadline = time.monotonic() + 120
-        while api.get("/api/v2/dags/nightjar_score").status_code != 200:
-            assert time.monotonic() < deadline, "the DAG was never parsed"
-            time.sleep(2)
-        api.patch("/api/v2/dags/nightjar_score", json={"is_paused": False}).raise_for_status()
-        run = api.post(
-            "/api/v2/dags/nightjar_score/dagRuns",
-            json={"logical_date": None, "conf": {"date": day}},
+        run_id = _run_scoring(api, "2026-03-02")
+        snapshot_links = _links(api, "nightjar_score", run_id, "open_snapshot")
+        snapshot = _return_value(api, "nightjar_score", run_id, "open_snapshot")
+        score_links = _links(api, "nightjar_score", run_id, "score")
+        scored = _return_value(api, "nightjar_score", run_id, "score")
+        # The demo ran the monitor through dag.test(): its links were stored the same way.
+        monitor_run = api.get("/api/v2/dags/nightjar_monitor/dagRuns").json()["dag_runs"][0]
+        drift_link = _links(api, "nightjar_monitor", monitor_run["dag_run_id"], "measure_drift")[
+            "Drift report"
+        ]
+
+        # lakeFS: the pinned commit, browsable in the stand-in.
+        commit_link = snapshot_links["lakeFS commit"]
+        assert commit_link.endswith(f"/browse/nightjar/{snapshot['commit_id']}/")
+        creds = standin_credentials(settings)
+        page = httpx.get(
+            commit_link, timeout=10, auth=(creds["access_key_id"], creds["secret_access_key"])
         )
-        run.raise_for_status()
-        run_id = run.json()["dag_run_id"]
-        deadline = time.monotonic() + 600
-        while (
-            state := api.get(f"/api/v2/dags/nightjar_score/dagRuns/{run_id}").json()["state"]
-        ) not in ("success", "failed"):
-            assert time.monotonic() < deadline, "the scoring run did not finish"
+        assert page.status_code == 200 and "raw/applications" in page.text
+
+        # MLflow: the champion's run and registered version, in the embedded MLflow UI.
+        assert score_links["MLflow run"] == f"{mlflow_ui}/#/runs/{scored['run_id']}"
+        assert score_links["Registered model"] == (
+            f"{mlflow_ui}/#/models/{config.model.name}/versions/{scored['version']}"
+        )
+        assert httpx.get(score_links["MLflow run"], timeout=10).status_code == 200
+        mlflow_run = httpx.get(
+            f"{mlflow_ui}/api/2.0/mlflow/runs/get", params={"run_id": scored["run_id"]}
+        )
+        assert mlflow_run.json()["run"]["info"]["run_id"] == scored["run_id"]
+        version = httpx.get(
+            f"{mlflow_ui}/api/2.0/mlflow/model-versions/get",
+            params={"name": config.model.name, "version": scored["version"]},
+        )
+        assert version.json()["model_version"]["run_id"] == scored["run_id"]
+
+        # The model card and the drift report: served by the Nightjar page, behind auth.
+        card = api.get(score_links["Model card"])
+        assert card.status_code == 200 and f"v{scored['version']}" in card.text
+        report = api.get(drift_link)
+        assert report.status_code == 200 and "<html" in report.text.lower()
+        assert httpx.get(f"{base}{drift_link}", timeout=10).status_code == 401
+
+
+def test_a_commit_on_main_triggers_scoring_through_the_scheduler(airflow):
+    """The watcher, triggered as from the UI, sees the demo's merges into main and emits
+    RAW_DATA; the scheduler then starts an asset-triggered scoring run for that date."""
+    base, token = airflow
+    with _api(base, token) as api:
+        _unpause(api, "nightjar_score")
+        watch_id = _trigger(api, "nightjar_watch_main", {})
+        assert _wait_until_done(api, "nightjar_watch_main", watch_id) == "success"
+        changes = _return_value(api, "nightjar_watch_main", watch_id, "detect_raw_changes")
+        assert changes["date"] == changes["dates"][-1] and changes["commit_id"]
+        events = api.get("/api/v2/assets/events", params={"source_dag_id": "nightjar_watch_main"})
+        assert any(e["extra"].get("date") == changes["date"] for e in events.json()["asset_events"])
+        deadline = time.monotonic() + 300
+        while not (
+            runs := api.get(
+                "/api/v2/dags/nightjar_score/dagRuns", params={"run_type": "asset_triggered"}
+            ).json()["dag_runs"]
+        ):
+            assert time.monotonic() < deadline, "no asset-triggered scoring run was created"
             time.sleep(3)
-        assert state == "success"
-        links = api.get(
-            f"/api/v2/dags/nightjar_score/dagRuns/{run_id}/taskInstances/open_snapshot/links"
-        ).json()
-        commit_link = links["extra_links"].get("lakeFS commit")
-        snapshot = api.get(
-            f"/api/v2/dags/nightjar_score/dagRuns/{run_id}/taskInstances/"
-            "open_snapshot/xcomEntries/return_value"
-        ).json()["value"]
-    assert commit_link and commit_link.endswith(f"/browse/nightjar/{snapshot['commit_id']}/")
-    creds = standin_credentials(settings)
-    page = httpx.get(
-        commit_link, timeout=10, auth=(creds["access_key_id"], creds["secret_access_key"])
-    )
-    assert page.status_code == 200 and "raw/applications" in page.text
+        run_id = runs[0]["dag_run_id"]
+        assert _wait_until_done(api, "nightjar_score", run_id) == "success"
+        scored = _return_value(api, "nightjar_score", run_id, "score")
+    assert scored["score_date"] == changes["date"]
 
 
 def _chrome():

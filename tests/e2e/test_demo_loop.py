@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nightjar import registry
-from nightjar.analytics import run_query
+from nightjar.analytics import run_query, versions_at_commits
 from nightjar.demo import FIRST_NIGHT, run_dag
 
 from .conftest import E2E_NIGHTS
@@ -118,6 +118,23 @@ def test_analysts_get_friendly_view_names(demo_world, config):
     friendly = run_query(demo_world, "SELECT count(*) AS n FROM scores")
     full = run_query(demo_world, f"SELECT count(*) AS n FROM {config.table_name('scores')}")
     assert friendly["n"][0] == full["n"][0] > 0
+
+
+def test_analysts_time_travel_to_what_a_lakefs_commit_produced(demo_world, config):
+    from nightjar import delta_tables
+
+    table = config.table_name("scores")
+    # The first night was scored from the commit its ingest made (later tests re-score it).
+    first_write = delta_tables.open_table(demo_world.table_uri(table)).history()[-1]
+    first_commit = first_write[delta_tables.LAKEFS_COMMIT_KEY]
+    pinned = versions_at_commits(demo_world, {table: first_commit[:12]})
+    then = run_query(demo_world, f"SELECT DISTINCT score_date, lakefs_commit FROM {table}", pinned)
+    now = run_query(demo_world, f"SELECT DISTINCT score_date FROM {table}")
+    assert pinned == {table: 0}
+    assert then["lakefs_commit"].tolist() == [first_commit]
+    assert len(then) == 1 < len(now), "the table as the first night's commit left it"
+    with pytest.raises(KeyError, match="no version"):
+        versions_at_commits(demo_world, {table: "0" * 12})
 
 
 def test_re_monitoring_a_date_keeps_one_report_run(demo_world, config):

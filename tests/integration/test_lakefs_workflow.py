@@ -161,3 +161,23 @@ def test_an_unreachable_lakefs_is_retried_then_named(settings):
         call_with_retry(
             dead, lambda: repo.branch("main").get_commit(), what="read main", attempts=2
         )
+
+
+def test_commits_on_main_name_the_scoring_dates_they_changed(client, config):
+    from nightjar.raw_changes import raw_changes
+
+    spec = demo_data.DemoSpec(rows_per_day=200)
+    days = [dt.date(2026, 1, 20), dt.date(2026, 1, 21)]
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    apps = [Batch("applications", d, demo_data.applications_for(d, spec)) for d in days]
+    ingest(client, config, REPO, "ingest-watch-a", apps, message="two days", metadata={})
+    labels_day = dt.date(2026, 1, 22)
+    labels = [Batch("labels", labels_day, demo_data.labels_arriving_on(labels_day, spec))]
+    ingest(client, config, REPO, "ingest-watch-b", labels, message="labels", metadata={})
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+
+    changes = raw_changes(client, REPO, config, start, end)
+    assert changes.dates == days, "label-only commits request no scoring"
+    assert len(changes.commits) == 1
+    assert raw_changes(client, REPO, config, start, end) == changes, "same window, same answer"
+    assert raw_changes(client, REPO, config, end, end + dt.timedelta(hours=1)).dates == []

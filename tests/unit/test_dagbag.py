@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).parents[2] / "dags"
-EXPECTED = {"nightjar_retrain", "nightjar_score", "nightjar_monitor"}
+EXPECTED = {"nightjar_retrain", "nightjar_score", "nightjar_monitor", "nightjar_watch_main"}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,16 @@ def test_every_dag_is_tagged_documented_and_retried(dagbag):
 
 def test_scoring_runs_may_overlap_for_backfills(dagbag):
     assert dagbag.dags["nightjar_score"].max_active_runs > 1
+
+
+def test_raw_data_on_main_schedules_scoring_as_well_as_the_clock(dagbag):
+    from nightjar.assets import RAW_DATA
+
+    watcher = dagbag.dags["nightjar_watch_main"].get_task("detect_raw_changes")
+    assert RAW_DATA in watcher.outlets
+    timetable = dagbag.dags["nightjar_score"].timetable
+    assert RAW_DATA.name in str(timetable.asset_condition)
+    assert timetable.timetable.expression == "0 1 * * *"
 
 
 def test_parsing_imports_nothing_heavy_and_opens_no_socket():

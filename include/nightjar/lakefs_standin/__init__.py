@@ -6,8 +6,11 @@ server instead. It keeps repositories, branches, commits, tags and objects on di
 reproduces the lakeFS semantics Nightjar relies on (``docs`` in the package README and
 ``tests/lakefs``): branching from committed heads, staging, empty-commit and no-op-merge
 refusals, three-way merges that never fast-forward, conflicts, dirty destinations,
-reverts, immutable tags, branch protection and conditional uploads.
+reverts, immutable tags, branch protection and conditional uploads; and the S3-gateway
+subset ``deltalake``'s ``lakefs://`` mode needs (SigV4, GET/HEAD with Range, conditional
+PUT, DeleteObjects, ListObjectsV2).
 
 It is not lakeFS: one key pair, no hooks or actions, no garbage collection, no imports,
-no S3 gateway, whole-snapshot trees instead of ranges, and its own commit ids.
+no multipart uploads or presigned URLs, whole-snapshot trees instead of ranges, and its
+own commit ids.
 """

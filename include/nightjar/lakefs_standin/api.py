@@ -1,8 +1,8 @@
 """The lakeFS REST API subset the ``lakefs`` SDK uses, over ``Repositories``.
 
-Routes, status codes and bodies follow lakeFS's ``api/swagger.yml``. Every request is
-authenticated with HTTP basic auth and served under one lock, so concurrent clients see
-each operation whole.
+Routes, status codes and bodies follow lakeFS's ``api/swagger.yml``. API requests are
+authenticated with HTTP basic auth, S3-gateway requests (``s3_gateway``) with SigV4, and
+every operation is served under one lock, so concurrent clients see each one whole.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
+from nightjar.lakefs_standin import s3_gateway
 from nightjar.lakefs_standin.errors import LakeFSError, bad_request
 from nightjar.lakefs_standin.repository import Repositories
 from nightjar.lakefs_standin.store import Store
@@ -61,7 +62,10 @@ def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
 
     @app.middleware("http")
     async def authenticate_and_serialise(request: Request, call_next):
-        public = request.url.path in (f"{API}/healthcheck",)
+        path = request.url.path
+        public = path == f"{API}/healthcheck"
+        if not path.startswith((f"{API}/", "/browse/")):
+            return await call_next(request)  # the S3 gateway checks SigV4 itself
         header = request.headers.get("authorization", "")
         if not public and not hmac.compare_digest(header.encode(), f"Basic {expected}".encode()):
             return JSONResponse({"message": "error authenticating request"}, status_code=401)
@@ -354,20 +358,15 @@ def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
             "Accept-Ranges": "bytes",
             "Content-Type": entry.get("content_type") or "application/octet-stream",
         }
-        byte_range = request.headers.get("range")
-        if byte_range and byte_range.startswith("bytes="):
-            start_text, _, end_text = byte_range[6:].partition("-")
-            if start_text:
-                start = int(start_text)
-                end = min(int(end_text), len(data) - 1) if end_text else len(data) - 1
-            else:
-                start, end = max(len(data) - int(end_text), 0), len(data) - 1
-            if start >= len(data) or start > end:
-                return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            body = data[start : end + 1] if request.method == "GET" else b""
-            return Response(body, status_code=206, headers=headers)
-        return Response(data if request.method == "GET" else b"", headers=headers)
+        requested = s3_gateway.byte_range(request.headers.get("range"), len(data))
+        if requested is None:
+            return Response(data if request.method == "GET" else b"", headers=headers)
+        start, end = requested
+        if start >= len(data) or start > end:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        body = data[start : end + 1] if request.method == "GET" else b""
+        return Response(body, status_code=206, headers=headers)
 
     @app.get(f"{API}/repositories/{{repo}}/refs/{{ref}}/objects/ls")
     def list_objects(
@@ -424,4 +423,5 @@ def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
             f"<h2>Objects</h2><table>{rows}</table>"
         )
 
+    s3_gateway.add_routes(app, store, repos, locked, access_key_id, secret_access_key)
     return app

@@ -1,0 +1,48 @@
+"""Data-aware triggering: a commit on lakeFS main that changes raw scoring data requests a
+(re)score of the newest date it changed.
+
+Every 15 minutes (and whenever triggered from the UI, looking back 24 hours), the watcher
+lists the commits that reached main in its interval and diffs each against its parent.
+If a scoring source changed, it emits the RAW_DATA Asset event with that date, which
+schedules ``nightjar_score`` for it; otherwise the task is skipped and nothing is emitted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from nightjar.airflow_links import LakeFSCommitLink, with_links
+from nightjar.assets import RAW_DATA
+
+DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=1)}
+
+
+@dag(
+    dag_id="nightjar_watch_main",
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["nightjar", "lakefs"],
+    doc_md=__doc__,
+)
+def nightjar_watch_main():
+    @task(outlets=[RAW_DATA])
+    def detect_raw_changes(outlet_events=None) -> dict:
+        from nightjar.airflow_glue import run_step
+
+        changes = run_step("detect_raw_changes")
+        outlet_events[RAW_DATA].extra = {
+            "date": changes["date"],
+            "dates": changes["dates"],
+            "commit_id": changes["commit_id"],
+        }
+        return changes
+
+    with_links(detect_raw_changes(), LakeFSCommitLink())
+
+
+nightjar_watch_main()

@@ -1,0 +1,110 @@
+"""Shadow scoring: the challenger's scores never reach the consumers' table, and each night's
+comparison with the champion is one idempotent row, completed with metrics once labels land."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from nightjar import delta_tables, demo_data, shadow
+from nightjar.features import FEATURE_DATE
+from nightjar.scoring import ModelRef, ScoringContext, score_partition
+from nightjar.training import fit
+
+from .conftest import DAYS
+
+DAY = DAYS[12]
+
+
+@pytest.fixture(scope="module")
+def shadow_world(settings, config, scoring_world):
+    """A dataset of its own (so no other test's tables move), with one night scored by a
+    champion and, in shadow, by a challenger trained on fewer days."""
+    own = config.model_copy(update={"name": "shadow_check"})
+    features = delta_tables.read(settings.table_uri(config.table_name("features")))
+    delta_tables.replace_partition(
+        settings.table_uri(own.table_name("features")),
+        features.filter(features[FEATURE_DATE] == pd.Timestamp(DAY).date()),
+        partition_column=FEATURE_DATE,
+        value=DAY,
+    )
+    frame = features.to_pandas()
+    spec = demo_data.DemoSpec(rows_per_day=600, customers=3000)  # as in scoring_world
+    labels = pd.concat([demo_data.labels_for(d, spec) for d in DAYS])
+    train = frame.merge(labels, on=config.entity_key)
+    booster, categories = fit(
+        config, train[train[FEATURE_DATE] < DAYS[2]], train[train[FEATURE_DATE] == DAYS[2]]
+    )
+    challenger = {"model_text": booster.model_to_string(), "categories": categories}
+    context = ScoringContext(
+        DAY, "scheduled__x", f"{DAY}T01:00:00+00:00", dt.datetime(2026, 2, 14, tzinfo=dt.UTC)
+    )
+    roles = [
+        (ModelRef("credit_default", "7", "run-a", "champion"), "scores", scoring_world),
+        (
+            ModelRef("credit_default", "8", "run-b", "challenger"),
+            "shadow_scores",
+            challenger,
+        ),
+    ]
+
+    def score_night() -> None:
+        for model, table, world in roles:
+            score_partition(
+                settings,
+                own,
+                model,
+                context,
+                table=own.table_name(table),
+                categories=world["categories"],
+                model_text=world["model_text"],
+            )
+
+    score_night()
+    return own, score_night, demo_data.labels_for(DAY, spec)
+
+
+def test_the_challenger_is_scored_only_into_the_shadow_table(settings, shadow_world):
+    own, _, _ = shadow_world
+    served = delta_tables.read(settings.table_uri(own.table_name("scores"))).to_pandas()
+    shadowed = delta_tables.read(settings.table_uri(own.table_name("shadow_scores"))).to_pandas()
+    assert set(served["model_version"]) == {"7"}
+    assert set(shadowed["model_version"]) == {"8"}
+    assert len(served) == len(shadowed)
+
+
+def test_a_night_compares_to_one_row_and_rerunning_it_changes_nothing(settings, shadow_world):
+    own, score_night, _ = shadow_world
+    first = shadow.record_night(settings, own, DAY)
+    score_night()
+    again = shadow.record_night(settings, own, DAY)
+    assert first == again
+    nights = shadow.history(settings, own, "8")
+    assert len(nights) == 1
+    night = nights.iloc[0]
+    assert (night.champion_version, night.challenger_version) == ("7", "8")
+    assert 0.5 < night.decision_agreement < 1.0
+    assert night.score_psi > 0 and night.mean_abs_probability_change > 0
+    assert night.labelled_rows == 0 and pd.isna(night.champion_metric)
+
+
+def test_metrics_of_both_models_appear_once_labels_land(settings, config, shadow_world):
+    own, _, day_labels = shadow_world
+    labels = day_labels.set_index(config.entity_key)[config.label.column]
+    row = shadow.record_night(settings, own, DAY, labels=labels)
+    assert row["labelled_rows"] == len(day_labels) > 0
+    assert 0.5 < row["champion_metric"] <= 1.0 and 0.0 < row["challenger_metric"] <= 1.0
+    assert len(shadow.history(settings, own, "8")) == 1
+
+
+def test_a_night_without_a_challenger_records_nothing(settings, shadow_world):
+    own, _, _ = shadow_world
+    assert shadow.record_night(settings, own, DAYS[0]) is None
+
+
+def test_identical_models_agree_fully():
+    scores = pd.DataFrame(
+        {"id": ["a", "b", "c"], "probability": [0.1, 0.6, 0.9], "decision": [False, True, True]}
+    ).assign(model_version="1")
+    result = shadow.compare(scores, scores.assign(model_version="2"), key="id")
+    assert result["decision_agreement"] == 1.0 and result["score_psi"] == 0.0

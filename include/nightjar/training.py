@@ -136,9 +136,28 @@ def lightgbm_params(config: DatasetConfig) -> dict:
     return {**config.model.params, **FIXED_PARAMS, "seed": config.model.seed}
 
 
+def check_trainable(config: DatasetConfig, train: pd.DataFrame, valid: pd.DataFrame) -> None:
+    """Refuse rows that cannot produce a meaningful model, naming the problem and the counts."""
+    label = config.label.column
+    if train.empty or valid.empty:
+        empty = "training" if train.empty else "validation"
+        raise TrainingDataError(
+            f"empty {empty} set ({len(train)} training rows, {len(valid)} validation rows): "
+            "training needs rows in both"
+        )
+    counts = train[label].value_counts()
+    if len(counts) < 2:
+        found = ", ".join(f"{value!r}: {count} rows" for value, count in counts.items())
+        raise TrainingDataError(
+            f"training set of {len(train)} rows has a single class in {label!r} "
+            f"({found or 'no non-null labels'}); a binary model needs both classes"
+        )
+
+
 def fit(
     config: DatasetConfig, train: pd.DataFrame, valid: pd.DataFrame
 ) -> tuple[lgb.Booster, Categories]:
+    check_trainable(config, train, valid)
     categories = fit_categories(config, train)
     label = config.label.column
     train_set = lgb.Dataset(
@@ -181,12 +200,45 @@ def train_and_log(
     airflow_run: dict[str, str],
 ) -> TrainingResult:
     """Train on the snapshot and log model, metrics and the full lineage set to MLflow."""
-    import mlflow
-    from mlflow.models import infer_signature
-
     frame = load_training_set(settings, config, snapshot, training_key, as_of)
     train, valid, holdout = split_by_time(config, frame)
     booster, categories = fit(config, train, valid)
+    return log_training_run(
+        settings,
+        config,
+        snapshot,
+        booster,
+        categories,
+        (train, valid, holdout),
+        training_key=training_key,
+        as_of=as_of,
+        intent=intent,
+        airflow_run=airflow_run,
+    )
+
+
+def log_training_run(
+    settings: Settings,
+    config: DatasetConfig,
+    snapshot: Snapshot,
+    booster: lgb.Booster,
+    categories: Categories,
+    splits: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    *,
+    training_key: str,
+    as_of: dt.date,
+    intent: str,
+    airflow_run: dict[str, str],
+) -> TrainingResult:
+    """Score the holdout, then log model, metrics and the full lineage set to MLflow.
+
+    ``splits`` is (train, validation, holdout) as ``split_by_time`` returns it.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    train, valid, holdout = splits
+    dates = pd.concat([part[FEATURE_DATE] for part in splits])
     holdout = holdout.assign(**{PREDICTION: predict(config, booster, categories, holdout)})
     metrics = binary_metrics(holdout[config.label.column], holdout[PREDICTION])
     sha = model_sha256(booster)
@@ -222,7 +274,7 @@ def train_and_log(
                 "rows_train": len(train),
                 "rows_validation": len(valid),
                 "rows_holdout": len(holdout),
-                "time_range": f"{frame[FEATURE_DATE].min()}..{frame[FEATURE_DATE].max()}",
+                "time_range": f"{dates.min()}..{dates.max()}",
                 "as_of": as_of.isoformat(),
             }
         )

@@ -54,7 +54,7 @@ def _with_commit_retry(write, *, what: str) -> None:
             time.sleep(0.05 * 2**attempt)
 
 
-def _partition_literal(value: dt.date | str) -> str:
+def partition_literal(value: dt.date | str) -> str:
     """The partition value as text safe inside a predicate: a date, or a plain token."""
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -112,7 +112,7 @@ def replace_partition(
     ``commit_metadata`` is recorded in the Delta commit (see ``version_with_metadata``).
     """
     column = validate_identifier(partition_column, what="partition column")
-    literal = _partition_literal(value)
+    literal = partition_literal(value)
     _overwrite_where(
         uri,
         data,

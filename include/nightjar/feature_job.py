@@ -19,6 +19,7 @@ from nightjar.features import FEATURE_DATE, compute_features, join_sources
 from nightjar.lakefs_client import make_client
 from nightjar.settings import Settings
 from nightjar.snapshots import Snapshot
+from nightjar.spark_delta import local_table_dir, replace_partition_from_spark
 from nightjar.validation import (
     PARTITION_COLUMN,
     DataValidationError,
@@ -170,21 +171,31 @@ def run_feature_job(
     )
     if partition_column != FEATURE_DATE:
         stamped = stamped.withColumn(partition_column, F.lit(str(partition_value)))
-    # Sorted in Arrow rather than by a Spark shuffle: the same deterministic order, faster.
-    order = [(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")]
-    data = stamped.toArrow().sort_by(order)
-    features.unpersist()
     uri = settings.table_uri(table)
-    delta_tables.replace_partition(
-        uri,
-        data,
-        partition_column=partition_column,
-        value=partition_value,
-        commit_metadata={delta_tables.LAKEFS_COMMIT_KEY: snapshot.commit_id},
-    )
+    metadata = {delta_tables.LAKEFS_COMMIT_KEY: snapshot.commit_id}
+    rows = stamped.count()  # the frame is cached: this reads no input again
+    if rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None:
+        replace_partition_from_spark(
+            stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),
+            uri,
+            partition_column=partition_column,
+            value=partition_value,
+            commit_metadata=metadata,
+        )
+    else:
+        # Sorted in Arrow rather than by a Spark shuffle: the same deterministic order.
+        order = [(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")]
+        delta_tables.replace_partition(
+            uri,
+            stamped.toArrow().sort_by(order),
+            partition_column=partition_column,
+            value=partition_value,
+            commit_metadata=metadata,
+        )
+    features.unpersist()
     log.info(
         "wrote %d feature rows for %s..%s to %s (%s=%s, spec %s)",
-        data.num_rows,
+        rows,
         start,
         end,
         uri,
@@ -194,7 +205,7 @@ def run_feature_job(
     )
     return FeatureJobResult(
         table_uri=uri,
-        rows=data.num_rows,
+        rows=rows,
         quarantined=quarantined,
         feature_spec=spec,
         lakefs_commit=snapshot.commit_id,

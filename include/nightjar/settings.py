@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
+    spark_write_min_rows: int = Field(
+        default=2_000_000,
+        description="Feature outputs this large are written by Spark executors and committed "
+        "by delta-rs (local or mounted warehouse); smaller ones are collected through Arrow.",
+    )
     scoring_engine: Literal["arrow", "spark"] = Field(
         default="arrow",
         description="arrow: score Arrow batches in the task process (fastest on one machine, "

@@ -21,14 +21,14 @@ def shadow_world(settings, config, scoring_world):
     """A dataset of its own (so no other test's tables move), with one night scored by a
     champion and, in shadow, by a challenger trained on fewer days."""
     own = config.model_copy(update={"name": "shadow_check"})
-    features = delta_tables.read(settings.table_uri(config.table_name("features")))
+    source = settings.table_uri(config.table_name("features"))
     delta_tables.replace_partition(
         settings.table_uri(own.table_name("features")),
-        features.filter(features[FEATURE_DATE] == pd.Timestamp(DAY).date()),
+        delta_tables.read(source, filters=[(FEATURE_DATE, "=", DAY)]),
         partition_column=FEATURE_DATE,
         value=DAY,
     )
-    frame = features.to_pandas()
+    frame = delta_tables.read(source).to_pandas()
     spec = demo_data.DemoSpec(rows_per_day=600, customers=3000)  # as in scoring_world
     labels = pd.concat([demo_data.labels_for(d, spec) for d in DAYS])
     train = frame.merge(labels, on=config.entity_key)

@@ -1,18 +1,40 @@
-"""Run every benchmark: python -m bench [--sizes 1000000,10000000]."""
+"""Run every benchmark, each in its own process: python -m bench [--only scoring,drift].
+
+Each writes bench/results/<name>.json and prints its comparison table. A separate process
+per benchmark keeps their Spark sessions, homes and peak-RSS figures apart.
+"""
 
 import argparse
+import subprocess
+import sys
 
-from bench import dashboard, scoring
+BENCHMARKS = {
+    "scoring": ["--sizes", "1000000,10000000"],
+    "features": ["--rows", "1000000"],
+    "training": ["--rows", "1000000"],
+    "drift": [],
+    "dashboard": [],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Nightjar's benchmarks side by side.")
     parser.add_argument(
-        "--sizes", default="1000000", help="row counts for the scoring benchmark (comma-separated)"
+        "--only", default=",".join(BENCHMARKS), help="comma-separated subset of: %(default)s"
     )
     args = parser.parse_args()
-    scoring.main(["--sizes", args.sizes])
-    dashboard.run()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    failed = []
+    for name in chosen:
+        print(f"\n=== bench.{name} ===", flush=True)
+        result = subprocess.run([sys.executable, "-m", f"bench.{name}", *BENCHMARKS[name]])
+        if result.returncode != 0:
+            failed.append(name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

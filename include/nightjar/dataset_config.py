@@ -111,6 +111,13 @@ class ModelSpec(_Strict):
         default=60, gt=0, description="Days of labelled events a model trains on."
     )
     split: SplitSpec = SplitSpec()
+    canary_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="While a challenger exists, this share of entities (by a stable hash of "
+        "the entity key) is served the challenger's score; 0 = shadow scoring only.",
+    )
 
 
 class DriftSpec(_Strict):

@@ -245,8 +245,18 @@ def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, 
 
 
 def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
+    """Score the night with the pinned champion into the scores table, and the challenger
+    (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
+    are served the challenger's scores."""
     from nightjar import shadow
-    from nightjar.scoring import ModelRef, ScoringContext, load_model_text, score_partition
+    from nightjar.scoring import (
+        ModelRef,
+        ScoringContext,
+        canary_mix,
+        load_model_text,
+        score_table,
+        write_scores,
+    )
     from nightjar.training import load_categories
 
     settings, config = _context()
@@ -256,28 +266,32 @@ def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
         logical_date=run.logical_date,
         scored_at=run.interval_end,
     )
-    rows = {}
-    targets = [
-        ("champion", config.table_name("scores")),
-        ("challenger", config.table_name("shadow_scores")),
-    ]
-    for role, table in targets:
-        if not models.get(role):
-            continue
-        model = ModelRef(**models[role])
-        rows[role] = score_partition(
-            settings,
-            config,
-            model,
-            context,
-            table=table,
-            categories=load_categories(model.run_id),
-            model_text=load_model_text(settings, model),
-        )
-    champion = models["champion"]
+    scored = {}
+    for role in ("champion", "challenger"):
+        if models.get(role):
+            model = ModelRef(**models[role])
+            scored[role] = score_table(
+                settings,
+                config,
+                model,
+                context,
+                categories=load_categories(model.run_id),
+                model_text=load_model_text(settings, model),
+            )
+    served = scored["champion"]
+    share = config.model.canary_share
+    if "challenger" in scored and share > 0:
+        served = canary_mix(served, scored["challenger"], key=config.entity_key, share=share)
+    scores_table = config.table_name("scores")
+    rows = {"champion": write_scores(settings, served, table=scores_table, context=context)}
     comparison = None
-    if "challenger" in rows:
+    if "challenger" in scored:
+        shadow_table = config.table_name("shadow_scores")
+        rows["challenger"] = write_scores(
+            settings, scored["challenger"], table=shadow_table, context=context
+        )
         comparison = shadow.record_night(settings, config, run.target_date)
+    champion = models["champion"]
     return {
         "score_date": run.target_date.isoformat(),
         "rows": rows,

@@ -133,18 +133,18 @@ def _stamp(model: ModelRef, context: ScoringContext) -> dict[str, object]:
     }
 
 
-def score_partition(
+def score_table(
     settings: Settings,
     config: DatasetConfig,
     model: ModelRef,
     context: ScoringContext,
     *,
-    table: str,
     categories: Categories,
     model_text: str,
     engine: str | None = None,
-) -> int:
-    """Score ``score_date``'s features with ``model`` into ``table``; return the row count."""
+) -> pa.Table:
+    """Score ``score_date``'s features with ``model``: one row per entity with the
+    probability, the decision and the lineage stamp."""
     features_uri = settings.table_uri(config.table_name("features"))
     source = delta_tables.open_table(features_uri)
     day = context.score_date.isoformat()
@@ -167,12 +167,17 @@ def score_partition(
         stamp=_stamp(model, context),
     )
     if (engine or settings.scoring_engine) == "spark":
-        scored = _score_on_spark(arrow, kwargs)
-    else:
-        scored = pa.Table.from_batches(
-            list(score_record_batches(iter(arrow.to_batches()), **kwargs))
-        )
-    commits = pc.unique(arrow.column(LAKEFS_COMMIT)).to_pylist()
+        return _score_on_spark(arrow, kwargs)
+    return pa.Table.from_batches(list(score_record_batches(iter(arrow.to_batches()), **kwargs)))
+
+
+def write_scores(
+    settings: Settings, scored: pa.Table, *, table: str, context: ScoringContext
+) -> int:
+    """Atomically replace the date's partition of ``table`` with ``scored``; the Delta
+    commit records the input commit, the model versions and the DAG run."""
+    commits = pc.unique(scored.column(LAKEFS_COMMIT)).to_pylist()
+    versions = pc.unique(scored.column("model_version")).to_pylist()
     delta_tables.replace_partition(
         settings.table_uri(table),
         scored,
@@ -180,20 +185,59 @@ def score_partition(
         value=context.score_date,
         commit_metadata={
             delta_tables.LAKEFS_COMMIT_KEY: ",".join(commits),
-            "nightjar.model_version": str(model.version),
+            "nightjar.model_version": ",".join(sorted(map(str, versions))),
             "nightjar.dag_run_id": context.dag_run_id,
         },
     )
     log.info(
-        "scored %d rows for %s with %s v%s (%s) into %s",
+        "scored %d rows for %s with model version(s) %s into %s",
         scored.num_rows,
-        day,
-        model.name,
-        model.version,
-        model.alias,
+        context.score_date,
+        ", ".join(map(str, versions)),
         table,
     )
     return scored.num_rows
+
+
+def score_partition(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    context: ScoringContext,
+    *,
+    table: str,
+    categories: Categories,
+    model_text: str,
+    engine: str | None = None,
+) -> int:
+    """Score ``score_date``'s features with ``model`` into ``table``; return the row count."""
+    scored = score_table(
+        settings,
+        config,
+        model,
+        context,
+        categories=categories,
+        model_text=model_text,
+        engine=engine,
+    )
+    return write_scores(settings, scored, table=table, context=context)
+
+
+def in_canary(entity_ids: pa.ChunkedArray, share: float) -> np.ndarray:
+    """Stable assignment of entities to the canary: the same ids land in it every night
+    and on every machine (pandas' fixed-key SipHash of the id)."""
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(entity_ids.to_pandas(), index=False).to_numpy()
+    return hashes < np.uint64(share * float(2**64 - 1))
+
+
+def canary_mix(champion: pa.Table, challenger: pa.Table, *, key: str, share: float) -> pa.Table:
+    """What consumers read during a canary: the challenger's rows (with its own lineage
+    stamp) for the canary entities, the champion's for everyone else."""
+    served = champion.filter(pa.array(~in_canary(champion.column(key), share)))
+    canary = challenger.filter(pa.array(in_canary(challenger.column(key), share)))
+    return pa.concat_tables([served, canary.select(served.column_names)]).sort_by(key)
 
 
 def _score_on_spark(arrow: pa.Table, kwargs: dict) -> pa.Table:

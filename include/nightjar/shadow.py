@@ -27,7 +27,7 @@ from nightjar.settings import Settings
 
 log = logging.getLogger(__name__)
 TABLE = "challenger_comparison"
-_COLUMNS = ["probability", "decision", "model_version"]
+_COLUMNS = ["probability", "decision", "model_version", "model_alias"]
 _DISTRIBUTION_BINS = np.linspace(0.0, 1.0, 11)
 
 
@@ -54,7 +54,10 @@ def compare(
     metric: str = "roc_auc",
 ) -> dict[str, float | int | str | None]:
     """Agreement and distance of two models' scores of the same rows (joined on ``key``)."""
-    both = champion.merge(challenger, on=key, suffixes=("_champion", "_challenger"))
+    columns = [key, "probability", "decision", "model_version"]
+    both = champion[columns].merge(
+        challenger[columns], on=key, suffixes=("_champion", "_challenger")
+    )
     if both.empty:
         raise ValueError("the champion and the challenger scored no common rows")
     result: dict[str, float | int | str | None] = {
@@ -105,6 +108,8 @@ def record_night(
     if challenger.empty:
         return None
     champion = _scores(settings, config, "scores", score_date)
+    # During a canary the served table holds challenger rows too: compare champion rows only.
+    champion = champion[champion["model_alias"] == "champion"]
     row = {
         SCORE_DATE: score_date,
         **compare(champion, challenger, key=config.entity_key, labels=labels, metric=metric),

@@ -8,7 +8,7 @@ import pytest
 
 from nightjar import delta_tables, demo_data, shadow
 from nightjar.features import FEATURE_DATE
-from nightjar.scoring import ModelRef, ScoringContext, score_partition
+from nightjar.scoring import ModelRef, ScoringContext, canary_mix, score_partition
 from nightjar.training import fit
 
 from .conftest import DAYS
@@ -108,3 +108,31 @@ def test_identical_models_agree_fully():
     ).assign(model_version="1")
     result = shadow.compare(scores, scores.assign(model_version="2"), key="id")
     assert result["decision_agreement"] == 1.0 and result["score_psi"] == 0.0
+
+
+def test_a_canary_serves_the_challenger_to_a_stable_share_of_entities(settings, shadow_world):
+    own, _, _ = shadow_world
+    champion = delta_tables.read(settings.table_uri(own.table_name("scores")))
+    challenger = delta_tables.read(settings.table_uri(own.table_name("shadow_scores")))
+    served = canary_mix(champion, challenger, key=own.entity_key, share=0.2)
+    assert served.equals(canary_mix(champion, challenger, key=own.entity_key, share=0.2))
+    frame = served.to_pandas()
+    assert sorted(frame[own.entity_key]) == sorted(champion.column(own.entity_key).to_pylist())
+    canary = frame[frame["model_version"] == "8"]
+    assert 0.15 < len(canary) / len(frame) < 0.25
+    assert (canary["model_alias"] == "challenger").all(), "canary rows carry their own lineage"
+    expected = challenger.to_pandas().set_index(own.entity_key)["probability"]
+    served_canary = canary.set_index(own.entity_key)["probability"]
+    assert (served_canary == expected[served_canary.index]).all()
+
+    # The nightly comparison ignores the canary's rows of the served table.
+    canary_config = own.model_copy(update={"name": "canary_check"})
+    for kind, table in (("scores", served), ("shadow_scores", challenger)):
+        delta_tables.replace_partition(
+            settings.table_uri(canary_config.table_name(kind)),
+            table,
+            partition_column="score_date",
+            value=DAY,
+        )
+    night = shadow.record_night(settings, canary_config, DAY)
+    assert night["rows"] == len(frame) - len(canary)

@@ -127,7 +127,7 @@ def render(
                 f"<span class='{'bad' if f else 'ok'}'>{v}</span>"
                 for v, f in zip(pivot[column], flags[column], strict=True)
             ]
-        cells.columns = [str(c) for c in cells.columns]
+        cells.columns = [str(c)[:10] for c in cells.columns]  # the date, not a midnight time
         parts += [
             "<h2 id='drift'>Drift status per feature (PSI; red = drifted)</h2>",
             cells.reset_index().to_html(index=False, escape=False, border=0),

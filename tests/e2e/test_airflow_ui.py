@@ -207,8 +207,6 @@ def test_a_commit_on_main_triggers_scoring_through_the_scheduler(airflow):
         assert _wait_until_done(api, "nightjar_watch_main", watch_id) == "success"
         changes = _return_value(api, "nightjar_watch_main", watch_id, "detect_raw_changes")
         assert changes["date"] == changes["dates"][-1] and changes["commit_id"]
-        events = api.get("/api/v2/assets/events", params={"source_dag_id": "nightjar_watch_main"})
-        assert any(e["extra"].get("date") == changes["date"] for e in events.json()["asset_events"])
         deadline = time.monotonic() + 300
         while not (
             runs := api.get(
@@ -220,6 +218,10 @@ def test_a_commit_on_main_triggers_scoring_through_the_scheduler(airflow):
         run_id = runs[0]["dag_run_id"]
         assert _wait_until_done(api, "nightjar_score", run_id) == "success"
         scored = _return_value(api, "nightjar_score", run_id, "score")
+        events = api.get(f"/api/v2/dags/nightjar_score/dagRuns/{run_id}/upstreamAssetEvents")
+    triggered_by = events.json()["asset_events"]
+    assert {e["source_dag_id"] for e in triggered_by} == {"nightjar_watch_main"}
+    assert changes["date"] in {e["extra"]["date"] for e in triggered_by}
     assert scored["score_date"] == changes["date"]
 
 

@@ -5,7 +5,8 @@ reference for numeric features, the categories themselves for categorical ones, 
 the predicted probability as one more column. PSI measures how far the distribution
 moved, not how sure we are that it moved at all, so unlike a p-value it does not flag
 every column once n is large. Reference statistics are computed once per model version
-and kept with the model in MLflow. Evidently renders the human-readable report from a
+and kept with the model in MLflow. A night is read once, one Arrow batch at a time, so
+memory does not grow with its rows. Evidently renders the human-readable report from a
 sample; the decision never depends on the sample.
 """
 
@@ -15,12 +16,15 @@ import datetime as dt
 import json
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
+from pyarrow.parquet import filters_to_expression
 
 from nightjar import delta_tables
 from nightjar.dataset_config import DatasetConfig
@@ -57,23 +61,31 @@ def _numeric_stats(values: pd.Series, bins: int) -> dict:
     }
 
 
-def _numeric_proportions(values: pd.Series, edges: list[float]) -> list[float]:
-    """Shares per bin, with a last bucket for missing values."""
+def _numeric_counts(values: pd.Series, edges: list[float]) -> np.ndarray:
+    """Rows per bin, with a last bucket for missing values."""
     array = values.to_numpy(dtype=float)
     missing = np.isnan(array)
     counts = np.bincount(
         np.searchsorted(edges, array[~missing], side="right"), minlength=len(edges) + 1
     ).astype(float)
-    counts = np.append(counts, missing.sum())
-    return (counts / max(len(array), 1)).tolist()
+    return np.append(counts, missing.sum())
+
+
+def _numeric_proportions(values: pd.Series, edges: list[float]) -> list[float]:
+    """Shares per bin, with a last bucket for missing values."""
+    return (_numeric_counts(values, edges) / max(len(values), 1)).tolist()
+
+
+def _categorical_counts(values: pd.Series, categories: list[str]) -> np.ndarray:
+    """Rows per known category, plus one bucket for unseen or missing values."""
+    counts = values.astype("string").value_counts(dropna=False)
+    known = [float(counts.get(c, 0)) for c in categories]
+    return np.array([*known, float(len(values)) - sum(known)])
 
 
 def _categorical_proportions(values: pd.Series, categories: list[str]) -> list[float]:
     """Shares per known category, plus one bucket for unseen or missing values."""
-    counts = values.astype("string").value_counts(dropna=False)
-    known = [float(counts.get(c, 0)) for c in categories]
-    other = float(len(values)) - sum(known)
-    return (np.array([*known, other]) / max(len(values), 1)).tolist()
+    return (_categorical_counts(values, categories) / max(len(values), 1)).tolist()
 
 
 def reference_stats(
@@ -100,10 +112,32 @@ def psi(expected: list[float], actual: list[float]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def current_proportions(stat: dict, values: pd.Series) -> list[float]:
+def _counts(stat: dict, values: pd.Series) -> np.ndarray:
     if stat["kind"] == "categorical":
-        return _categorical_proportions(values, stat["categories"])
-    return _numeric_proportions(values, stat["edges"])
+        return _categorical_counts(values, stat["categories"])
+    return _numeric_counts(values, stat["edges"])
+
+
+def current_proportions(stat: dict, values: pd.Series) -> list[float]:
+    return (_counts(stat, values) / max(len(values), 1)).tolist()
+
+
+def batched_proportions(
+    stats: dict, batches: Iterable[pa.RecordBatch], columns: list[str]
+) -> dict[str, list[float]]:
+    """``current_proportions`` of each of ``columns``, read one Arrow batch at a time.
+
+    The bins are fixed by the reference, so counts add up across batches: the result is
+    exactly that of ``current_proportions`` on the whole column, while memory holds one
+    batch, not the night.
+    """
+    counts = {name: np.zeros(len(stats[name]["proportions"])) for name in columns}
+    rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+        for name in columns:
+            counts[name] += _counts(stats[name], batch.column(name).to_pandas())
+    return {name: (c / max(rows, 1)).tolist() for name, c in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,39 @@ class Reference:
 def _sample(config: DatasetConfig, frame: pd.DataFrame) -> pd.DataFrame:
     rows = min(config.drift.report_sample_rows, len(frame))
     return frame.sample(rows, random_state=0)[config.feature_names]
+
+
+def _scan_partition(
+    config: DatasetConfig, stats: dict, partition: ds.Dataset, rows: int
+) -> tuple[dict[str, list[float]], pd.DataFrame]:
+    """One pass over a night, holding one Arrow batch at a time: ``batched_proportions`` of
+    the features in ``stats``, and the report's sample, the same rows in the same order
+    as ``_sample`` on the whole frame."""
+    names = [name for name in stats if name != PROBABILITY]
+    size = min(config.drift.report_sample_rows, rows)
+    drawn = np.random.RandomState(0).choice(rows, size=size, replace=False)  # as _sample draws
+    wanted, kept = np.sort(drawn), []
+
+    def batches():
+        offset = 0
+        columns = list(dict.fromkeys([*names, *config.feature_names]))
+        for batch in partition.to_batches(columns=columns, fragment_readahead=1):
+            low, high = np.searchsorted(wanted, [offset, offset + batch.num_rows])
+            kept.append(batch.take(pa.array(wanted[low:high] - offset)))
+            offset += batch.num_rows
+            yield batch
+
+    shares = batched_proportions(stats, batches(), names)
+    sample = pa.Table.from_batches(kept).to_pandas().iloc[np.searchsorted(wanted, drawn)]
+    return shares, sample[config.feature_names].set_axis(drawn)
+
+
+def _partition(uri: str, column: str, value: dt.date) -> ds.Dataset | None:
+    """The rows of one partition of a Delta table, as a lazily read dataset."""
+    table = delta_tables.open_table(uri)
+    if table is None:
+        return None
+    return table.to_pyarrow_dataset().filter(filters_to_expression([(column, "=", value)]))
 
 
 def load_or_build_reference(
@@ -181,22 +248,23 @@ def measure_drift(
 ) -> DriftSummary:
     """Compute, store and report drift for one scored date."""
     day = score_date.isoformat()
-    features = delta_tables.read(
-        settings.table_uri(config.table_name("features")), filters=[(FEATURE_DATE, "=", score_date)]
-    )
+    features_uri = settings.table_uri(config.table_name("features"))
+    features = _partition(features_uri, FEATURE_DATE, score_date)
     scores = delta_tables.read(
         settings.table_uri(config.table_name("scores")),
         filters=[(SCORE_DATE, "=", score_date)],
         columns=[PROBABILITY],
     )
-    if features is None or scores is None or features.num_rows == 0:
+    feature_rows = features.count_rows() if features is not None else 0
+    if scores is None or feature_rows == 0:
         raise MissingInputError(f"no features or scores for {day}; score the date first")
-    current = features.to_pandas()
     reference = load_or_build_reference(settings, config, model)
+    shares, current_sample = _scan_partition(config, reference.stats, features, feature_rows)
+    probabilities = scores.column(PROBABILITY).to_pandas()
+    shares[PROBABILITY] = current_proportions(reference.stats[PROBABILITY], probabilities)
     rows = []
     for name, stat in reference.stats.items():
-        values = scores.column(PROBABILITY).to_pandas() if name == PROBABILITY else current[name]
-        value = psi(stat["proportions"], current_proportions(stat, values))
+        value = psi(stat["proportions"], shares[name])
         rows.append(
             {
                 SCORE_DATE: score_date,
@@ -207,7 +275,7 @@ def measure_drift(
                 "drifted": value > config.drift.psi_threshold,
                 "model_name": model.name,
                 "model_version": model.version,
-                "rows_current": len(values),
+                "rows_current": len(probabilities) if name == PROBABILITY else feature_rows,
             }
         )
     metrics = pd.DataFrame(rows)
@@ -223,7 +291,7 @@ def measure_drift(
     share = len(drifted) / max(len(features_only), 1)
     breached = share > config.drift.max_drifted_share or prediction_psi > config.drift.psi_threshold
     html = render_report(
-        settings, config, model, _sample(config, current), reference.sample, score_date, reports_dir
+        settings, config, model, current_sample, reference.sample, score_date, reports_dir
     )
     log.info(
         "drift %s: %d/%d features drifted (%s), prediction PSI %.3f, breached=%s",

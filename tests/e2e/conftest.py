@@ -4,7 +4,7 @@ from nightjar import demo_data
 
 # Small but real: enough rows for a model that passes the demo gate.
 E2E_SPEC = demo_data.DemoSpec(
-    rows_per_day=800, customers=6000, drift_from=demo_data.dt.date(2026, 3, 2)
+    rows_per_day=800, customers=6000, drift_from=demo_data.dt.date(2026, 3, 3)
 )
 E2E_NIGHTS = 3
 

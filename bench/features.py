@@ -17,7 +17,7 @@ Three paths over the same pinned lakeFS commit, with the demo config
 2. nightjar_staged: the same work, called step by step through the public functions
    ``run_feature_job`` is made of, timed per stage:
    - read: ``raw_tables.read_partitions`` from the stand-in (HTTP) + ``Table.to_pandas``;
-   - validate_raw: pandera (pandas backend) ``validate_raw`` + ``check_freshness``
+   - validate_raw: ``feature_job.validate_source`` (pandera, pandas backend, + freshness)
      (the quarantine write is skipped: the demo data has no bad rows, which the benchmark
      asserts, and the job then writes nothing either);
    - compute: ``spark.createDataFrame`` + ``join_sources`` + ``compute_features`` + the
@@ -25,12 +25,10 @@ Three paths over the same pinned lakeFS commit, with the demo config
      costs a little more than computing alone, see path 3);
    - validate_features: pandera (pyspark backend) ``validate_features`` on that cached
      frame;
-   - write_collect: lineage columns + ``orderBy`` + ``toArrow`` to the driver;
+   - write_collect: lineage columns + ``toArrow`` to the driver + an Arrow sort, as the job;
    - write_delta: ``delta_tables.replace_partition`` (delta-rs predicate overwrite).
-   The real job never caches, so each of validation's per-rule Spark jobs and the write
-   re-run the plan from the rows ``createDataFrame`` shipped to the JVM (window features
-   included whenever a rule or the write needs them); the gap between nightjar_staged
-   and nightjar_job is the cost of that recomputation.
+   The job caches the validated frame the same way, so the two paths should agree; the
+   stages say where the job's time goes.
 3. spark_compute_only: read (as above, no validation) + the same ``compute_features``
    code run to completion with Spark's ``noop`` sink: no pandera, no collect, no Delta.
 
@@ -76,19 +74,14 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
     from nightjar import delta_tables, demo_data, raw_tables, snapshots
     from nightjar.dataset_config import load_dataset_config
     from nightjar.embedded import EmbeddedStack
-    from nightjar.feature_job import FEATURE_SPEC, LAKEFS_COMMIT, run_feature_job
+    from nightjar.feature_job import FEATURE_SPEC, LAKEFS_COMMIT, run_feature_job, validate_source
     from nightjar.features import FEATURE_DATE, compute_features, join_sources
     from nightjar.ingest import Batch, ingest, protect_main
     from nightjar.lakefs_client import make_client
     from nightjar.settings import load_settings
     from nightjar.spark import get_spark
     from nightjar.training import TRAINING_RUN
-    from nightjar.validation import (
-        PARTITION_COLUMN,
-        check_freshness,
-        validate_features,
-        validate_raw,
-    )
+    from nightjar.validation import PARTITION_COLUMN, validate_features
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)
@@ -185,25 +178,10 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
             with stage("validate_raw"):
                 valid = {}
                 for name in sources:
-                    source = config.sources[name]
-                    event_time = config.event_time if config.event_time in source.columns else None
-                    batch = validate_raw(
-                        raw.pop(name),
-                        name=name,
-                        source=source,
-                        event_time=event_time,
-                        max_quarantine_share=config.validation.max_quarantine_share,
-                        batch=f"{start}..{end}@{snapshot.commit_id[:12]}",
+                    batch = validate_source(
+                        config, name, raw.pop(name), start, end, snapshot.commit_id
                     )
                     assert batch.quarantined.empty, "bench data must not need a quarantine write"
-                    if event_time:
-                        check_freshness(
-                            batch.valid[batch.valid[PARTITION_COLUMN] == end],
-                            name=name,
-                            event_time=event_time,
-                            batch_date=end,
-                            freshness_hours=source.freshness_hours,
-                        )
                     valid[name] = batch.valid.drop(columns=[PARTITION_COLUMN])
             with stage("compute"):
                 features = feature_frame(spark, valid).cache()
@@ -219,8 +197,8 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
                     features.withColumn(TRAINING_RUN, F.lit("bench-staged"))
                     .withColumn(LAKEFS_COMMIT, F.lit(snapshot.commit_id))
                     .withColumn(FEATURE_SPEC, F.lit(config.spec_hash()))
-                    .orderBy(FEATURE_DATE, config.entity_key)
                     .toArrow()
+                    .sort_by([(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")])
                 )
             with stage("write_delta"):
                 delta_tables.replace_partition(

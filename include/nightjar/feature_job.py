@@ -42,6 +42,37 @@ class FeatureJobResult:
     lakefs_commit: str
 
 
+def validate_source(
+    config: DatasetConfig,
+    name: str,
+    frame: pd.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    commit_id: str,
+):
+    """The source's rules (pandera) on ``start``..``end`` of its raw rows, and the freshness
+    of the newest day; returns the valid rows and the rows to quarantine."""
+    source = config.sources[name]
+    event_time = config.event_time if config.event_time in source.columns else None
+    batch = validate_raw(
+        frame,
+        name=name,
+        source=source,
+        event_time=event_time,
+        max_quarantine_share=config.validation.max_quarantine_share,
+        batch=f"{start}..{end}@{commit_id[:12]}",
+    )
+    if event_time:
+        check_freshness(
+            batch.valid[batch.valid[PARTITION_COLUMN] == end],
+            name=name,
+            event_time=event_time,
+            batch_date=end,
+            freshness_hours=source.freshness_hours,
+        )
+    return batch
+
+
 def _load_source(
     settings: Settings,
     config: DatasetConfig,
@@ -64,23 +95,7 @@ def _load_source(
             f"{name}: no rows for {target_start}..{end} at lakeFS commit "
             f"{snapshot.commit_id[:12]} ({source.path}); has the batch been ingested?"
         )
-    event_time = config.event_time if config.event_time in source.columns else None
-    batch = validate_raw(
-        table.to_pandas(),
-        name=name,
-        source=source,
-        event_time=event_time,
-        max_quarantine_share=config.validation.max_quarantine_share,
-        batch=f"{start}..{end}@{snapshot.commit_id[:12]}",
-    )
-    if event_time:
-        check_freshness(
-            batch.valid[batch.valid[PARTITION_COLUMN] == end],
-            name=name,
-            event_time=event_time,
-            batch_date=end,
-            freshness_hours=source.freshness_hours,
-        )
+    batch = validate_source(config, name, table.to_pandas(), start, end, snapshot.commit_id)
     # History partitions are re-validated to feed window features, but their rejects
     # belong to the runs that own those dates: record and count only the target dates.
     owned = batch.quarantined[

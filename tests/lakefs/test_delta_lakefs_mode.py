@@ -4,6 +4,7 @@ branches it relies on. Runs unchanged against a real lakeFS when LAKEFS_ENDPOINT
 import datetime as dt
 
 import lakefs
+import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
@@ -59,6 +60,19 @@ def test_a_table_on_another_branch_is_isolated_until_merged(repo, options):
     assert len(DeltaTable(main_uri, storage_options=options).to_pandas()) == 50
     repo.branch("feature").merge_into(repo.branch("main"))
     assert len(DeltaTable(main_uri, storage_options=options).to_pandas()) == 100
+
+
+def test_large_files_go_up_in_parts_and_come_back_whole(repo, options):
+    """delta-rs sends big Parquet files as S3 multipart uploads."""
+    rng = np.random.default_rng(0)
+    table = pa.table({"x": rng.random(3_000_000), "y": rng.random(3_000_000)})
+    uri = f"lakefs://{repo.id}/main/big"
+    write_deltalake(uri, table, storage_options=options)
+    back = DeltaTable(uri, storage_options=options).to_pyarrow_table()
+    assert back.num_rows == 3_000_000
+    assert np.array_equal(back.column("x").to_numpy(), table.column("x").to_numpy())
+    sizes = [o.size_bytes for o in repo.ref("main").objects(prefix="big/part-")]
+    assert max(sizes) > 10 * 2**20, "the file was large enough to need a multipart upload"
 
 
 def test_wrong_credentials_are_refused(repo, options):

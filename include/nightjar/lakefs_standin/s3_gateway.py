@@ -4,8 +4,9 @@ lakeFS exposes each repository as an S3 bucket whose keys start with a ref:
 ``s3://<repo>/<ref>/<path>``. delta-rs's lakeFS backend reads and writes table files
 through that gateway (path-style, SigV4-signed) and drives its transaction branches
 through the REST API. Served here: GetObject and HeadObject (with Range), PutObject
-(with ``If-None-Match: *``, the conditional write Delta commits rely on), DeleteObject,
-and ListObjectsV2. Every request must carry a valid AWS Signature Version 4 made with
+(with ``If-None-Match: *``, the conditional write Delta commits rely on), multipart
+uploads (delta-rs sends large Parquet files that way), DeleteObject, DeleteObjects and
+ListObjectsV2. Every request must carry a valid AWS Signature Version 4 made with
 the stand-in's key pair.
 """
 
@@ -15,7 +16,10 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import secrets
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape, unescape
 
@@ -38,6 +42,8 @@ _S3_CODES = {
 }
 _MAX_KEYS = 1000
 _DELETE_KEY = re.compile(r"<Key>([^<]*)</Key>")
+_PART_NUMBER = re.compile(r"<PartNumber>(\d+)</PartNumber>")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _error(status: int, message: str, code: str | None = None) -> Response:
@@ -118,6 +124,47 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start_text:
         return int(start_text), min(int(end_text), size - 1) if end_text else size - 1
     return max(size - int(end_text), 0), size - 1
+
+
+def _xml(root: str, body: str) -> Response:
+    return Response(
+        f'<?xml version="1.0" encoding="UTF-8"?><{root} '
+        f'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{body}</{root}>',
+        media_type="application/xml",
+    )
+
+
+class MultipartUploads:
+    """Parts of unfinished multipart uploads, on disk until completed or aborted."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self) -> str:
+        upload_id = secrets.token_hex(16)
+        (self.root / upload_id).mkdir(parents=True)
+        return upload_id
+
+    def _folder(self, upload_id: str) -> Path:
+        if not _UPLOAD_ID.match(upload_id) or not (self.root / upload_id).is_dir():
+            raise LakeFSError(404, f"no such upload {upload_id!r}")
+        return self.root / upload_id
+
+    def put_part(self, upload_id: str, number: int, data: bytes) -> str:
+        if not 1 <= number <= 10_000:
+            raise LakeFSError(400, f"part number {number} is outside 1..10000")
+        (self._folder(upload_id) / f"{number:05d}").write_bytes(data)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def assemble(self, upload_id: str, numbers: list[int]) -> bytes:
+        folder = self._folder(upload_id)
+        missing = [n for n in numbers if not (folder / f"{n:05d}").is_file()]
+        if missing or not numbers:
+            raise LakeFSError(400, f"upload {upload_id} lacks parts {missing or 'all'}")
+        return b"".join((folder / f"{n:05d}").read_bytes() for n in numbers)
+
+    def discard(self, upload_id: str) -> None:
+        shutil.rmtree(self._folder(upload_id))
 
 
 def add_routes(
@@ -216,25 +263,61 @@ def add_routes(
             media_type="application/xml",
         )
 
-    @app.api_route("/{repo}/{ref}/{path:path}", methods=["GET", "HEAD", "PUT", "DELETE"])
+    uploads = MultipartUploads(store.data_dir / "multipart")
+
+    def stage(repo: str, ref: str, path: str, data: bytes, request: Request) -> dict:
+        return locked(
+            repos.stage_object,
+            repo,
+            ref,
+            path,
+            data,
+            content_type=request.headers.get("content-type"),
+            metadata={},
+            if_none_match=request.headers.get("if-none-match") == "*",
+        )
+
+    def multipart(repo: str, ref: str, path: str, body: bytes, request: Request) -> Response:
+        """CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload."""
+        params = request.query_params
+        key = escape(f"{ref}/{path}")
+        if request.method == "POST" and "uploads" in params:
+            locked(repos.resolve, repo, ref)  # fail now, not at completion, on a bad ref
+            upload = uploads.create()
+            return _xml(
+                "InitiateMultipartUploadResult",
+                f"<Bucket>{escape(repo)}</Bucket><Key>{key}</Key><UploadId>{upload}</UploadId>",
+            )
+        upload = params.get("uploadId", "")
+        if request.method == "PUT":
+            etag = uploads.put_part(upload, int(params.get("partNumber", "0")), body)
+            return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+        if request.method == "DELETE":
+            uploads.discard(upload)
+            return Response(status_code=204)
+        numbers = [int(n) for n in _PART_NUMBER.findall(body.decode(errors="replace"))]
+        entry = stage(repo, ref, path, uploads.assemble(upload, numbers), request)
+        uploads.discard(upload)
+        return _xml(
+            "CompleteMultipartUploadResult",
+            f'<Bucket>{escape(repo)}</Bucket><Key>{key}</Key><ETag>"{entry["checksum"]}"</ETag>',
+        )
+
+    @app.api_route("/{repo}/{ref}/{path:path}", methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
     async def object_route(repo: str, ref: str, path: str, request: Request) -> Response:
         body, refused = await authorised(request)
         if refused:
             return refused
         try:
+            params = request.query_params
+            if "uploads" in params or "uploadId" in params:
+                return multipart(repo, ref, path, body, request)
+            if request.method == "POST":
+                return _error(400, "POST on an object is only for multipart uploads")
             if request.method == "PUT":
                 if request.headers.get("x-amz-copy-source"):
                     return _error(501, "CopyObject is not supported", "NotImplemented")
-                entry = locked(
-                    repos.stage_object,
-                    repo,
-                    ref,
-                    path,
-                    body,
-                    content_type=request.headers.get("content-type"),
-                    metadata={},
-                    if_none_match=request.headers.get("if-none-match") == "*",
-                )
+                entry = stage(repo, ref, path, body, request)
                 return Response(status_code=200, headers={"ETag": f'"{entry["checksum"]}"'})
             if request.method == "DELETE":
                 locked(repos.delete_object, repo, ref, path)
@@ -242,6 +325,8 @@ def add_routes(
             entry = locked(repos.object_entry, repo, ref, path)
         except LakeFSError as exc:
             return _error(exc.status, exc.message)
+        except ValueError as exc:
+            return _error(400, str(exc))
         headers = {
             "ETag": f'"{entry["checksum"]}"',
             "Last-Modified": _http_date(entry["mtime"]),

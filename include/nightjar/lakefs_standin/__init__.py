@@ -8,9 +8,9 @@ reproduces the lakeFS semantics Nightjar relies on (``docs`` in the package READ
 refusals, three-way merges that never fast-forward, conflicts, dirty destinations,
 reverts, immutable tags, branch protection and conditional uploads; and the S3-gateway
 subset ``deltalake``'s ``lakefs://`` mode needs (SigV4, GET/HEAD with Range, conditional
-PUT, DeleteObjects, ListObjectsV2).
+PUT, multipart uploads, DeleteObjects, ListObjectsV2).
 
 It is not lakeFS: one key pair, no hooks or actions, no garbage collection, no imports,
-no multipart uploads or presigned URLs, whole-snapshot trees instead of ranges, and its
-own commit ids.
+no presigned URLs or other S3 calls, whole-snapshot trees instead of ranges, and its own
+commit ids.
 """

@@ -185,7 +185,7 @@ def airflow() -> None:
 
 
 @main.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
 @click.option(
     "--version",
     "versions",
@@ -218,6 +218,8 @@ def query(sql: str, versions: tuple[str, ...], commits: tuple[str, ...], list_ta
     if list_tables:
         click.echo("\n".join(table_names(settings)))
         return
+    if not sql:
+        raise click.UsageError("give the SQL to run, or --tables to list the tables")
     pinned = {}
     for item in versions:
         name, _, number = item.partition("=")

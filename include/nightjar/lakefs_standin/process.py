@@ -14,6 +14,12 @@ import lakefs
 import urllib3
 
 
+def _accepts_connections(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 class StandinStartError(RuntimeError):
     """The stand-in did not come up; the message includes the tail of its log."""
 
@@ -106,6 +112,9 @@ class StandinServer:
                     f"(port {self.port} in use?). Last log lines from {self.log_file}:\n"
                     f"{self._log_tail()}"
                 )
+            if not _accepts_connections(self.host, self.port):
+                time.sleep(0.1)  # not listening yet: wait quietly, without HTTP retry warnings
+                continue
             try:
                 probe.health_check_api.health_check(_request_timeout=1)
                 return

@@ -7,30 +7,22 @@ request task only succeeds, and so only emits RETRAIN_REQUEST, when the guard fi
 
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from nightjar.airflow_links import DriftReportLink, LakeFSCommitLink, with_links
 from nightjar.assets import RETRAIN_REQUEST, SCORES
-
-DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 
 
 @dag(
     dag_id="nightjar_monitor",
     schedule=SCORES,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={
-        "date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Monitor this scored date (YYYY-MM-DD).",
-        ),
+        "date": date_param("Monitor this scored date (YYYY-MM-DD)."),
     },
     tags=["nightjar", "monitoring"],
     doc_md=__doc__,

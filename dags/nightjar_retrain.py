@@ -6,8 +6,6 @@ the guard step keeps the two from training twice on the same data.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from nightjar.airflow_links import (
@@ -18,8 +16,7 @@ from nightjar.airflow_links import (
     with_links,
 )
 from nightjar.assets import CHAMPION, RETRAIN_REQUEST
-
-DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 
 
 @dag(
@@ -27,17 +24,12 @@ DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(m
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 4 * * 0", timezone="UTC"), assets=RETRAIN_REQUEST
     ),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={
-        "date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Train as of this date (YYYY-MM-DD); default: the run's date.",
-        ),
+        "date": date_param("Train as of this date (YYYY-MM-DD); default: the run's date."),
         "force": Param(False, type="boolean", description="Retrain even inside the cooldown."),
         "intent": Param("scheduled retrain", type="string", description="Why this run trains."),
     },

@@ -9,9 +9,7 @@ scoring source) runs it for the date the event names.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
 from nightjar.airflow_links import (
     LakeFSCommitLink,
@@ -21,8 +19,7 @@ from nightjar.airflow_links import (
     with_links,
 )
 from nightjar.assets import RAW_DATA, SCORES
-
-DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 
 
 @dag(
@@ -30,17 +27,12 @@ DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(m
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"), assets=RAW_DATA
     ),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
     params={
-        "date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Score this date (YYYY-MM-DD); default: the data interval.",
-        ),
+        "date": date_param("Score this date (YYYY-MM-DD); default: the data interval."),
     },
     tags=["nightjar", "scoring"],
     doc_md=__doc__,

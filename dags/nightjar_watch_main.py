@@ -9,20 +9,17 @@ schedules ``nightjar_score`` for it; otherwise the task is skipped and nothing i
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from nightjar.airflow_links import LakeFSCommitLink, with_links
 from nightjar.assets import RAW_DATA
-
-DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=1)}
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE
 
 
 @dag(
     dag_id="nightjar_watch_main",
     schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

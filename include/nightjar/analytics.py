@@ -23,10 +23,23 @@ def table_names(settings: Settings) -> list[str]:
     or in lakeFS."""
     if settings.warehouse.startswith("lakefs://"):
         return _lakefs_table_names(settings)
-    root = Path(settings.warehouse)
-    if not root.is_dir():
-        return []
-    return sorted(p.parent.name for p in root.glob("*/_delta_log"))
+    if "://" not in settings.warehouse:
+        root = Path(settings.warehouse)
+        return sorted(p.parent.name for p in root.glob("*/_delta_log")) if root.is_dir() else []
+    return _object_store_table_names(settings.warehouse)
+
+
+def _object_store_table_names(warehouse: str) -> list[str]:
+    """Tables under an ``s3://``-style warehouse, listed through pyarrow's filesystems
+    (credentials from the usual ``AWS_*`` environment)."""
+    from pyarrow import fs
+
+    filesystem, root = fs.FileSystem.from_uri(warehouse)
+    folders = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    logs = filesystem.get_file_info(
+        [f"{f.path}/_delta_log" for f in folders if f.type == fs.FileType.Directory]
+    )
+    return sorted(log.path.rsplit("/", 2)[-2] for log in logs if log.type == fs.FileType.Directory)
 
 
 def _lakefs_table_names(settings: Settings) -> list[str]:

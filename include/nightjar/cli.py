@@ -171,11 +171,17 @@ def airflow() -> None:
     click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
     click.echo(f"admin password: {airflow_home}/simple_auth_manager_passwords.json.generated")
     executable = shutil.which("airflow", path=env["PATH"]) or "airflow"
+    # SIGTERM (a supervisor, `timeout`) stops everything like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    standalone = subprocess.Popen([executable, "standalone"], env=env)
     try:
-        subprocess.run([executable, "standalone"], env=env, check=False)
+        standalone.wait()
     except KeyboardInterrupt:
         click.echo("stopped Airflow")
     finally:
+        if standalone.poll() is None:
+            standalone.terminate()
+            standalone.wait(timeout=60)
         if mlflow_ui is not None:
             os.killpg(mlflow_ui.pid, signal.SIGTERM)
             mlflow_ui.wait(timeout=30)

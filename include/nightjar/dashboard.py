@@ -67,6 +67,29 @@ def _window_start(settings: Settings, table: str) -> dt.date:
     return dt.date.fromisoformat(dates[-NIGHTS] if len(dates) >= NIGHTS else dates[0])
 
 
+def _shadow_section(settings: Settings, config: DatasetConfig, challenger: str) -> list[str]:
+    """The challenger's nightly shadow comparison, the evidence for promoting it."""
+    from nightjar import shadow
+
+    nights = shadow.history(settings, config, challenger).tail(NIGHTS).iloc[::-1]
+    if nights.empty:
+        return [f"<h2>Challenger v{html.escape(challenger)}</h2><p>no shadow nights yet</p>"]
+    columns = [
+        "score_date",
+        "champion_version",
+        "rows",
+        "decision_agreement",
+        "score_psi",
+        "labelled_rows",
+        "champion_metric",
+        "challenger_metric",
+    ]
+    return [
+        f"<h2 id='shadow'>Challenger v{html.escape(challenger)} in shadow</h2>",
+        _table(nights[columns].round(4)),
+    ]
+
+
 def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
@@ -144,6 +167,8 @@ def render(
             index=["score_date", "measured_on"], columns="metric", values="value"
         ).reset_index()
         parts += ["<h2 id='performance'>Realised performance (labels landed)</h2>", _table(wide)]
+    if challenger is not None:
+        parts += _shadow_section(settings, config, str(challenger))
     if decisions in tables:
         parts += [
             "<h2>Retrain decisions</h2>",

@@ -136,3 +136,13 @@ def test_a_canary_serves_the_challenger_to_a_stable_share_of_entities(settings, 
         )
     night = shadow.record_night(settings, canary_config, DAY)
     assert night["rows"] == len(frame) - len(canary)
+
+
+def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_world):
+    from nightjar.dashboard import _shadow_section
+
+    own, _, _ = shadow_world
+    section = "\n".join(_shadow_section(settings, own, "8"))
+    assert "Challenger v8 in shadow" in section and str(DAY) in section
+    assert "decision_agreement" in section
+    assert "no shadow nights yet" in "\n".join(_shadow_section(settings, own, "99"))

@@ -49,6 +49,7 @@ ENV NIGHTJAR_RUNTIME_IMAGE=${NIGHTJAR_RUNTIME_IMAGE} \
     NIGHTJAR_DATASET_CONFIG=/opt/airflow/include/configs/datasets/credit_default.yaml \
     NIGHTJAR_SPARK_JARS=/opt/nightjar/jars \
     MLFLOW_DISABLE_TELEMETRY=true \
+    OMP_WAIT_POLICY=PASSIVE \
     PYSPARK_PYTHON=python
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=5 \

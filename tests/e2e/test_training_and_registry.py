@@ -127,3 +127,36 @@ def test_the_model_card_holds_use_lineage_metrics_gate_and_approvals(demo_world,
     ):
         assert expected in card, expected
     assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/model_card/v1.md")
+
+
+def test_manual_promotion_waits_for_the_policys_shadow_nights(
+    demo_world, config, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from nightjar.cli import main
+    from nightjar.settings import PROJECT_ROOT
+
+    configs = PROJECT_ROOT / "include" / "configs"
+    policy = (configs / "policies" / "default.yaml").read_text()
+    (tmp_path / "policy.yaml").write_text(
+        policy.replace("min_shadow_nights: 0", "min_shadow_nights: 2")
+    )
+    dataset = (configs / "datasets" / "credit_default.yaml").read_text()
+    (tmp_path / "credit_default.yaml").write_text(
+        dataset.replace("gate_policy: ../policies/default.yaml", "gate_policy: policy.yaml")
+    )
+    monkeypatch.setenv("NIGHTJAR_DATASET_CONFIG", str(tmp_path / "credit_default.yaml"))
+    name = config.model.name
+    champion, run = _champion_run(demo_world, config)
+    candidate = registry.register(demo_world, f"runs:/{run.info.run_id}/model", name, tags={})
+
+    refused = CliRunner().invoke(main, ["model", "promote", "--version", candidate])
+    assert refused.exit_code != 0
+    assert "0 shadow night(s)" in refused.output and "min_shadow_nights" in refused.output
+    assert registry.version_for_alias(demo_world, name, registry.CHAMPION) == champion
+
+    forced = CliRunner().invoke(main, ["model", "promote", "--version", candidate, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert registry.version_for_alias(demo_world, name, registry.CHAMPION) == candidate
+    registry.rollback(demo_world, name, to_version=champion, actor="test", reason="restore")

@@ -36,7 +36,10 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
     click.echo("  " + decisions.to_string(index=False).replace("\n", "\n  "))
     click.echo(f"Delta tables:   {settings.warehouse}")
     click.echo(f"drift report:   {reports[-1] if reports else 'none'}")
-    click.echo(f"MLflow UI:      .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    click.echo(
+        f"Airflow + MLflow UIs: .venv/bin/nightjar airflow (MLflow at {settings.mlflow_ui_url}, "
+        f"store {settings.mlflow_uri})"
+    )
     click.echo("try a query:")
     click.echo(
         f'  .venv/bin/nightjar query "SELECT score_date, decision, count(*) FROM {scores} '

@@ -349,17 +349,10 @@ def _echo_comparison(nights, version: str) -> None:
     if nights.empty:
         click.echo(f"v{version} has no shadow nights yet")
         return
-    columns = [
-        "score_date",
-        "champion_version",
-        "rows",
-        "decision_agreement",
-        "score_psi",
-        "labelled_rows",
-        "champion_metric",
-        "challenger_metric",
-    ]
-    click.echo(nights[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    from nightjar.shadow import SUMMARY_COLUMNS
+
+    table = nights[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    click.echo(table)
     click.echo(f"{len(nights)} nights, {_agreement(nights)} mean decision agreement")
 
 

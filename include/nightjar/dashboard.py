@@ -74,19 +74,9 @@ def _shadow_section(settings: Settings, config: DatasetConfig, challenger: str) 
     nights = shadow.history(settings, config, challenger).tail(NIGHTS).iloc[::-1]
     if nights.empty:
         return [f"<h2>Challenger v{html.escape(challenger)}</h2><p>no shadow nights yet</p>"]
-    columns = [
-        "score_date",
-        "champion_version",
-        "rows",
-        "decision_agreement",
-        "score_psi",
-        "labelled_rows",
-        "champion_metric",
-        "challenger_metric",
-    ]
     return [
         f"<h2 id='shadow'>Challenger v{html.escape(challenger)} in shadow</h2>",
-        _table(nights[columns].round(4)),
+        _table(nights[shadow.SUMMARY_COLUMNS].round(4)),
     ]
 
 

@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 TABLE = "challenger_comparison"
 _COLUMNS = ["probability", "decision", "model_version", "model_alias"]
 _DISTRIBUTION_BINS = np.linspace(0.0, 1.0, 11)
+# What people read of a night's comparison (CLI and the Nightjar page).
+SUMMARY_COLUMNS = [
+    SCORE_DATE,
+    "champion_version",
+    "rows",
+    "decision_agreement",
+    "score_psi",
+    "labelled_rows",
+    "champion_metric",
+    "challenger_metric",
+]
 
 
 def _scores(settings: Settings, config: DatasetConfig, table: str, day: dt.date) -> pd.DataFrame:

@@ -48,8 +48,11 @@ def test_every_night_has_one_partition_with_full_lineage(demo_world, config):
         f"count(DISTINCT application_id) AS ids "
         f"FROM {config.table_name('scores')} GROUP BY 1 ORDER BY 1",
     )
-    assert [d.date() if hasattr(d, "date") else d for d in counts["score_date"]] == NIGHTS
     assert (counts["n"] == counts["ids"]).all(), "duplicates in the scores table"
+    # The UI test's scheduler may also have scored a date a lakeFS merge touched (the
+    # watcher's RAW_DATA event); the demo's own nights are each there exactly once.
+    dates = [d.date() if hasattr(d, "date") else d for d in counts["score_date"]]
+    assert [d for d in dates if d >= NIGHTS[0]] == NIGHTS
     scores = _scores(demo_world, config, NIGHTS[0])
     assert scores[LINEAGE].notna().all().all()
     assert scores["lakefs_commit"].str.fullmatch(r"[0-9a-f]{64}|[0-9a-f]+").all()

@@ -320,7 +320,7 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
 
     settings = _settings()
     config = _dataset_config()
-    name = _model_name(name)
+    name = name or config.model.name
     configure_mlflow(settings)
     run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
     if mlflow.get_run(run_id).data.tags.get("nightjar.gate") != "passed":

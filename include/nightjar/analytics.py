@@ -43,22 +43,26 @@ def _object_store_table_names(warehouse: str) -> list[str]:
 
 
 def _lakefs_table_names(settings: Settings) -> list[str]:
+    """Folders under the warehouse prefix in lakeFS that hold a ``_delta_log``."""
     import lakefs
 
     from nightjar.lakefs_client import call_with_retry, make_client
 
     client = make_client(settings)
     repository, ref, prefix = settings.warehouse.removeprefix("lakefs://").split("/", 2)
-    folders = call_with_retry(
-        client,
-        lambda: list(
-            lakefs.Repository(repository, client=client)
-            .ref(ref)
-            .objects(prefix=f"{prefix.rstrip('/')}/", delimiter="/")
-        ),
-        what="list warehouse tables",
+    tree = lakefs.Repository(repository, client=client).ref(ref)
+
+    def listing(under: str, **kwargs) -> list:
+        return call_with_retry(
+            client, lambda: list(tree.objects(prefix=under, **kwargs)), what=f"list {under}"
+        )
+
+    folders = listing(f"{prefix.rstrip('/')}/", delimiter="/")
+    return sorted(
+        folder.path.rstrip("/").rsplit("/", 1)[-1]
+        for folder in folders
+        if listing(f"{folder.path}_delta_log/", max_amount=1)
     )
-    return sorted(folder.path.rstrip("/").rsplit("/", 1)[-1] for folder in folders)
 
 
 _COMMIT_ID = re.compile(r"^[0-9a-f]{7,64}$")

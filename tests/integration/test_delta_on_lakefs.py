@@ -83,3 +83,15 @@ def test_rewriting_a_date_is_idempotent_and_time_travel_finds_each_write(warehou
     assert version == 2, "the last of the three identical writes"
     then = delta_tables.open_table(uri, version=version).to_pandas()
     assert set(then["score_date"]) == {DAYS[0]}
+
+
+def test_analysts_see_the_delta_tables_in_lakefs_and_only_those(settings, warehouse):
+    from nightjar.analytics import table_names
+
+    client, root = warehouse
+    _replace(f"{root}/scores_listed", DAYS[0])
+    branch = lakefs.Repository(REPO, client=client).branch("main")
+    branch.object("warehouse/notes/readme.txt").upload(b"not a table")
+    branch.commit(message="a folder that is not a Delta table")
+    names = table_names(settings.model_copy(update={"warehouse_uri": root}))
+    assert "scores_listed" in names and "notes" not in names

@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install the pinned environment
 
-demo: install  ## Run the whole loop on the embedded stack (train, score 7 nights, drift)
+demo: install  ## Run the whole loop through Airflow's scheduler on the embedded stack
 	$(BIN)/nightjar demo
 
 test: install  ## Run the whole test suite
@@ -32,7 +32,7 @@ lint: install  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-airflow: install  ## Start `airflow standalone` with Nightjar's DAGs on 127.0.0.1
+airflow: install  ## Run Airflow (4 components) + MLflow UI on 127.0.0.1 until Ctrl-C
 	$(BIN)/nightjar airflow
 
 bench: install  ## Run the benchmarks in bench/ and print the comparison tables

@@ -164,7 +164,7 @@ def _setup(features: int, current_rows: int, reference_rows: int) -> dict:
     from nightjar.features import FEATURE_DATE
     from nightjar.scoring import SCORE_DATE
     from nightjar.settings import load_settings
-    from nightjar.tracking import ensure_experiment
+    from nightjar.tracking import ensure_experiment, fluent
     from nightjar.training import PREDICTION, TRAINING_RUN
 
     settings = load_settings()
@@ -197,6 +197,7 @@ def _setup(features: int, current_rows: int, reference_rows: int) -> dict:
     )
     experiment = ensure_experiment(settings, config.name)
     with (
+        fluent(settings),
         mlflow.start_run(
             experiment_id=experiment, tags={"nightjar.training_key": TRAINING_KEY}
         ) as run,

@@ -36,14 +36,13 @@ def run(sizes: list[int]) -> dict:
     from nightjar.scoring import ModelRef, ScoringContext, score_partition
     from nightjar.settings import load_settings
     from nightjar.spark import get_spark
-    from nightjar.tracking import configure_mlflow
+    from nightjar.tracking import fluent
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)
     booster, categories = train_model(config)
     model_text = booster.model_to_string()
-    configure_mlflow(settings)
-    with mlflow.start_run() as run:
+    with fluent(settings), mlflow.start_run() as run:
         info = mlflow.lightgbm.log_model(booster, name="model")
     spark = get_spark()
     model = ModelRef(config.model.name, "1", run.info.run_id, "champion")

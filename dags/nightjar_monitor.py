@@ -47,10 +47,13 @@ def nightjar_monitor():
         return run_step("measure_performance", snapshot)
 
     @task(outlets=[RETRAIN_REQUEST])
-    def request_retrain(drift: dict, performance: dict | None) -> dict:
+    def request_retrain(drift: dict, performance: dict, outlet_events=None) -> dict:
         from nightjar.airflow_glue import run_step
 
-        return run_step("decide_retrain", drift, performance)
+        request = run_step("decide_retrain", drift, performance)
+        # nightjar_retrain trains as of the date that fired, not as of the day it runs.
+        outlet_events[RETRAIN_REQUEST].extra = {"date": request["date"]}
+        return request
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:

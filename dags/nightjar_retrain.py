@@ -6,7 +6,7 @@ the guard step keeps the two from training twice on the same data.
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from nightjar.airflow_links import (
     LakeFSCommitLink,
@@ -16,14 +16,12 @@ from nightjar.airflow_links import (
     with_links,
 )
 from nightjar.assets import CHAMPION, RETRAIN_REQUEST
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 
 
 @dag(
     dag_id="nightjar_retrain",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 4 * * 0", timezone="UTC"), assets=RETRAIN_REQUEST
-    ),
+    schedule=time_or_assets(CronTriggerTimetable("0 4 * * 0", timezone="UTC"), RETRAIN_REQUEST),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

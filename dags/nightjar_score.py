@@ -9,7 +9,7 @@ scoring source) runs it for the date the event names.
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from nightjar.airflow_links import (
     LakeFSCommitLink,
@@ -19,14 +19,12 @@ from nightjar.airflow_links import (
     with_links,
 )
 from nightjar.assets import RAW_DATA, SCORES
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 
 
 @dag(
     dag_id="nightjar_score",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"), assets=RAW_DATA
-    ),
+    schedule=time_or_assets(CronDataIntervalTimetable("0 1 * * *", timezone="UTC"), RAW_DATA),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
@@ -61,7 +59,8 @@ def nightjar_score():
         from nightjar.airflow_glue import run_step
 
         result = run_step("score", models)
-        outlet_events[SCORES].extra = {"date": result["score_date"]}
+        dates = [night["score_date"] for night in result["dates"]]
+        outlet_events[SCORES].extra = {"date": dates[-1], "dates": dates}
         return result
 
     @task(trigger_rule="none_failed")

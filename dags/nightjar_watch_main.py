@@ -13,12 +13,12 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from nightjar.airflow_links import LakeFSCommitLink, with_links
 from nightjar.assets import RAW_DATA
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE
+from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, time_only
 
 
 @dag(
     dag_id="nightjar_watch_main",
-    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    schedule=time_only(CronDataIntervalTimetable("*/15 * * * *", timezone="UTC")),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -34,7 +34,7 @@ def nightjar_watch_main():
         changes = run_step("detect_raw_changes")
         outlet_events[RAW_DATA].extra = {
             "date": changes["date"],
-            "dates": changes["dates"],
+            "changed_dates": changes["dates"],  # for the record; scoring takes "date"
             "commit_id": changes["commit_id"],
         }
         return changes

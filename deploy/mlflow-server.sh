@@ -1,14 +1,20 @@
 #!/bin/bash
 # MLflow tracking server with basic auth; the admin password comes from the environment.
+# The defaults are the compose stack's; the scheduler tests run this same script against a
+# PostgreSQL on 127.0.0.1 with local artifacts.
 set -euo pipefail
+db_host=${MLFLOW_DB_HOST:-postgres:5432}
+backend="postgresql://mlflow:${MLFLOW_DB_PASSWORD}@${db_host}/mlflow"
+umask 077
 cat > "${MLFLOW_AUTH_CONFIG_PATH}" <<INI
 [mlflow]
 default_permission = READ
-database_uri = postgresql://mlflow:${MLFLOW_DB_PASSWORD}@postgres:5432/mlflow
+database_uri = ${backend}
 admin_username = admin
 admin_password = ${MLFLOW_ADMIN_PASSWORD}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
-exec mlflow server --app-name basic-auth --host 0.0.0.0 --port 5000 \
-  --backend-store-uri "postgresql://mlflow:${MLFLOW_DB_PASSWORD}@postgres:5432/mlflow" \
-  --artifacts-destination s3://mlflow/
+exec mlflow server --app-name basic-auth \
+  --host "${MLFLOW_HOST:-0.0.0.0}" --port "${MLFLOW_PORT:-5000}" --workers 1 \
+  --backend-store-uri "${backend}" \
+  --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-s3://mlflow/}"

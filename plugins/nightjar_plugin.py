@@ -64,16 +64,14 @@ def report(name: str) -> FileResponse:
 
 @app.get("/model-card/{version}", response_class=HTMLResponse)
 def model_card(version: int) -> str:
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    from nightjar.tracking import configure_mlflow
+    from nightjar import tracking
 
     settings, config = _context()
-    configure_mlflow(settings)
     try:
-        run_id = mlflow.MlflowClient().get_model_version(config.model.name, str(version)).run_id
-        return mlflow.artifacts.load_text(f"runs:/{run_id}/model_card/v{version}.html")
+        run_id = tracking.client(settings).get_model_version(config.model.name, str(version)).run_id
+        return tracking.read_text(settings, run_id, f"model_card/v{version}.html")
     except (MlflowException, OSError):
         raise HTTPException(status_code=404, detail="no model card for that version") from None
 

@@ -77,28 +77,40 @@ def main(verbose: bool) -> None:
     help="Nightly batches to score after the first model is promoted.",
 )
 def demo(nights: int) -> None:
-    """Run the whole loop on the embedded stack and print where everything is.
+    """Run the whole loop through Airflow's scheduler on the embedded stack.
 
-    Ingests seeded demo data into lakeFS, trains and promotes a first model, scores NIGHTS
-    nightly batches into Delta and produces drift reports. Safe to run again: it replaces
-    the same partitions with the same rows.
+    Ingests seeded demo data into lakeFS; starts Airflow (api-server, scheduler, DAG
+    processor, triggerer) on NIGHTJAR_AIRFLOW_PORT; trains and promotes a first model;
+    scores NIGHTS nightly batches into Delta, each followed by the monitoring run the
+    scores Asset starts (and any retrain that drift requests); stops Airflow; prints what
+    happened. Full logs go to NIGHTJAR_HOME/logs/demo.log and NIGHTJAR_HOME/airflow/logs.
+    Safe to run again: it replaces the same partitions with the same rows.
     """
+    import signal
+
+    from nightjar import demo_scheduler
     from nightjar.dataset_config import load_dataset_config
-    from nightjar.embedded import EmbeddedStack, apply_airflow_env, migrate_airflow_db
+    from nightjar.embedded import EmbeddedStack
     from nightjar.spark import require_java
+    from nightjar.summary import print_retrains, print_summary
 
     settings = _settings()
     config = load_dataset_config(settings.dataset_config)
     require_java()
-    apply_airflow_env(settings)
+    _log_to_file(settings.home_dir / "logs" / "demo.log")
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     with EmbeddedStack(settings):
-        click.echo("preparing Airflow's metadata database ...")
-        migrate_airflow_db(settings)
-        from nightjar.demo import run_demo
-        from nightjar.summary import print_summary
+        runner = demo_scheduler.run(settings, config, nights=nights)
+    print_summary(settings, config)
+    print_retrains(runner.retrains)
 
-        run_demo(settings, config, nights=nights)
-        print_summary(settings, config)
+
+def _log_to_file(path) -> None:
+    """Send Nightjar's log (and its libraries') to ``path`` instead of the console."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.getLogger().handlers[0].formatter)
+    logging.getLogger().handlers = [handler]
 
 
 @main.group()
@@ -142,49 +154,46 @@ def stack_status() -> None:
 
 @main.command()
 def airflow() -> None:
-    """Run `airflow standalone` with Nightjar's DAGs on 127.0.0.1 (Ctrl-C stops it).
+    """Run Airflow with Nightjar's DAGs on 127.0.0.1 until Ctrl-C or SIGTERM.
 
-    Starts the lakeFS stand-in first (left running; `nightjar stack down` stops it) and
-    the MLflow UI at NIGHTJAR_MLFLOW_UI_URL (stopped with Airflow), so every task's links
-    resolve.
+    Starts the lakeFS stand-in (unless `nightjar stack up` left one running), the MLflow UI
+    at NIGHTJAR_MLFLOW_UI_URL, and Airflow's api-server, scheduler, DAG processor and
+    triggerer on NIGHTJAR_AIRFLOW_PORT (default 8080), each as production runs it. Stopping
+    stops every one of them; component logs are under NIGHTJAR_HOME/airflow/logs/.
     """
-    import shutil
     import signal
-    import subprocess
 
-    from nightjar.embedded import (
-        EmbeddedStack,
-        airflow_env,
-        migrate_airflow_db,
-        start_mlflow_ui,
-    )
+    from nightjar.airflow_stack import AirflowStack, stack_env
+    from nightjar.embedded import EmbeddedStack, start_mlflow_ui
 
     settings = _settings()
-    EmbeddedStack(settings, detach=True).start()
-    env = {**os.environ, **airflow_env(settings)}
-    bin_dir = os.path.dirname(sys.executable)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    migrate_airflow_db(settings)
-    mlflow_ui = start_mlflow_ui(settings, settings.home_dir / "mlflow" / "server.log")
-    airflow_home = env["AIRFLOW_HOME"]
-    click.echo("Airflow UI: http://127.0.0.1:8080")
-    click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
-    click.echo(f"admin password: {airflow_home}/simple_auth_manager_passwords.json.generated")
-    executable = shutil.which("airflow", path=env["PATH"]) or "airflow"
-    # SIGTERM (a supervisor, `timeout`) stops everything like Ctrl-C does.
+    stack = AirflowStack(
+        settings, stack_env(settings), log_dir=settings.home_dir / "airflow" / "logs" / "stack"
+    )
+    stack.check_port()
+    # SIGTERM (a supervisor, `timeout`, `kill`) stops everything the way Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
-    standalone = subprocess.Popen([executable, "standalone"], env=env)
-    try:
-        standalone.wait()
-    except KeyboardInterrupt:
-        click.echo("stopped Airflow")
-    finally:
-        if standalone.poll() is None:
-            standalone.terminate()
-            standalone.wait(timeout=60)
-        if mlflow_ui is not None:
-            os.killpg(mlflow_ui.pid, signal.SIGTERM)
-            mlflow_ui.wait(timeout=30)
+    mlflow_ui = None
+    with EmbeddedStack(settings):
+        try:
+            mlflow_ui = start_mlflow_ui(settings, settings.home_dir / "mlflow" / "server.log")
+            stack.start()
+            stack.wait_until_healthy()
+            click.echo(f"Airflow UI: {stack.base_url}")
+            click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
+            click.echo(
+                f"admin password: {stack.env['AIRFLOW_HOME']}/"
+                "simple_auth_manager_passwords.json.generated"
+            )
+            click.echo(f"logs: {stack.log_dir}   (Ctrl-C stops everything)")
+            stack.watch()
+        except KeyboardInterrupt:
+            click.echo("stopping Airflow")
+        finally:
+            stack.stop()
+            if mlflow_ui is not None:
+                os.killpg(mlflow_ui.pid, signal.SIGTERM)
+                mlflow_ui.wait(timeout=30)
 
 
 # --- analysts -----------------------------------------------------------------------------
@@ -311,19 +320,16 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
     Prints the version's shadow comparison with the champion; with the gate policy's
     min_shadow_nights > 0, refuses a version with fewer compared nights unless --force.
     """
-    import mlflow
-
-    from nightjar import shadow
+    from nightjar import shadow, tracking
     from nightjar.gate import load_policy
     from nightjar.registry import promote
-    from nightjar.tracking import configure_mlflow
 
     settings = _settings()
     config = _dataset_config()
     name = name or config.model.name
-    configure_mlflow(settings)
-    run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
-    if mlflow.get_run(run_id).data.tags.get("nightjar.gate") != "passed":
+    mlflow_client = tracking.client(settings)
+    run_id = mlflow_client.get_model_version(name, version).run_id
+    if mlflow_client.get_run(run_id).data.tags.get("nightjar.gate") != "passed":
         raise click.ClickException(f"{name} v{version} has not passed the evaluation gate")
     nights = shadow.history(settings, config, version)
     _echo_comparison(nights, version)

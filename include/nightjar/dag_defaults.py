@@ -1,4 +1,5 @@
-"""What every Nightjar DAG shares: owner, retries, start date and the ``date`` param.
+"""What every Nightjar DAG shares: owner, retries, start date, the ``date`` param, and
+whether time-based schedules are on.
 
 Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
 """
@@ -6,13 +7,43 @@ Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from typing import Any
 
-from airflow.sdk import Param
+from airflow.sdk import Asset, AssetOrTimeSchedule, Param
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-DEFAULT_ARGS = {"owner": "nightjar", "retries": 2, "retry_delay": dt.timedelta(minutes=2)}
+DEFAULT_ARGS = {
+    "owner": "nightjar",
+    "retries": 2,
+    # NIGHTJAR_RETRY_DELAY_SECONDS shortens it where waiting is pointless (tests, the demo).
+    "retry_delay": dt.timedelta(seconds=int(os.environ.get("NIGHTJAR_RETRY_DELAY_SECONDS", "120"))),
+}
 
 
 def date_param(description: str) -> Param:
     """The optional ``date`` (YYYY-MM-DD) a manual run or the demo passes in conf."""
     return Param(None, type=["null", "string"], format="date", description=description)
+
+
+def time_schedules_on() -> bool:
+    """False when ``NIGHTJAR_TIME_SCHEDULES`` is off: the DAGs then run only when triggered
+    (by hand, by the API or by Asset events). ``nightjar demo`` turns it off, since its
+    data is dated in the past and a nightly run for today would find none."""
+    return os.environ.get("NIGHTJAR_TIME_SCHEDULES", "true").strip().lower() not in {
+        "0",
+        "false",
+        "no",
+        "off",
+    }
+
+
+def time_or_assets(timetable: Any, asset: Asset) -> Any:
+    """Run on ``timetable`` or when ``asset`` is updated; only on ``asset`` when time
+    schedules are off."""
+    return AssetOrTimeSchedule(timetable=timetable, assets=asset) if time_schedules_on() else asset
+
+
+def time_only(timetable: Any) -> Any:
+    """``timetable``, or no schedule at all when time schedules are off."""
+    return timetable if time_schedules_on() else None

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pyarrow.parquet import filters_to_expression
 
-from nightjar import delta_tables
+from nightjar import delta_tables, tracking
 from nightjar.dataset_config import DatasetConfig
 from nightjar.errors import MissingInputError
 from nightjar.features import FEATURE_DATE
@@ -190,29 +190,27 @@ def load_or_build_reference(
     settings: Settings, config: DatasetConfig, model: ModelRef
 ) -> Reference:
     """The reference for a model version: read from its MLflow run, else built once there."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    from nightjar.tracking import configure_mlflow
-
-    configure_mlflow(settings)
     try:
-        stats = json.loads(
-            mlflow.artifacts.load_text(f"runs:/{model.run_id}/{_REFERENCE_ARTIFACT}")
-        )
-        sample = pd.read_parquet(
-            mlflow.artifacts.download_artifacts(f"runs:/{model.run_id}/{_REFERENCE_SAMPLE}")
-        )
+        stats = json.loads(tracking.read_text(settings, model.run_id, _REFERENCE_ARTIFACT))
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = pd.read_parquet(
+                tracking.download(settings, model.run_id, _REFERENCE_SAMPLE, Path(tmp))
+            )
         return Reference(stats, sample)
     except (MlflowException, OSError):  # not cached yet
         log.info("no cached drift reference for %s v%s; building it", model.name, model.version)
     reference, predictions = reference_frame(settings, config, model)
     built = Reference(reference_stats(config, reference, predictions), _sample(config, reference))
-    with mlflow.start_run(run_id=model.run_id), tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_dict(built.stats, _REFERENCE_ARTIFACT)
+    mlflow_client = tracking.client(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow_client.log_dict(model.run_id, built.stats, _REFERENCE_ARTIFACT)
         path = Path(tmp) / Path(_REFERENCE_SAMPLE).name
         built.sample.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), Path(_REFERENCE_SAMPLE).parent.as_posix())
+        mlflow_client.log_artifact(
+            model.run_id, str(path), Path(_REFERENCE_SAMPLE).parent.as_posix()
+        )
     return built
 
 
@@ -220,9 +218,7 @@ def reference_frame(
     settings: Settings, config: DatasetConfig, model: ModelRef
 ) -> tuple[pd.DataFrame, pd.Series]:
     """The champion's training features, and its predictions on its own holdout."""
-    import mlflow
-
-    run = mlflow.get_run(model.run_id)
+    run = tracking.client(settings).get_run(model.run_id)
     training_key = run.data.tags["nightjar.training_key"]
     table = delta_tables.read(
         settings.table_uri(config.table_name("training_features")),
@@ -233,9 +229,10 @@ def reference_frame(
             f"training features of {model.name} v{model.version} "
             f"({training_key}) are gone; cannot build the drift reference"
         )
-    holdout = pd.read_parquet(
-        mlflow.artifacts.download_artifacts(f"runs:/{model.run_id}/evaluation/holdout.parquet")
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        holdout = pd.read_parquet(
+            tracking.download(settings, model.run_id, "evaluation/holdout.parquet", Path(tmp))
+        )
     return table.to_pandas(), holdout[PREDICTION]
 
 
@@ -319,11 +316,8 @@ def render_report(
     A re-run for the same date and model version overwrites its report and logs into the
     same MLflow run, so monitoring retries leave one record per date.
     """
-    import mlflow
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
-
-    from nightjar.tracking import ensure_experiment
 
     numeric = [c for c in config.feature_names if c not in config.categorical]
     definition = DataDefinition(
@@ -337,23 +331,25 @@ def render_report(
     html = reports_dir / f"drift-{config.name}-{score_date.isoformat()}.html"
     snapshot.save_html(str(html))
     html.with_suffix(".json").write_text(snapshot.json())
-    experiment = ensure_experiment(settings, f"{config.name}-monitoring")
+    experiment = tracking.ensure_experiment(settings, f"{config.name}-monitoring")
     tags = {
         "nightjar.model_name": model.name,
         "nightjar.model_version": model.version,
         "nightjar.score_date": score_date.isoformat(),
     }
-    existing = mlflow.search_runs(
+    mlflow_client = tracking.client(settings)
+    existing = mlflow_client.search_runs(
         [experiment],
         filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
         max_results=1,
     )
-    run = (
-        mlflow.start_run(run_id=existing.iloc[0]["run_id"])
-        if len(existing)
-        else mlflow.start_run(experiment_id=experiment, run_name=f"drift-{score_date}", tags=tags)
-    )
-    with run:
-        mlflow.log_artifact(str(html), "drift")
-        mlflow.log_artifact(str(html.with_suffix(".json")), "drift")
+    if existing:  # a re-run of this date updates its report in place
+        run_id = existing[0].info.run_id
+    else:
+        run_id = mlflow_client.create_run(
+            experiment, tags=tags, run_name=f"drift-{score_date}"
+        ).info.run_id
+    mlflow_client.log_artifact(run_id, str(html), "drift")
+    mlflow_client.log_artifact(run_id, str(html.with_suffix(".json")), "drift")
+    mlflow_client.set_terminated(run_id)
     return str(html)

@@ -34,6 +34,7 @@ class StackError(RuntimeError):
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Environment that points Airflow at the embedded home and this checkout's DAGs."""
     airflow_home = settings.home_dir / "airflow"
+    api = f"http://127.0.0.1:{settings.airflow_port}"
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -41,8 +42,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": "8080",
-        "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080",
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -57,17 +60,19 @@ def apply_airflow_env(settings: Settings) -> None:
     (settings.home_dir / "airflow").mkdir(parents=True, exist_ok=True)
 
 
-def migrate_airflow_db(settings: Settings) -> None:
-    env = {**os.environ, **airflow_env(settings)}
+def migrate_airflow_db(settings: Settings, env: dict[str, str] | None = None) -> None:
+    """Create or upgrade Airflow's metadata database (``env``: the components' environment;
+    default this process's with the embedded Airflow settings)."""
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
+        env={**os.environ, **airflow_env(settings)} if env is None else env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     if result.returncode != 0:
-        raise StackError(f"airflow db migrate failed:\n{result.stderr[-2000:]}")
+        tail = "\n".join(result.stderr.strip().splitlines()[-5:])
+        raise StackError(f"airflow db migrate failed:\n{tail}")
 
 
 def standin_credentials(settings: Settings) -> dict[str, str]:

@@ -9,36 +9,36 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
+from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
 import pyarrow as pa
 
-from nightjar import delta_tables, registry
+from nightjar import delta_tables, registry, tracking
 from nightjar.dataset_config import DatasetConfig
 from nightjar.gate import GateDecision, evaluate_gate, load_policy, measure_latency_ms_per_10k
 from nightjar.model_inputs import encode
 from nightjar.run_info import RunInfo
 from nightjar.scoring import resolve_alias
 from nightjar.settings import Settings
-from nightjar.tracking import configure_mlflow
 from nightjar.training import PREDICTION, load_categories
 
 APPROVAL_LOG = "approval_log"
 CHAMPION_PREDICTION = "champion_prediction"
 
 
-def _booster(run_id: str) -> lgb.Booster:
-    import mlflow
-
-    return lgb.Booster(model_str=mlflow.artifacts.load_text(f"runs:/{run_id}/model_file/model.txt"))
+def _booster(settings: Settings, run_id: str) -> lgb.Booster:
+    return lgb.Booster(model_str=tracking.read_text(settings, run_id, "model_file/model.txt"))
 
 
-def schema_problems(config: DatasetConfig, run_id: str) -> list[str]:
+def schema_problems(settings: Settings, config: DatasetConfig, run_id: str) -> list[str]:
     """Differences between the model's input signature and the current feature spec."""
     import mlflow
 
-    info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
+    with tracking.fluent(settings):
+        info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
     expected = info.signature.inputs.input_names() if info.signature else []
     current = config.feature_names
     problems = []
@@ -54,21 +54,21 @@ def schema_problems(config: DatasetConfig, run_id: str) -> list[str]:
 def evaluate_challenger(
     settings: Settings, config: DatasetConfig, run_id: str, run: RunInfo
 ) -> GateDecision:
-    import mlflow
-
-    configure_mlflow(settings)
     policy = load_policy(config.gate_policy)
-    holdout = pd.read_parquet(
-        mlflow.artifacts.download_artifacts(f"runs:/{run_id}/evaluation/holdout.parquet")
-    )
-    categories = load_categories(run_id)
-    challenger = _booster(run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        holdout = pd.read_parquet(
+            tracking.download(settings, run_id, "evaluation/holdout.parquet", Path(tmp))
+        )
+    categories = load_categories(settings, run_id)
+    challenger = _booster(settings, run_id)
     matrix = encode(config, holdout, categories).to_numpy()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
     champion_prob = None
     if champion is not None:
-        champion_matrix = encode(config, holdout, load_categories(champion.run_id)).to_numpy()
-        holdout[CHAMPION_PREDICTION] = _booster(champion.run_id).predict(champion_matrix)
+        champion_matrix = encode(
+            config, holdout, load_categories(settings, champion.run_id)
+        ).to_numpy()
+        holdout[CHAMPION_PREDICTION] = _booster(settings, champion.run_id).predict(champion_matrix)
         champion_prob = CHAMPION_PREDICTION
     decision = evaluate_gate(
         policy,
@@ -79,11 +79,11 @@ def evaluate_challenger(
         champion_version=champion and champion.version,
         slices=config.slices,
         latency_ms_per_10k=measure_latency_ms_per_10k(challenger.predict, matrix),
-        schema_problems=schema_problems(config, run_id),
+        schema_problems=schema_problems(settings, config, run_id),
     )
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_text(decision.to_json(), "gate/decision.json")
-        mlflow.set_tag("nightjar.gate", "passed" if decision.passed else "failed")
+    mlflow_client = tracking.client(settings)
+    mlflow_client.log_text(run_id, decision.to_json(), "gate/decision.json")
+    mlflow_client.set_tag(run_id, "nightjar.gate", "passed" if decision.passed else "failed")
     _append_approval(settings, config, run_id, decision, run)
     return decision
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import json
 
+from nightjar import tracking
 from nightjar.dataset_config import DatasetConfig
 from nightjar.settings import Settings
-from nightjar.tracking import configure_mlflow
 
 _TEMPLATE = """# Model card: {name} v{version}
 
@@ -58,17 +58,16 @@ def _table(rows: dict[str, float]) -> str:
 
 
 def render_model_card(settings: Settings, config: DatasetConfig, name: str, version: str) -> str:
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     from nightjar import registry
 
-    configure_mlflow(settings)
-    model_version = mlflow.MlflowClient().get_model_version(name, version)
-    run = mlflow.get_run(model_version.run_id)
+    mlflow_client = tracking.client(settings)
+    model_version = mlflow_client.get_model_version(name, version)
+    run = mlflow_client.get_run(model_version.run_id)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     try:
-        gate = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/gate/decision.json"))
+        gate = json.loads(tracking.read_text(settings, run.info.run_id, "gate/decision.json"))
         gate_text = "\n".join(
             f"- {'PASS' if c['passed'] else 'FAIL'} `{c['name']}`: {c['value']} "
             f"(threshold {c['threshold']}) {c.get('detail', '')}"
@@ -122,15 +121,13 @@ def render_model_card(settings: Settings, config: DatasetConfig, name: str, vers
 
 def write_model_card(settings: Settings, config: DatasetConfig, name: str, version: str) -> str:
     """Render the card and log it (Markdown + HTML) to the version's run under model_card/."""
-    import mlflow
-
     markdown = render_model_card(settings, config, name, version)
     page = (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(name)} v{version}</title>"
         f"<pre style='font-family:system-ui;white-space:pre-wrap'>{html.escape(markdown)}</pre>"
     )
-    run_id = mlflow.MlflowClient().get_model_version(name, version).run_id
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_text(markdown, f"model_card/v{version}.md")
-        mlflow.log_text(page, f"model_card/v{version}.html")
+    mlflow_client = tracking.client(settings)
+    run_id = mlflow_client.get_model_version(name, version).run_id
+    mlflow_client.log_text(run_id, markdown, f"model_card/v{version}.md")
+    mlflow_client.log_text(run_id, page, f"model_card/v{version}.html")
     return markdown

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from nightjar import registry, snapshots
+from nightjar import registry, snapshots, tracking
 from nightjar.dataset_config import DatasetConfig, load_dataset_config
 from nightjar.errors import MissingInputError
 from nightjar.features import FEATURE_DATE
@@ -42,10 +42,13 @@ def open_snapshot(run: RunInfo) -> dict[str, str]:
     return snapshot.as_dict()
 
 
-def close_snapshot(run: RunInfo, snapshot: dict[str, str]) -> None:
+def close_snapshot(run: RunInfo, snapshot: dict[str, str] | None) -> None:
     """Delete a finished run's branch; it carried no writes, only the pinned commit.
 
-    A failed run never gets here, so its branch stays for debugging."""
+    A failed run never gets here, so its branch stays for debugging; a run that declined
+    before opening one (a guard said no) has nothing to close."""
+    if snapshot is None:
+        raise StepSkipped("no snapshot was opened: nothing to close")
     settings, _ = _context()
     snapshots.delete_branch(make_client(settings), snapshot["repository"], snapshot["branch"])
 
@@ -54,22 +57,25 @@ def close_snapshot(run: RunInfo, snapshot: dict[str, str]) -> None:
 
 
 def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
-    """Skip a retrain when a model trained on nearly the same data exists (no double-train)."""
-    import mlflow
+    """Skip a retrain when a model trained on nearly the same data exists (no double-train).
 
-    from nightjar.tracking import ensure_experiment
-
+    A run started by a retrain request is past the monitor's loop guard already (its own
+    cooldown, counted from the last request): it is declined only when a model trained as
+    of the very same date exists. A scheduled or manual run is declined within
+    ``drift.cooldown_days`` of the newest model's as-of date."""
     settings, config = _context()
-    experiment = ensure_experiment(settings, config.name)
-    runs = mlflow.search_runs(
+    experiment = tracking.ensure_experiment(settings, config.name)
+    runs = tracking.client(settings).search_runs(
         [experiment],
         filter_string="attributes.status = 'FINISHED'",
         order_by=["params.as_of DESC"],
         max_results=1,
     )
-    if not force and len(runs) and "params.as_of" in runs:
-        last = dt.date.fromisoformat(runs.iloc[0]["params.as_of"])
-        if abs((run.target_date - last).days) < config.drift.cooldown_days:
+    last_as_of = runs[0].data.params.get("as_of") if runs else None
+    if not force and last_as_of:
+        last = dt.date.fromisoformat(last_as_of)
+        window = 1 if run.run_type == "asset_triggered" else config.drift.cooldown_days
+        if abs((run.target_date - last).days) < window:
             raise StepSkipped(
                 f"a model trained as of {last} exists, within the {config.drift.cooldown_days}-day "
                 f"cooldown of {run.target_date}; pass force=true to retrain anyway"
@@ -132,7 +138,7 @@ def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
 
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
-    if champion is not None and _model_sha256(champion.run_id) == trained["model_sha256"]:
+    if champion is not None and _model_sha256(settings, champion.run_id) == trained["model_sha256"]:
         raise StepSkipped(
             f"the new model is byte-identical to champion v{champion.version} "
             f"(sha256 {trained['model_sha256'][:12]}): nothing to register"
@@ -144,10 +150,8 @@ def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
     return decision.as_dict()
 
 
-def _model_sha256(run_id: str) -> str | None:
-    import mlflow
-
-    return mlflow.get_run(run_id).data.tags.get("nightjar.model_sha256")
+def _model_sha256(settings: Settings, run_id: str) -> str | None:
+    return tracking.client(settings).get_run(run_id).data.tags.get("nightjar.model_sha256")
 
 
 def register_and_promote(
@@ -224,6 +228,18 @@ def resolve_models(run: RunInfo) -> dict[str, Any]:
 
 
 def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
+    """The features of each of the run's dates (one, unless Asset events were batched)."""
+    return _each_date(run, lambda day: _build_scoring_features(day, snapshot))
+
+
+def _each_date(run: RunInfo, step: Any) -> dict[str, Any]:
+    """Run ``step`` for each of the run's dates, oldest first: the newest date's result,
+    with every date's under ``dates``."""
+    results = [step(run.for_date(day)) for day in run.dates]
+    return {**results[-1], "dates": results}
+
+
+def _build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
     from nightjar.feature_job import run_feature_job
 
     settings, config = _context()
@@ -238,6 +254,7 @@ def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, 
         partition_value=run.target_date,
     )
     return {
+        "score_date": run.target_date.isoformat(),
         "rows": result.rows,
         "quarantined": result.quarantined,
         "feature_spec": result.feature_spec,
@@ -245,6 +262,11 @@ def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, 
 
 
 def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
+    """Score each of the run's dates; see ``score_one_date``."""
+    return _each_date(run, lambda day: score_one_date(day, models))
+
+
+def score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
     """Score the night with the pinned champion into the scores table, and the challenger
     (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
     are served the challenger's scores."""
@@ -275,7 +297,7 @@ def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
                 config,
                 model,
                 context,
-                categories=load_categories(model.run_id),
+                categories=load_categories(settings, model.run_id),
                 model_text=load_model_text(settings, model),
             )
     served = scored["champion"]
@@ -341,6 +363,11 @@ def detect_raw_changes(run: RunInfo) -> dict[str, Any]:
 
 
 def measure_drift(run: RunInfo) -> dict[str, Any]:
+    """Drift of each scored date the run was triggered for, oldest first."""
+    return _each_date(run, _measure_drift)
+
+
+def _measure_drift(run: RunInfo) -> dict[str, Any]:
     from nightjar.drift import measure_drift as measure
     from nightjar.scoring import resolve_alias
 
@@ -360,44 +387,61 @@ def measure_drift(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def measure_performance(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any] | None:
-    """Realised metrics for the scores whose labels landed by this window."""
+def measure_performance(run: RunInfo, snapshot: dict[str, str]) -> dict[str, dict[str, Any] | None]:
+    """Realised metrics for the scores whose labels landed by each of the run's dates, by
+    date (None for a date whose labels have not landed yet)."""
     from nightjar.performance import measure_performance as measure
 
     settings, config = _context()
-    return measure(settings, config, Snapshot(**snapshot), run.target_date)
+    return {
+        day.isoformat(): measure(settings, config, Snapshot(**snapshot), day) for day in run.dates
+    }
 
 
 def decide_retrain(
-    run: RunInfo, drift: dict[str, Any], performance: dict[str, Any] | None = None
+    run: RunInfo,
+    drift: dict[str, Any],
+    performance: dict[str, dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """Apply the loop guard to drift or a performance drop; raise StepSkipped (no Asset
-    event) unless it fires."""
-    import mlflow
-
+    """Apply the loop guard to each measured date's drift or performance drop, oldest
+    first (each decision is recorded before the next is taken, so one breach fires once);
+    raise StepSkipped (no Asset event) unless one fired. The request names the newest
+    date that fired: the retrain trains as of it."""
     from nightjar import retrain_policy
 
     settings, config = _context()
     table = config.table_name("retrain_decisions")
-    trained_as_of = mlflow.get_run(drift["model_run_id"]).data.params.get("as_of")
-    decision = retrain_policy.decide(
-        config.drift,
-        window=run.target_date,
-        breached=drift["breached"] or bool(performance and performance["below_threshold"]),
-        history=retrain_policy.load_history(settings, table),
-        champion_trained_through=dt.date.fromisoformat(trained_as_of) if trained_as_of else None,
-        model_version=drift["model_version"],
-    )
-    retrain_policy.record(settings, table, decision)
-    log.info(
-        "retrain decision for %s: %s (%s)",
-        run.target_date,
-        "FIRED" if decision.fired else "suppressed",
-        decision.reason,
-    )
-    if not decision.fired:
-        raise StepSkipped(f"no retrain request: {decision.reason}")
-    return {"as_of": run.target_date.isoformat(), "reason": decision.reason}
+    performance = performance or {}
+    fired, reasons = [], []
+    for measured in drift["dates"]:
+        day = dt.date.fromisoformat(measured["score_date"])
+        realised = performance.get(measured["score_date"])
+        champion_run = tracking.client(settings).get_run(measured["model_run_id"])
+        trained_as_of = champion_run.data.params.get("as_of")
+        decision = retrain_policy.decide(
+            config.drift,
+            window=day,
+            breached=measured["breached"] or bool(realised and realised["below_threshold"]),
+            history=retrain_policy.load_history(settings, table),
+            champion_trained_through=(
+                dt.date.fromisoformat(trained_as_of) if trained_as_of else None
+            ),
+            model_version=measured["model_version"],
+        )
+        retrain_policy.record(settings, table, decision)
+        log.info(
+            "retrain decision for %s: %s (%s)",
+            day,
+            "FIRED" if decision.fired else "suppressed",
+            decision.reason,
+        )
+        reasons.append(f"{day}: {decision.reason}")
+        if decision.fired:
+            fired.append((day, decision.reason))
+    if not fired:
+        raise StepSkipped("no retrain request: " + "; ".join(reasons))
+    day, reason = fired[-1]
+    return {"date": day.isoformat(), "as_of": day.isoformat(), "reason": reason}
 
 
 def reports_dir(settings: Settings, config: DatasetConfig) -> Path:

@@ -19,7 +19,7 @@ from filelock import FileLock
 
 from nightjar import delta_tables
 from nightjar.settings import Settings
-from nightjar.tracking import configure_mlflow
+from nightjar.tracking import client as mlflow_client
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
@@ -54,13 +54,6 @@ class AliasMove:
     dag_run_id: str = ""
 
 
-def mlflow_client(settings: Settings):
-    from mlflow import MlflowClient
-
-    configure_mlflow(settings)
-    return MlflowClient()
-
-
 def version_for_alias(settings: Settings, model_name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
@@ -74,8 +67,10 @@ def register(settings: Settings, model_uri: str, model_name: str, tags: dict[str
     """Register a logged model as a new version of ``model_name``; return the version."""
     import mlflow
 
-    configure_mlflow(settings)
-    version = mlflow.register_model(model_uri, model_name, tags=tags)
+    from nightjar.tracking import fluent
+
+    with fluent(settings):
+        version = mlflow.register_model(model_uri, model_name, tags=tags)
     log.info("registered %s as %s version %s", model_uri, model_name, version.version)
     return str(version.version)
 

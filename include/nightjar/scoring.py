@@ -55,22 +55,19 @@ class ScoringContext:
 def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 
-    from nightjar.registry import mlflow_client
+    from nightjar.tracking import client
 
     try:
-        version = mlflow_client(settings).get_model_version_by_alias(model_name, alias)
+        version = client(settings).get_model_version_by_alias(model_name, alias)
     except MlflowException:
         return None
     return ModelRef(model_name, str(version.version), version.run_id, alias)
 
 
 def load_model_text(settings: Settings, model: ModelRef) -> str:
-    import mlflow
+    from nightjar.tracking import read_text
 
-    from nightjar.tracking import configure_mlflow
-
-    configure_mlflow(settings)
-    return mlflow.artifacts.load_text(f"runs:/{model.run_id}/model_file/model.txt")
+    return read_text(settings, model.run_id, "model_file/model.txt")
 
 
 @cache

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; unset means SQLite under home."
     )
+    mlflow_tracking_username: str | None = Field(
+        default=None, description="User for a tracking server with basic auth."
+    )
+    mlflow_tracking_password: SecretStr | None = None
+    airflow_port: int = Field(
+        default=8080, description="Port of the Airflow API server and UI on 127.0.0.1."
+    )
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_write_min_rows: int = Field(

@@ -46,3 +46,13 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
         'GROUP BY ALL ORDER BY ALL"'
     )
     click.echo("=" * 72)
+
+
+def print_retrains(retrains: list[dict]) -> None:
+    """What each drift-triggered retrain did (``nightjar demo`` through the scheduler)."""
+    if not retrains:
+        click.echo("drift-triggered retrains: none was requested")
+        return
+    click.echo("drift-triggered retrains:")
+    for retrain in retrains:
+        click.echo(f"  requested by {retrain['requested_by']}: {retrain['result']}")

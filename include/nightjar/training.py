@@ -19,7 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from nightjar import delta_tables, raw_tables
+from nightjar import delta_tables, raw_tables, tracking
 from nightjar.dataset_config import DatasetConfig
 from nightjar.features import FEATURE_DATE
 from nightjar.lakefs_client import make_client
@@ -28,7 +28,6 @@ from nightjar.metrics import binary_metrics, slice_metrics
 from nightjar.model_inputs import Categories, encode, fit_categories
 from nightjar.settings import Settings
 from nightjar.snapshots import Snapshot
-from nightjar.tracking import ensure_experiment
 from nightjar.validation import validate_raw
 
 log = logging.getLogger(__name__)
@@ -242,7 +241,7 @@ def log_training_run(
     holdout = holdout.assign(**{PREDICTION: predict(config, booster, categories, holdout)})
     metrics = binary_metrics(holdout[config.label.column], holdout[PREDICTION])
     sha = model_sha256(booster)
-    experiment_id = ensure_experiment(settings, config.name)
+    experiment_id = tracking.ensure_experiment(settings, config.name)
     spec = config.spec_hash()
     lineage_tags = {
         "nightjar.intent": intent,
@@ -258,9 +257,12 @@ def log_training_run(
         "nightjar.runtime_image": runtime_versions()["image"],
         **{f"airflow.{k}": v for k, v in airflow_run.items()},
     }
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"train-{training_key}", tags=lineage_tags
-    ) as run:
+    with (
+        tracking.fluent(settings),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"train-{training_key}", tags=lineage_tags
+        ) as run,
+    ):
         mlflow.log_params(
             {
                 **lightgbm_params(config),
@@ -326,7 +328,5 @@ def log_training_run(
         )
 
 
-def load_categories(run_id: str) -> Categories:
-    import mlflow
-
-    return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/model_inputs/categories.json"))
+def load_categories(settings: Settings, run_id: str) -> Categories:
+    return json.loads(tracking.read_text(settings, run_id, "model_inputs/categories.json"))

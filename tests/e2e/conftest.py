@@ -15,9 +15,9 @@ DEMO_SCORES_VERSION: dict[str, int] = {}
 def demo_world(settings, config, embedded_stack, airflow_db):
     """The demo loop, run once per session through dag.test() on the embedded stack."""
     from nightjar import delta_tables
-    from nightjar.demo import run_demo
+    from nightjar.demo import InProcessRunner, run_demo
 
-    run_demo(settings, config, nights=E2E_NIGHTS, spec=E2E_SPEC)
+    run_demo(settings, config, runner=InProcessRunner(), nights=E2E_NIGHTS, spec=E2E_SPEC)
     scores = delta_tables.open_table(settings.table_uri(config.table_name("scores")))
     DEMO_SCORES_VERSION["version"] = scores.version()
     return settings

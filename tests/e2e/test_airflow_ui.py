@@ -198,8 +198,11 @@ def test_scheduler_runs_scoring_and_every_link_resolves(airflow, mlflow_ui, sett
 
 
 def _upstream_events(api, run_id: str) -> list[dict]:
+    """A run's upstream Asset events; none yet while the API answers with an error (its
+    SQLite store is busy under the scheduler's load; the caller polls again)."""
     path = f"/api/v2/dags/nightjar_score/dagRuns/{run_id}/upstreamAssetEvents"
-    return api.get(path).json()["asset_events"]
+    response = api.get(path)
+    return response.json()["asset_events"] if response.status_code == 200 else []
 
 
 def _scoring_run_fed_by(api, watch_id: str) -> tuple[str, list[dict]]:
@@ -234,8 +237,9 @@ def test_a_commit_on_main_triggers_scoring_through_the_scheduler(airflow):
         scored = _return_value(api, "nightjar_score", run_id, "score")
     assert {e["source_dag_id"] for e in triggered_by} == {"nightjar_watch_main"}
     assert changes["date"] in {e["extra"]["date"] for e in triggered_by}
-    # One run may consume several queued events: it scores the newest date they name.
-    assert scored["score_date"] == max(e["extra"]["date"] for e in triggered_by)
+    # One run may consume several queued events: it scores every date they name, in order.
+    named = sorted({e["extra"]["date"] for e in triggered_by})
+    assert [night["score_date"] for night in scored["dates"]] == named
 
 
 def _chrome():

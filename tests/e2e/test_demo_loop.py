@@ -5,9 +5,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nightjar import registry
+from nightjar import registry, tracking
 from nightjar.analytics import run_query, versions_at_commits
-from nightjar.demo import FIRST_NIGHT, run_dag
+from nightjar.demo import FIRST_NIGHT, InProcessRunner
 
 from .conftest import DEMO_SCORES_VERSION, E2E_NIGHTS
 
@@ -76,7 +76,7 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
     original = _scores(demo_world, config, day)
     reruns = []
     for _ in range(3):
-        assert "success" in run_dag("nightjar_score", day, {}).lower()
+        assert "success" in InProcessRunner().run("nightjar_score", day, {}).lower()
         reruns.append(_scores(demo_world, config, day))
     run_specific = ["dag_run_id", "logical_date", "scored_at"]
     for rerun in reruns[1:]:
@@ -105,12 +105,13 @@ def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
         dt.datetime.combine(window, dt.time(), dt.UTC),
     )
     snapshot = pipeline.open_snapshot(run)
-    assert pipeline.measure_performance(run, snapshot) is None, "labels have not landed yet"
+    not_yet = pipeline.measure_performance(run, snapshot)
+    assert not_yet == {window.isoformat(): None}, "labels have not landed yet"
     demo.ingest_days(demo_world, config, [window], spec=E2E_SPEC)
     snapshot = pipeline.open_snapshot(
         RunInfo("nightjar_monitor", "test__labels2", run.logical_date, window, run.interval_end)
     )
-    result = pipeline.measure_performance(run, snapshot)
+    result = pipeline.measure_performance(run, snapshot)[window.isoformat()]
     assert result is not None and result["rows"] > 0
     metrics = run_query(demo_world, f"SELECT * FROM {config.table_name('performance_metrics')}")
     assert set(metrics["segment"]) >= {"overall", "region=west"}
@@ -141,13 +142,52 @@ def test_analysts_time_travel_to_what_a_lakefs_commit_produced(demo_world, confi
 
 
 def test_re_monitoring_a_date_keeps_one_report_run(demo_world, config):
-    import mlflow
-
-    from nightjar.tracking import ensure_experiment
-
-    assert "success" in run_dag("nightjar_monitor", NIGHTS[0], {}).lower()
-    experiment = ensure_experiment(demo_world, f"{config.name}-monitoring")
-    runs = mlflow.search_runs(
+    assert "success" in InProcessRunner().run("nightjar_monitor", NIGHTS[0], {}).lower()
+    experiment = tracking.ensure_experiment(demo_world, f"{config.name}-monitoring")
+    runs = tracking.client(demo_world).search_runs(
         [experiment], filter_string=f"tags.`nightjar.score_date` = '{NIGHTS[0]}'"
     )
     assert len(runs) == 1
+
+
+MLFLOW_FIRST_STEPS = """
+import sys
+from nightjar.scoring import resolve_alias
+from nightjar.settings import load_settings
+from nightjar.training import load_categories
+from nightjar import tracking
+
+settings = load_settings()
+# What a fresh task process does first: read the champion's run, before anything else.
+categories = load_categories(settings, sys.argv[1])
+as_of = tracking.client(settings).get_run(sys.argv[1]).data.params["as_of"]
+champion = resolve_alias(settings, sys.argv[2], "champion")
+print(len(categories), as_of, champion.version)
+"""
+
+
+def test_a_fresh_process_reads_nightjars_store_and_leaves_no_files(demo_world, config, tmp_path):
+    """The flaw that scored no date under the scheduler: a fresh process whose first MLflow
+    call went to MLflow's default store (``./mlflow.db``) instead of Nightjar's."""
+    import os
+    import subprocess
+    import sys
+
+    champion = registry.version_for_alias(demo_world, config.model.name, registry.CHAMPION)
+    run_id = tracking.client(demo_world).get_model_version(config.model.name, champion)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ["HOME"],
+        **{k: v for k, v in os.environ.items() if k.startswith("NIGHTJAR_")},
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", MLFLOW_FIRST_STEPS, run_id.run_id, config.model.name],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-1] == champion
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "files left in the working dir"

@@ -1,12 +1,12 @@
 """Reproducible training, promotion and rollback with an audit trail, and the model card."""
 
 import datetime as dt
+import json
 from concurrent.futures import ThreadPoolExecutor
 
-import mlflow
 import pytest
 
-from nightjar import registry
+from nightjar import registry, tracking
 from nightjar.model_card import render_model_card
 from nightjar.snapshots import Snapshot
 from nightjar.training import train_and_log
@@ -16,8 +16,9 @@ pytestmark = pytest.mark.e2e
 
 def _champion_run(settings, config):
     version = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
-    run_id = mlflow.MlflowClient().get_model_version(config.model.name, version).run_id
-    return version, mlflow.get_run(run_id)
+    client = tracking.client(settings)
+    run_id = client.get_model_version(config.model.name, version).run_id
+    return version, client.get_run(run_id)
 
 
 def test_retraining_from_the_same_lineage_is_byte_identical(demo_world, config):
@@ -42,8 +43,8 @@ def test_retraining_from_the_same_lineage_is_byte_identical(demo_world, config):
     for name, value in again.holdout_metrics.items():
         if f"holdout_{name}" in original:
             assert value == pytest.approx(original[f"holdout_{name}"], abs=0, rel=0)
-    first = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/model_file/model.txt")
-    second = mlflow.artifacts.load_text(f"runs:/{again.run_id}/model_file/model.txt")
+    first = tracking.read_text(demo_world, run.info.run_id, "model_file/model.txt")
+    second = tracking.read_text(demo_world, again.run_id, "model_file/model.txt")
     assert first == second
 
 
@@ -63,7 +64,7 @@ def test_every_run_records_the_full_lineage_set(demo_world, config):
     for param in ("rows_train", "rows_holdout", "time_range", "learning_rate", "seed"):
         assert param in run.data.params, param
     assert any(k.startswith("slice.region.") for k in run.data.metrics)
-    runtime = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/lineage/runtime.json")
+    runtime = json.loads(tracking.read_text(demo_world, run.info.run_id, "lineage/runtime.json"))
     assert {"python", "lightgbm", "mlflow", "image"} <= set(runtime)
 
 
@@ -126,7 +127,7 @@ def test_the_model_card_holds_use_lineage_metrics_gate_and_approvals(demo_world,
         "champion",
     ):
         assert expected in card, expected
-    assert mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/model_card/v1.md")
+    assert tracking.read_text(demo_world, run.info.run_id, "model_card/v1.md")
 
 
 def test_manual_promotion_waits_for_the_policys_shadow_nights(

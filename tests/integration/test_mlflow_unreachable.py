@@ -6,8 +6,7 @@ import socket
 import mlflow
 import pytest
 
-from nightjar import registry
-from nightjar.tracking import configure_mlflow
+from nightjar import registry, tracking
 
 
 def _closed_port() -> int:
@@ -23,12 +22,10 @@ def test_registering_against_an_unreachable_mlflow_fails_and_registers_nothing(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     away = settings.model_copy(update={"mlflow_tracking_uri": endpoint})
-    try:
-        with pytest.raises(mlflow.exceptions.MlflowException, match=endpoint):
-            registry.register(away, "runs:/0123/model", "unreachable_check", tags={})
-        with pytest.raises(mlflow.exceptions.MlflowException, match="Max retries exceeded"):
-            registry.promote(away, "unreachable_check", "1", actor="test", reason="x")
-    finally:
-        configure_mlflow(settings)
-    assert not mlflow.search_registered_models(filter_string="name = 'unreachable_check'")
+    with pytest.raises(mlflow.exceptions.MlflowException, match=endpoint):
+        registry.register(away, "runs:/0123/model", "unreachable_check", tags={})
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Max retries exceeded"):
+        registry.promote(away, "unreachable_check", "1", actor="test", reason="x")
+    registered = tracking.client(settings).search_registered_models("name = 'unreachable_check'")
+    assert not registered
     assert registry.history(settings, "unreachable_check").empty, "no alias move recorded"

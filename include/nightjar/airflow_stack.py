@@ -1,0 +1,152 @@
+"""Airflow as production runs it, on this machine: api-server, scheduler, DAG processor
+and triggerer, each its own process, all bound to 127.0.0.1.
+
+``airflow standalone`` is a development shortcut: it starts Airflow's log servers on
+0.0.0.0 (:8793, :8794), and a SIGTERM to it leaves its children running. Here every
+component is started the way ``docker-compose.yaml`` starts it, in its own process group,
+with the log servers skipped (with the LocalExecutor, every component reads task logs from
+the same folder), and ``stop`` ends each group, LocalExecutor workers and task processes
+included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nightjar.embedded import StackError, airflow_env, migrate_airflow_db
+from nightjar.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMPONENTS: dict[str, list[str]] = {
+    "api-server": ["api-server", "--host", "127.0.0.1", "--workers", "1"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+STOP_GRACE_SECONDS = 30.0
+
+
+def port_is_taken(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def stack_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The components' environment: ``base`` (default: this process's), then Nightjar's
+    Airflow settings, with this interpreter's bin folder first on PATH."""
+    base = dict(os.environ if base is None else base)
+    # An AIRFLOW_* setting the user gave (a PostgreSQL metadata database, say) wins.
+    env = {**airflow_env(settings), **base, "NIGHTJAR_HOME": str(settings.home_dir)}
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+    return env
+
+
+@dataclass
+class AirflowStack:
+    """Start, health-check and stop Airflow's four components for one Nightjar home."""
+
+    settings: Settings
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.airflow_port}"
+
+    def check_port(self) -> None:
+        port = self.settings.airflow_port
+        if port_is_taken(port):
+            raise StackError(
+                f"port {port} on 127.0.0.1 is taken (another Airflow? `nightjar airflow` "
+                "still running?): stop it, or set NIGHTJAR_AIRFLOW_PORT to a free port"
+            )
+
+    def start(self) -> None:
+        """Start every component; raise StackError with the log's tail if one dies."""
+        self.check_port()
+        migrate_airflow_db(self.settings, self.env)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name, args in COMPONENTS.items():
+            command = [self._airflow(), *args]
+            if name == "api-server":
+                command += ["--port", str(self.settings.airflow_port)]
+            with (self.log_dir / f"{name}.log").open("ab") as out:
+                self.processes[name] = subprocess.Popen(
+                    command,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own group: stop() ends its children too
+                )
+            log.debug("started airflow %s (pid %d)", name, self.processes[name].pid)
+
+    def wait_until_healthy(self, timeout: float = 180.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._raise_if_one_died()
+            try:
+                health = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=3).json()
+                if all(
+                    health.get(part, {}).get("status") == "healthy"
+                    for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+                ):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        raise StackError(
+            f"Airflow did not become healthy within {timeout:.0f} s; logs in {self.log_dir}"
+        )
+
+    def _raise_if_one_died(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                log_file = self.log_dir / f"{name}.log"
+                tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
+                raise StackError(
+                    f"airflow {name} exited with {process.returncode} (log: {log_file}):\n{tail}"
+                )
+
+    def watch(self) -> None:
+        """Block until a component dies (raises StackError) or a signal interrupts."""
+        while True:
+            self._raise_if_one_died()
+            time.sleep(1)
+
+    def stop(self) -> None:
+        """SIGTERM every component's process group, then SIGKILL what is left after a grace
+        period; nothing of this stack outlives it."""
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        for process in self.processes.values():
+            _signal_group(process.pid, signal.SIGKILL)  # workers a component left behind
+            process.wait()
+        self.processes.clear()
+
+    def _airflow(self) -> str:
+        return str(Path(sys.executable).parent / "airflow")
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)

@@ -1,0 +1,303 @@
+"""Nightjar as users run it: `nightjar demo` and `nightjar airflow` from a user's shell,
+then Airflow's REST API and `airflow backfill create`; on the embedded stack and on the
+production-shaped one (PostgreSQL, LocalExecutor, MLflow tracking server with basic auth).
+
+One module-scoped world per stack, in the order a user meets it: the demo (the whole
+loop through the scheduler, drift included), then Airflow started again for backfills, a
+declined retrain, a killed task and data-aware triggering, then a clean stop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+
+import pytest
+
+from nightjar import demo, demo_data
+from nightjar.dataset_config import load_dataset_config
+from nightjar.settings import Settings
+
+from . import stack_checks
+from .conftest import (
+    REPO,
+    RunningAirflow,
+    UserShell,
+    processes_of,
+    start_airflow,
+    wait_for_exit_of,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
+
+NIGHTS = 6  # drift from the 4th night; the guard fires on the 5th; the 6th uses the retrain
+BACKFILL_FROM = dt.date(2026, 2, 1)
+BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(30)]
+SCORE_DAG = "nightjar_score"
+
+
+def _settings(shell: UserShell) -> Settings:
+    """The user's settings, to read results as an analyst would (nothing is written)."""
+    return Settings(
+        home=shell.home, lakefs_standin_port=int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"])
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_output(user_shell: UserShell) -> str:
+    started = time.monotonic()
+    result = user_shell.run("nightjar", "demo", "--nights", str(NIGHTS), timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    print(f"nightjar demo --nights {NIGHTS}: {time.monotonic() - started:.0f} s")
+    return output
+
+
+@pytest.fixture(scope="module")
+def airflow(user_shell: UserShell, demo_output, tmp_path_factory) -> RunningAirflow:
+    running = start_airflow(user_shell, tmp_path_factory.mktemp("logs") / "nightjar-airflow.log")
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+def test_demo_goes_through_the_scheduler_and_says_what_the_retrain_did(demo_output, user_shell):
+    lines = demo_output.splitlines()
+    assert len(lines) < 80, demo_output
+    assert sum(line.lstrip().startswith("nightjar_score") for line in lines) == NIGHTS
+    assert sum("nightjar_monitor" in line and "(asset)" in line for line in lines) == NIGHTS
+    assert "drift-triggered retrains:" in demo_output
+    retrains = [line for line in lines if "requested by 2026-03-0" in line]
+    assert retrains, demo_output
+    assert "Traceback" not in demo_output and "XCom not found" not in demo_output
+    assert (user_shell.home / "logs" / "demo.log").is_file()
+    assert user_shell.leftovers() == []
+    assert wait_for_exit_of(user_shell.home) == [], "the demo left processes behind"
+
+
+def test_the_loop_ran_in_the_scheduler_in_order(airflow: RunningAirflow):
+    """Retrain (manual) -> per night: score (manual) -> monitor (scores Asset); drift ->
+    retrain (retrain-request Asset) -> the next scoring run uses the version it produced."""
+    api = airflow.api
+    runs = stack_checks.runs_in_order(api, ("nightjar_retrain", SCORE_DAG, "nightjar_monitor"))
+    trace = [(run["dag_id"], run["run_type"], run["state"]) for run in runs]
+    print("\n".join(f"{dag_id:18} {kind:16} {state}" for dag_id, kind, state in trace))
+    assert trace[0] == ("nightjar_retrain", "manual", "success")
+    # With time schedules on again, the scheduler also starts today's nightly runs, which
+    # fail in one line for lack of data: the demo's data is dated March 2026.
+    scored = [run for run in runs if run["dag_id"] == SCORE_DAG and run["run_type"] == "manual"]
+    monitored = [run for run in runs if run["dag_id"] == "nightjar_monitor"]
+    assert len(scored) == len(monitored) == NIGHTS
+    assert all(run["run_type"] == "asset_triggered" for run in monitored)
+    assert all(run["state"] == "success" for run in scored + monitored)
+    retrains = [
+        run
+        for run in runs
+        if run["dag_id"] == "nightjar_retrain" and run["run_type"] == "asset_triggered"
+    ]
+    assert retrains and retrains[0]["state"] == "success"
+    promoted = api.return_value(
+        "nightjar_retrain", retrains[0]["dag_run_id"], "register_and_promote"
+    )
+    later = [run for run in scored if run["start_date"] > retrains[0]["end_date"]]
+    if promoted["promoted"] and later:
+        used = api.return_value(SCORE_DAG, later[0]["dag_run_id"], "score")
+        assert used["version"] == promoted["version"], "the next scoring run used the new champion"
+
+
+def test_every_listening_socket_binds_to_localhost(
+    airflow: RunningAirflow, user_shell, production_services
+):
+    extra_ports = set()
+    if production_services is not None:
+        extra_ports = {production_services.postgres_port, production_services.mlflow_port}
+    sockets = stack_checks.listening_sockets(user_shell.home, extra_ports)
+    ports = {port for _, port, _ in sockets}
+    assert extra_ports <= ports
+    assert int(user_shell.env["NIGHTJAR_AIRFLOW_PORT"]) in ports
+    assert int(user_shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]) in ports
+    assert [s for s in sockets if s[0] != "127.0.0.1"] == [], sockets
+
+
+def test_a_second_airflow_on_the_same_port_gets_one_clear_line(airflow, user_shell):
+    result = user_shell.run("nightjar", "airflow", timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"port {user_shell.env['NIGHTJAR_AIRFLOW_PORT']} on 127.0.0.1 is taken" in result.stderr
+
+
+def _backfill(shell: UserShell, api, reprocess: str) -> list[dict]:
+    before = {run["dag_run_id"]: run.get("end_date") for run in api.runs(SCORE_DAG)}
+    result = shell.run(
+        "airflow", "backfill", "create",
+        "--dag-id", SCORE_DAG,
+        "--from-date", BACKFILL_DATES[0].isoformat(),
+        "--to-date", (BACKFILL_DATES[-1] + dt.timedelta(days=1)).isoformat(),
+        "--max-active-runs", "4",
+        "--reprocess-behavior", reprocess,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def finished() -> list[dict] | None:
+        runs = [
+            run
+            for run in api.runs(SCORE_DAG)
+            if run["run_type"] == "backfill"
+            and run["state"] in ("success", "failed")
+            and run.get("end_date") != before.get(run["dag_run_id"])
+        ]
+        return runs if len(runs) == len(BACKFILL_DATES) else None
+
+    return wait_until(finished, timeout=1800, interval=10, what="the backfill")
+
+
+@pytest.fixture(scope="module")
+def first_backfill(airflow: RunningAirflow, user_shell):
+    api = airflow.api
+    started = time.monotonic()
+    runs = _backfill(user_shell, api, "completed")
+    print(f"backfill of {len(BACKFILL_DATES)} dates: {time.monotonic() - started:.0f} s")
+    config = load_dataset_config(_settings(user_shell).dataset_config)
+    return runs, stack_checks.scored_partitions(_settings(user_shell), config)
+
+
+def test_backfill_scores_30_of_30_dates_exactly(first_backfill, user_shell):
+    runs, partitions = first_backfill
+    succeeded = [run for run in runs if run["state"] == "success"]
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    exact = [
+        day
+        for day in BACKFILL_DATES
+        if day in partitions
+        and partitions[day].num_rows + stack_checks.quarantined_rows(settings, config, day)
+        == stack_checks.raw_rows(day, demo.DEMO_SPEC)
+    ]
+    print(f"backfill: {len(succeeded)}/30 runs succeeded, {len(exact)}/30 partitions exact")
+    assert len(succeeded) == 30
+    assert exact == BACKFILL_DATES
+
+
+def test_every_backfilled_date_is_monitored_exactly_once(first_backfill, airflow, user_shell):
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+
+    def all_monitored():
+        counts = stack_checks.drift_rows_per_date(settings, config)
+        return counts if all(day in counts for day in BACKFILL_DATES) else None
+
+    counts = wait_until(all_monitored, timeout=900, interval=10, what="monitoring of every date")
+    assert {day: counts[day] for day in BACKFILL_DATES} == dict.fromkeys(BACKFILL_DATES, 1)
+    monitor_runs = [r for r in airflow.api.runs("nightjar_monitor") if r["state"] != "success"]
+    assert [r for r in monitor_runs if r["state"] == "failed"] == []
+
+
+def test_a_second_backfill_leaves_identical_partitions(first_backfill, airflow, user_shell):
+    _, before = first_backfill
+    runs = _backfill(user_shell, airflow.api, "completed")
+    assert all(run["state"] == "success" for run in runs)
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    after = stack_checks.scored_partitions(settings, config)
+    key = config.entity_key
+    changed = [
+        day
+        for day in BACKFILL_DATES
+        if stack_checks.partition_digest(before[day], key)
+        != stack_checks.partition_digest(after[day], key)
+    ]
+    assert changed == []
+
+
+def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow):
+    api = airflow.api
+    as_of = demo.FIRST_NIGHT - dt.timedelta(days=1)  # the demo's first model: same as-of date
+    run_id = api.trigger("nightjar_retrain", {"date": as_of.isoformat(), "intent": "test"})
+    assert api.wait_for_run("nightjar_retrain", run_id, timeout=300) == "success"
+    states = {t["task_id"]: t["state"] for t in api.task_instances("nightjar_retrain", run_id)}
+    assert states["guard"] == "skipped"
+    assert set(states.values()) == {"skipped"}, states
+    log = api.request(
+        "GET", f"/dags/nightjar_retrain/dagRuns/{run_id}/taskInstances/guard/logs/1",
+        params={"full_content": True},
+    )  # fmt: skip
+    assert "cooldown" in str(log)
+
+
+def _task_processes(home, task_id: str) -> list[int]:
+    return [
+        int(line.split(":", 1)[0])
+        for line in processes_of(home)
+        if "airflow worker" not in line and f"task_id={task_id}" in line
+    ]
+
+
+def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, user_shell):
+    """SIGKILL the score task process while it runs; the retry replaces the partition
+    whole, and a reader never sees it partial (Delta commits are atomic)."""
+    import psutil
+
+    api = airflow.api
+    day = BACKFILL_DATES[3]
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    expected = stack_checks.raw_rows(day, demo.DEMO_SPEC) - stack_checks.quarantined_rows(
+        settings, config, day
+    )
+    run_id = api.trigger(SCORE_DAG, {"date": day.isoformat()})
+
+    def score_task_process():
+        for task in api.task_instances(SCORE_DAG, run_id):
+            if task["task_id"] == "score" and task["state"] == "running" and task.get("pid"):
+                return task["pid"]
+        return None
+
+    pid = wait_until(score_task_process, timeout=600, interval=0.5, what="the score task")
+    psutil.Process(pid).send_signal(signal.SIGKILL)
+    seen = []
+    while api.run(SCORE_DAG, run_id)["state"] not in ("success", "failed"):
+        seen.append(stack_checks.scored_partitions(settings, config)[day].num_rows)
+        time.sleep(2)
+    assert api.run(SCORE_DAG, run_id)["state"] == "success"
+    tries = {t["task_id"]: t["try_number"] for t in api.task_instances(SCORE_DAG, run_id)}
+    print(f"killed pid {pid}; score task succeeded on try {tries['score']}; reads {set(seen)}")
+    assert tries["score"] >= 2
+    assert set(seen) <= {expected}, "a reader saw a partial partition"
+    assert stack_checks.scored_partitions(settings, config)[day].num_rows == expected
+
+
+def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_shell):
+    api = airflow.api
+    day = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS)
+    batch = user_shell.workdir / f"applications-{day}.parquet"
+    demo_data.applications_for(day, demo.DEMO_SPEC).to_parquet(batch, index=False)
+    result = user_shell.run("nightjar", "data", "ingest", "applications", str(day), str(batch))
+    assert result.returncode == 0, result.stderr[-3000:]
+    batch.unlink()
+    known = {run["dag_run_id"] for run in api.runs(SCORE_DAG)}
+    api.set_paused("nightjar_watch_main", False)
+    watch = api.trigger("nightjar_watch_main", {})
+    assert api.wait_for_run("nightjar_watch_main", watch, timeout=300) == "success"
+
+    def triggered():
+        return [
+            r for r in api.runs(SCORE_DAG)
+            if r["dag_run_id"] not in known and r["run_type"] == "asset_triggered"
+        ]  # fmt: skip
+
+    run = wait_until(triggered, timeout=300, what="the Asset-triggered scoring run")[0]
+    assert api.wait_for_run(SCORE_DAG, run["dag_run_id"], timeout=600) == "success"
+    assert api.return_value(SCORE_DAG, run["dag_run_id"], "score")["score_date"] == str(day)
+
+
+def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(
+    airflow: RunningAirflow, user_shell
+):
+    assert processes_of(user_shell.home), "the stack should be running"
+    assert airflow.stop(signal.SIGTERM) == 128 + signal.SIGTERM
+    assert wait_for_exit_of(user_shell.home) == []
+    assert user_shell.leftovers() == []
+    assert not (REPO / "mlflow.db").exists()

@@ -251,12 +251,17 @@ def query(sql: str, versions: tuple[str, ...], commits: tuple[str, ...], list_ta
         pinned |= versions_at_commits(settings, at_commit)
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
+    import duckdb
     import pandas as pd
 
+    try:
+        result = run_query(settings, sql, pinned)
+    except duckdb.Error as exc:
+        raise click.ClickException(f"query failed: {exc}") from None
     with pd.option_context(
         "display.max_rows", 200, "display.width", 200, "display.max_columns", 50
     ):
-        click.echo(run_query(settings, sql, pinned).to_string(index=False))
+        click.echo(result.to_string(index=False))
 
 
 # --- models -------------------------------------------------------------------------------

@@ -35,9 +35,42 @@ def _actor() -> str:
     return f"nightjar data ({os.environ.get('USER', 'unknown')})"
 
 
-@click.group()
+class DataGroup(click.Group):
+    """A command that meets a missing repository says so in one line, with the fix."""
+
+    def invoke(self, ctx: click.Context):
+        from lakefs.exceptions import NotFoundException
+
+        try:
+            return super().invoke(ctx)
+        except NotFoundException as missing:
+            settings = load_settings()
+            repo = lakefs.Repository(settings.lakefs_repository, client=make_client(settings))
+            try:
+                repo.properties()
+            except NotFoundException:
+                raise click.ClickException(
+                    f"lakeFS repository {settings.lakefs_repository!r} does not exist: "
+                    "create it with `nightjar data init`"
+                ) from None
+            raise click.ClickException(f"not found in lakeFS: {missing}") from None
+
+
+@click.group(cls=DataGroup)
 def data() -> None:
-    """Branch, ingest, commit, diff, merge, log and revert data in lakeFS."""
+    """Create, branch, ingest, commit, diff, merge, log and revert data in lakeFS."""
+
+
+@data.command()
+def init() -> None:
+    """Create the lakeFS repository and protect main (idempotent).
+
+    The repository is NIGHTJAR_LAKEFS_REPOSITORY, in NIGHTJAR_LAKEFS_STORAGE_NAMESPACE
+    (local:// on the stand-in); with NIGHTJAR_WAREHOUSE_URI=lakefs://..., the warehouse's
+    repository too.
+    """
+    for name in ingest_lib.init_repositories(load_settings()):
+        click.echo(f"repository {name}: ready")
 
 
 @data.command()

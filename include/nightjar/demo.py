@@ -18,9 +18,9 @@ import datetime as dt
 import logging
 from typing import Any, Protocol
 
-from nightjar import demo_data, snapshots
+from nightjar import demo_data
 from nightjar.dataset_config import DatasetConfig
-from nightjar.ingest import Batch, ingest, protect_main
+from nightjar.ingest import Batch, ingest, init_repositories
 from nightjar.lakefs_client import make_client
 from nightjar.settings import Settings
 
@@ -61,23 +61,6 @@ def ingest_days(
         message=f"demo data {days[0]}..{days[-1]}",
         metadata={"nightjar.produced_by": "nightjar demo", "nightjar.seed": str(spec.seed)},
     )
-
-
-def prepare_repository(settings: Settings) -> None:
-    client = make_client(settings)
-    namespace = settings.lakefs_storage_namespace or f"local://{settings.lakefs_repository}"
-    snapshots.ensure_repository(client, settings.lakefs_repository, namespace)
-    protect_main(client, settings.lakefs_repository)
-    if settings.warehouse.startswith("lakefs://"):
-        # Delta outputs in lakeFS too: their own repository, written by delta-rs's
-        # transaction branches (not protected: delta-rs merges its commits into the branch).
-        repository = settings.warehouse.removeprefix("lakefs://").split("/", 1)[0]
-        namespace = (
-            f"{settings.lakefs_storage_namespace.rstrip('/')}-warehouse"
-            if settings.lakefs_storage_namespace
-            else f"local://{repository}"
-        )
-        snapshots.ensure_repository(client, repository, namespace)
 
 
 class DagRunner(Protocol):
@@ -124,7 +107,7 @@ def run_demo(
 ) -> None:
     """Run the whole loop; the embedded stack must be up (and, for ``InProcessRunner``,
     Airflow's DB migrated)."""
-    prepare_repository(settings)
+    init_repositories(settings)
     history = [DATA_START + dt.timedelta(days=i) for i in range(HISTORY_DAYS)]
     log.info("ingesting %d days of history (%s..%s)", len(history), history[0], history[-1])
     ingest_days(settings, config, history, spec=spec)

@@ -17,8 +17,9 @@ from lakefs_sdk.models import BranchProtectionRule
 
 from nightjar import raw_tables, snapshots
 from nightjar.dataset_config import DatasetConfig
-from nightjar.lakefs_client import call_with_retry
+from nightjar.lakefs_client import call_with_retry, make_client
 from nightjar.names import validate_branch
+from nightjar.settings import Settings
 from nightjar.validation import PARTITION_COLUMN, validate_raw
 
 log = logging.getLogger(__name__)
@@ -107,3 +108,24 @@ def ingest(
         f"merged as {merged[:12]}" if merged else "main already had this data",
     )
     return merged
+
+
+def init_repositories(settings: Settings) -> list[str]:
+    """Create the data repository and protect its main (and, when Delta tables live in
+    lakeFS, create their repository: not protected, delta-rs merges its own commits into
+    it). Idempotent; returns the repositories' names."""
+    client = make_client(settings)
+    namespace = settings.lakefs_storage_namespace or f"local://{settings.lakefs_repository}"
+    snapshots.ensure_repository(client, settings.lakefs_repository, namespace)
+    protect_main(client, settings.lakefs_repository)
+    created = [settings.lakefs_repository]
+    if settings.warehouse.startswith("lakefs://"):
+        repository = settings.warehouse.removeprefix("lakefs://").split("/", 1)[0]
+        namespace = (
+            f"{settings.lakefs_storage_namespace.rstrip('/')}-warehouse"
+            if settings.lakefs_storage_namespace
+            else f"local://{repository}"
+        )
+        snapshots.ensure_repository(client, repository, namespace)
+        created.append(repository)
+    return created

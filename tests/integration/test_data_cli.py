@@ -82,3 +82,33 @@ def test_bad_names_are_refused_before_reaching_lakefs(runner):
     assert result.exit_code == 1 and "invalid lakeFS branch name" in result.output
     result = runner.invoke(main, ["data", "ingest", "applications", "2026-02-30", "x.csv"])
     assert result.exit_code == 1 and "invalid date" in result.output
+
+
+def test_before_init_ingest_says_to_run_data_init_and_init_is_idempotent(
+    settings, embedded_stack, tmp_path
+):
+    path = tmp_path / "apps.csv"
+    demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=20)).to_csv(path, index=False)
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NIGHTJAR_LAKEFS_REPOSITORY", "nightjar-not-yet")
+        before = runner.invoke(main, ["data", "ingest", "applications", str(DAY), str(path)])
+        assert before.exit_code == 1 and "Traceback" not in before.output
+        assert "does not exist: create it with `nightjar data init`" in before.output
+        log = runner.invoke(main, ["data", "log"])
+        assert log.exit_code == 1 and "nightjar data init" in log.output
+        for _ in range(2):
+            init = _invoke(runner, "data", "init")
+            assert init.output.strip() == "repository nightjar-not-yet: ready"
+        rules = make_client(settings).sdk_client.repositories_api.get_branch_protection_rules(
+            "nightjar-not-yet"
+        )
+        assert [rule.pattern for rule in rules] == ["main"]
+        after = _invoke(runner, "data", "ingest", "applications", str(DAY), str(path))
+        assert "merged into main" in after.output
+
+
+def test_a_bad_query_is_one_line(settings):
+    result = CliRunner().invoke(main, ["query", "SELECT no_such_column FROM no_such_table"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: query failed:") and "Traceback" not in result.output

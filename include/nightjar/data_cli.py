@@ -97,12 +97,18 @@ def branch(name: str, source: str) -> None:
 @click.argument("table")
 @click.argument("date")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--branch", "branch_name", help="Work branch (default: ingest-TABLE-DATE).")
+@click.option(
+    "--branch",
+    "branch_name",
+    help="Commit to this branch and stop there (review with `data diff`, land with "
+    "`data merge`). Default: a branch ingest-TABLE-DATE, merged into main and deleted.",
+)
 @click.option("--message", "-m", help="Commit message.")
 def ingest_cmd(
     table: str, date: str, file: Path, branch_name: str | None, message: str | None
 ) -> None:
-    """Validate FILE (Parquet or CSV) as TABLE's batch for DATE and merge it into main.
+    """Validate FILE (Parquet or CSV) as TABLE's batch for DATE and merge it into main
+    (or, with --branch, commit it on that branch only).
 
     Bad data is refused with a report naming the column, the rule and the count; main does
     not change.
@@ -118,8 +124,9 @@ def ingest_cmd(
         )
     day = parse_date(date)
     frame = read_batch_file(file, config.sources[table])
+    to_main = branch_name is None
     branch_name = branch_name or f"ingest-{table}-{day:%Y%m%d}"
-    merged = ingest_lib.ingest(
+    commit_id = ingest_lib.ingest(
         make_client(settings),
         config,
         settings.lakefs_repository,
@@ -127,10 +134,18 @@ def ingest_cmd(
         [ingest_lib.Batch(table, day, frame)],
         message=message or f"ingest {table} {day} from {file.name}",
         metadata={"nightjar.produced_by": _actor(), "nightjar.source_file": file.name},
+        merge=to_main,
     )
+    if not to_main:
+        click.echo(
+            f"{table} {day}: {len(frame)} rows validated; committed on {branch_name} as "
+            f"{commit_id[:12]} (review: nightjar data diff {branch_name}; "
+            f"land: nightjar data merge {branch_name})"
+        )
+        return
     click.echo(
         f"{table} {day}: {len(frame)} rows validated; "
-        + (f"merged into main as {merged[:12]}" if merged else "main already had them")
+        + (f"merged into main as {commit_id[:12]}" if commit_id else "main already had them")
     )
 
 

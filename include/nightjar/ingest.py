@@ -72,10 +72,14 @@ def ingest(
     *,
     message: str,
     metadata: dict[str, str],
+    merge: bool = True,
 ) -> str | None:
-    """Validate, upload and commit ``batches`` on ``branch``, then merge into main.
+    """Validate, upload and commit ``batches`` on ``branch``, then merge into main and
+    delete the branch; with ``merge=False`` the commit stays on ``branch`` for review
+    (``nightjar data diff``) and a later ``nightjar data merge``.
 
-    Returns the merge commit id, or None when main already had exactly this data.
+    Returns the merge commit id (None when main already had exactly this data), or with
+    ``merge=False`` the branch's commit id.
     """
     validate_branch(branch)
     for batch in batches:
@@ -98,7 +102,10 @@ def ingest(
         ),
         **metadata,
     }
-    snapshots.commit(client, repository, branch, message, lineage)
+    committed = snapshots.commit(client, repository, branch, message, lineage)
+    if not merge:
+        log.info("ingested %d batch(es) on %s as %s", len(batches), branch, committed[:12])
+        return committed
     merged = snapshots.merge_into_main(client, repository, branch, lineage)
     snapshots.delete_branch(client, repository, branch)
     log.info(

@@ -66,7 +66,8 @@ def test_branch_diff_merge_and_revert(runner, settings, tmp_path):
     result = _invoke(
         runner, "data", "ingest", "applications", str(later), str(path), "--branch", "feature-x"
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 and "committed on feature-x" in result.output, result.output
+    assert _invoke(runner, "data", "merge", "feature-x").exit_code == 0
     merged_head = snapshots.resolve_commit(make_client(settings), REPO, "main")
     assert _invoke(runner, "data", "branch", "fix").exit_code == 0
     revert = _invoke(runner, "data", "revert", "fix", merged_head, "--parent", "1")
@@ -112,3 +113,19 @@ def test_a_bad_query_is_one_line(settings):
     result = CliRunner().invoke(main, ["query", "SELECT no_such_column FROM no_such_table"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: query failed:") and "Traceback" not in result.output
+
+
+def test_the_readme_branch_workflow_ingest_to_a_branch_then_diff_then_merge(runner, tmp_path):
+    day = DAY + dt.timedelta(days=3)
+    path = tmp_path / "apps.parquet"
+    demo_data.applications_for(day, demo_data.DemoSpec(rows_per_day=50)).to_parquet(path)
+    _invoke(runner, "data", "branch", "fix-apps")
+    landed = _invoke(
+        runner, "data", "ingest", "applications", str(day), str(path), "--branch", "fix-apps"
+    )
+    assert "committed on fix-apps" in landed.output, landed.output
+    diff = _invoke(runner, "data", "diff", "fix-apps", "main")
+    assert f"date={day}" in diff.output and "1 change(s)" in diff.output
+    merged = _invoke(runner, "data", "merge", "fix-apps")
+    assert merged.exit_code == 0, merged.output
+    assert _invoke(runner, "data", "diff", "fix-apps", "main").output.strip() == "0 change(s)"

@@ -88,7 +88,7 @@ def demo(nights: int) -> None:
     """
     import signal
 
-    from nightjar import demo_scheduler
+    from nightjar import scheduler_runs
     from nightjar.dataset_config import load_dataset_config
     from nightjar.embedded import EmbeddedStack
     from nightjar.spark import require_java
@@ -100,9 +100,56 @@ def demo(nights: int) -> None:
     _log_to_file(settings.home_dir / "logs" / "demo.log")
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     with EmbeddedStack(settings):
-        runner = demo_scheduler.run(settings, config, nights=nights)
+        runner = scheduler_runs.run_demo(settings, config, nights=nights)
     print_summary(settings, config)
     print_retrains(runner.retrains)
+
+
+RUNNABLE_DAGS = {
+    "retrain": "nightjar_retrain",
+    "score": "nightjar_score",
+    "monitor": "nightjar_monitor",
+}
+MAX_RUN_DATES = 366
+
+
+@main.command("run")
+@click.argument("what", type=click.Choice(sorted(RUNNABLE_DAGS)))
+@click.option("--date", "first", required=True, help="The date (YYYY-MM-DD) to run for.")
+@click.option("--to", "last", help="Last date of a range (inclusive): one run per date.")
+@click.option("--force", is_flag=True, help="retrain: train even inside the cooldown.")
+def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
+    """Run a Nightjar DAG for a date, or for each date of a range, through the scheduler.
+
+    Uses the Airflow that `nightjar airflow` serves for this home when it is up;
+    otherwise starts one (with time schedules off) for the duration and stops it after.
+    Runs are manual runs with conf {"date": ...}, so any date of your data's past works.
+    Prints one line per run; exits 1 if any run failed, naming its failed tasks and logs.
+
+    \b
+    Examples:
+      nightjar run retrain --date 2026-02-28 --force
+      nightjar run score --date 2026-02-01 --to 2026-02-07
+    """
+    import datetime as dt
+
+    from nightjar import scheduler_runs
+    from nightjar.embedded import EmbeddedStack
+    from nightjar.names import parse_date
+
+    start = parse_date(first)
+    end = parse_date(last) if last else start
+    if end < start or (end - start).days >= MAX_RUN_DATES:
+        raise click.BadParameter(
+            f"--to must be on or after --date, within {MAX_RUN_DATES} days", param_hint="--to"
+        )
+    dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    conf = {"force": True} if force else {}
+    settings = _settings()
+    with EmbeddedStack(settings):
+        failed = scheduler_runs.run_dates(settings, RUNNABLE_DAGS[what], dates, conf)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(dates)} run(s) failed")
 
 
 def _log_to_file(path) -> None:

@@ -301,3 +301,14 @@ def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(
     assert wait_for_exit_of(user_shell.home) == []
     assert user_shell.leftovers() == []
     assert not (REPO / "mlflow.db").exists()
+
+
+def test_nightjar_run_drives_the_running_airflow(airflow: RunningAirflow, user_shell):
+    day = BACKFILL_DATES[5]
+    result = user_shell.run("nightjar", "run", "score", "--date", str(day), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"using the Airflow at {user_shell.base_url}" in result.stdout
+    assert any(
+        line.lstrip().startswith("nightjar_score") and str(day) in line and "success" in line
+        for line in result.stdout.splitlines()
+    ), result.stdout

@@ -1,11 +1,13 @@
-"""``nightjar demo`` through Airflow's scheduler, with a compact progress display.
+"""DAG runs through Airflow's scheduler, driven by its REST API, with a compact progress
+display: ``nightjar demo`` and ``nightjar run``.
 
-Airflow's four components run as ``nightjar airflow`` runs them (``AirflowStack``), with
-time schedules off (the demo's data is dated in the past), and the demo drives them only
-through the REST API: it triggers the first training and each night's scoring; the scores
-Asset starts monitoring, and a fired retrain request starts ``nightjar_retrain``, exactly
-as in production. The console gets one line per DAG run; everything else (Nightjar's own
-log, each Airflow component's log, the task logs) goes to files under the home folder.
+Airflow's four components run as ``nightjar airflow`` runs them (``AirflowStack``). An
+Airflow started here has time schedules off (the data of the demo, or of a user's
+history, is dated in the past): runs happen only when triggered, and through Asset events
+exactly as in production (the scores Asset starts monitoring, a fired retrain request
+starts ``nightjar_retrain``). The console gets one line per DAG run; everything else
+(Nightjar's own log, each Airflow component's log, the task logs) goes to files under
+the home folder.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import datetime as dt
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 
 from nightjar.airflow_api import AirflowAPI, AirflowAPIError
-from nightjar.airflow_stack import AirflowStack, stack_env
+from nightjar.airflow_stack import AirflowStack, port_is_taken, stack_env
 from nightjar.demo import DagRunFailedError
+from nightjar.embedded import StackError
 from nightjar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,9 +79,9 @@ class SchedulerRunner:
         run_id = self.api.trigger(
             dag_id, {"date": day.isoformat(), **conf}, run_id=f"demo__{day}__{stamp}"
         )
-        return self._follow(dag_id, run_id, str(day))
+        return self.follow(dag_id, run_id, str(day))
 
-    def _follow(self, dag_id: str, run_id: str, label: str) -> str:
+    def follow(self, dag_id: str, run_id: str, label: str) -> str:
         """Show the run's progress until it ends; a failed run raises, naming the failed
         tasks and where their logs are."""
         progress = RunProgress(dag_id, label)
@@ -96,12 +102,12 @@ class SchedulerRunner:
     def after_scoring(self, day: dt.date) -> None:
         """Follow the monitoring run the scores Asset started, and the retrain it requested."""
         monitor = self._next_triggered_run("nightjar_monitor")
-        self._follow("nightjar_monitor", monitor, f"{day} (asset)")
+        self.follow("nightjar_monitor", monitor, f"{day} (asset)")
         request = _task_state(self.api, "nightjar_monitor", monitor, "request_retrain")
         if request != "success":
             return
         retrain = self._next_triggered_run("nightjar_retrain")
-        state = self._follow("nightjar_retrain", retrain, f"{day} (drift)")
+        state = self.follow("nightjar_retrain", retrain, f"{day} (drift)")
         self.retrains.append(describe_retrain(self.api, retrain, state, day))
 
     def _next_triggered_run(self, dag_id: str) -> str:
@@ -147,11 +153,10 @@ def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> 
     return outcome
 
 
-def run(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
-    """Start Airflow, run the demo loop through it, stop Airflow; return what it did."""
-    from nightjar.demo import run_demo
-
-    logs = settings.home_dir / "logs"
+@contextmanager
+def started_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
+    """Airflow started for the block (time schedules off) and stopped after it; yields a
+    logged-in API client and Airflow's task log folder."""
     stack = AirflowStack(
         settings,
         {**stack_env(settings), "NIGHTJAR_TIME_SCHEDULES": "false"},
@@ -162,14 +167,68 @@ def run(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
     try:
         stack.start()
         stack.wait_until_healthy()
-        api = AirflowAPI.login(stack.base_url, Path(stack.env["AIRFLOW_HOME"]))
-        for dag_id in DEMO_DAGS:
-            api.wait_for_dag(dag_id)
-            api.set_paused(dag_id, False)
-        click.echo(f"Airflow is up; Nightjar's log: {logs / 'demo.log'}")
-        runner = SchedulerRunner(api, task_logs=Path(stack.env["AIRFLOW_HOME"]) / "logs")
-        run_demo(settings, config, runner=runner, nights=nights)
-        return runner
+        airflow_home = Path(stack.env["AIRFLOW_HOME"])
+        yield AirflowAPI.login(stack.base_url, airflow_home), airflow_home / "logs"
     finally:
         click.echo("stopping Airflow ...")
         stack.stop()
+
+
+@contextmanager
+def any_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
+    """The Airflow that `nightjar airflow` serves for this home, if it is up; otherwise
+    one started for the block."""
+    airflow_home = Path(stack_env(settings)["AIRFLOW_HOME"])
+    base_url = f"http://127.0.0.1:{settings.airflow_port}"
+    if port_is_taken(settings.airflow_port):
+        try:
+            api = AirflowAPI.login(base_url, airflow_home, timeout=1)
+        except (AirflowAPIError, httpx.HTTPError, KeyError, ValueError) as exc:
+            raise StackError(
+                f"port {settings.airflow_port} on 127.0.0.1 is taken, but not by this home's "
+                f"Airflow ({exc}): stop it, or set NIGHTJAR_AIRFLOW_PORT"
+            ) from None
+        click.echo(f"using the Airflow at {base_url}")
+        yield api, airflow_home / "logs"
+        return
+    with started_airflow(settings) as running:
+        yield running
+
+
+def unpause(api: AirflowAPI, dag_ids: tuple[str, ...]) -> None:
+    for dag_id in dag_ids:
+        api.wait_for_dag(dag_id)
+        api.set_paused(dag_id, False)
+
+
+def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
+    """Start Airflow, run the demo loop through it, stop Airflow; return what it did."""
+    from nightjar import demo
+
+    with started_airflow(settings) as (api, task_logs):
+        unpause(api, DEMO_DAGS)
+        click.echo(f"Airflow is up; Nightjar's log: {settings.home_dir / 'logs' / 'demo.log'}")
+        runner = SchedulerRunner(api, task_logs=task_logs)
+        demo.run_demo(settings, config, runner=runner, nights=nights)
+        return runner
+
+
+def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[str, Any]) -> int:
+    """Trigger ``dag_id`` once per date (conf ``date``), follow every run to its end, and
+    return how many failed. Uses the running Airflow, or starts one for the purpose."""
+    with any_airflow(settings) as (api, task_logs):
+        unpause(api, (dag_id,))
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        run_ids = [
+            api.trigger(dag_id, {**conf, "date": day.isoformat()}, run_id=f"cli__{day}__{stamp}")
+            for day in dates
+        ]
+        runner = SchedulerRunner(api, task_logs=task_logs)
+        failed = 0
+        for day, run_id in zip(dates, run_ids, strict=True):
+            try:
+                runner.follow(dag_id, run_id, str(day))
+            except DagRunFailedError as exc:
+                click.echo(f"  {exc}", err=True)
+                failed += 1
+        return failed

@@ -8,7 +8,10 @@ cannot fix it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
@@ -27,6 +30,8 @@ def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
     try:
         return getattr(pipeline, step)(run, *args, **kwargs)
     except pipeline.StepSkipped as skipped:
+        # Airflow logs only "Skipping task.": the reason goes in the task's log here.
+        log.warning("%s skipped: %s", step, skipped)
         raise AirflowSkipException(str(skipped)) from None
     except (
         ConfigError,

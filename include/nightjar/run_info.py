@@ -83,8 +83,15 @@ def from_context(context: Any) -> RunInfo:
         interval_end=interval_end,
         interval_start=start if start is not None and end is not None and end > start else None,
         event_dates=event_dates if len(event_dates) > 1 else (),
-        run_type=str(getattr(dag_run, "run_type", None) or "manual"),
+        run_type=_run_type(dag_run),
     )
+
+
+def _run_type(dag_run: Any) -> str:
+    """Airflow's run type as its plain value (``str()`` of the Task SDK's enum gives
+    ``DagRunType.ASSET_TRIGGERED``, not ``asset_triggered``)."""
+    run_type = getattr(dag_run, "run_type", None)
+    return str(getattr(run_type, "value", run_type) or "manual")
 
 
 def _triggering_dates(context: Any) -> tuple[dt.date, ...]:

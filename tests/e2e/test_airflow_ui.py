@@ -1,4 +1,5 @@
-"""The Nightjar page and extra links in a real `airflow standalone`, seen by headless Chromium.
+"""The Nightjar page and extra links in a real Airflow (its four components, as `nightjar airflow`
+runs them), seen by headless Chromium.
 
 Runs after the demo loop (the e2e session fixture): starts the embedded MLflow UI and
 Airflow on free ports with the session's home, lets the scheduler run one scoring date,
@@ -7,19 +8,19 @@ object it names, and renders the Nightjar page in Chromium (Debian's chromium +
 chromium-driver), saving a screenshot (to docs/ when NIGHTJAR_UPDATE_SCREENSHOTS is set).
 """
 
-import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from nightjar.embedded import airflow_env, standin_credentials, start_mlflow_ui
+from nightjar.airflow_api import AirflowAPI
+from nightjar.airflow_stack import AirflowStack, stack_env
+from nightjar.embedded import standin_credentials, start_mlflow_ui
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
@@ -62,41 +63,20 @@ def mlflow_ui(demo_world, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def airflow(demo_world, mlflow_ui, tmp_path_factory):
-    port = _free_port()
+    """Airflow's four components as `nightjar airflow` starts them, on a free port."""
+    settings = demo_world.model_copy(update={"airflow_port": _free_port()})
     # dag.test() in this process leaves Airflow settings in os.environ: start clean.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
-    env = {
-        **inherited,
-        **airflow_env(demo_world),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "NIGHTJAR_MLFLOW_UI_URL": mlflow_ui,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    log = tmp_path_factory.mktemp("airflow") / "standalone.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "standalone"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    _wait_for(f"{base}/api/v2/monitor/health", proc, log)
-    deadline = time.monotonic() + 60
-    passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    while not passwords.is_file() and time.monotonic() < deadline:
-        time.sleep(1)
-    password = json.loads(passwords.read_text())["admin"]
-    token = httpx.post(
-        f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=10
-    ).json()["access_token"]
-    yield base, token
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=60)
+    env = stack_env(settings, {**inherited, "NIGHTJAR_MLFLOW_UI_URL": mlflow_ui})
+    env["NIGHTJAR_AIRFLOW_PORT"] = str(settings.airflow_port)
+    stack = AirflowStack(settings, env, log_dir=tmp_path_factory.mktemp("airflow"))
+    stack.start()
+    try:
+        stack.wait_until_healthy()
+        api = AirflowAPI.login(stack.base_url, Path(env["AIRFLOW_HOME"]))
+        yield stack.base_url, api.token
+    finally:
+        stack.stop()
 
 
 def _api(base, token):

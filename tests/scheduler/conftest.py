@@ -133,28 +133,34 @@ def start_airflow(shell: UserShell, log: Path, timeout: float = 240) -> RunningA
     return RunningAirflow(shell, process, api, log)
 
 
-def processes_of(home: Path) -> list[str]:
-    """Command lines of live processes that belong to a stack for ``home``: Airflow's
-    components and task processes, the MLflow UI, the lakeFS stand-in."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"NIGHTJAR_HOME={home}".encode() in environ or str(home) in cmdline:
-            found.append(f"{proc.name}: {cmdline[:160]}")
+def processes_of(shell: UserShell) -> dict[int, str]:
+    """Live processes that a user's shell started, by pid: Airflow's components and task
+    processes, the MLflow UI, the lakeFS stand-in. Matched by working directory (every
+    one inherits the shell's), or by the home in their environment or command line (Airflow
+    retitles its processes with setproctitle, which hides the rest)."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "environ"]):
+        info = proc.info
+        cmdline = " ".join(info["cmdline"] or ())
+        environ = info["environ"] or {}
+        if (
+            info["cwd"] == str(shell.workdir)
+            or environ.get("NIGHTJAR_HOME") == str(shell.home)
+            or str(shell.home) in cmdline
+        ):
+            found[info["pid"]] = cmdline[:160]
+    found.pop(os.getpid(), None)
     return found
 
 
-def wait_for_exit_of(home: Path, timeout: float = 30) -> list[str]:
+def wait_for_exit_of(shell: UserShell, timeout: float = 30) -> list[str]:
+    """What the shell's processes still running after ``timeout`` are (none expected)."""
     deadline = time.monotonic() + timeout
-    while (left := processes_of(home)) and time.monotonic() < deadline:
+    while (left := processes_of(shell)) and time.monotonic() < deadline:
         time.sleep(1)
-    return left
+    return [f"{pid}: {cmdline}" for pid, cmdline in left.items()]
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 3, what: str = "condition"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import psutil
 import pyarrow as pa
@@ -17,13 +16,15 @@ from nightjar.dataset_config import DatasetConfig
 from nightjar.drift import PROBABILITY
 from nightjar.settings import Settings
 
-from .conftest import processes_of
+from .conftest import UserShell, processes_of
 
 
-def listening_sockets(home: Path, ports: set[int] = frozenset()) -> list[tuple[str, int, str]]:
-    """(address, port, process) of every listening TCP socket of the stack for ``home``,
+def listening_sockets(
+    shell: UserShell, ports: set[int] = frozenset()
+) -> list[tuple[str, int, str]]:
+    """(address, port, process) of every listening TCP socket of what ``shell`` started,
     and of any process listening on ``ports`` (services started outside it)."""
-    pids = {int(line.split(":", 1)[0]) for line in processes_of(home)}
+    pids = set(processes_of(shell))
     sockets = []
     for conn in psutil.net_connections(kind="inet"):
         if conn.status == psutil.CONN_LISTEN and (conn.pid in pids or conn.laddr.port in ports):

@@ -74,7 +74,7 @@ def test_demo_goes_through_the_scheduler_and_says_what_the_retrain_did(demo_outp
     assert "Traceback" not in demo_output and "XCom not found" not in demo_output
     assert (user_shell.home / "logs" / "demo.log").is_file()
     assert user_shell.leftovers() == []
-    assert wait_for_exit_of(user_shell.home) == [], "the demo left processes behind"
+    assert wait_for_exit_of(user_shell) == [], "the demo left processes behind"
 
 
 def test_the_loop_ran_in_the_scheduler_in_order(airflow: RunningAirflow):
@@ -113,7 +113,7 @@ def test_every_listening_socket_binds_to_localhost(
     extra_ports = set()
     if production_services is not None:
         extra_ports = {production_services.postgres_port, production_services.mlflow_port}
-    sockets = stack_checks.listening_sockets(user_shell.home, extra_ports)
+    sockets = stack_checks.listening_sockets(user_shell, extra_ports)
     ports = {port for _, port, _ in sockets}
     assert extra_ports <= ports
     assert int(user_shell.env["NIGHTJAR_AIRFLOW_PORT"]) in ports
@@ -227,14 +227,6 @@ def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow
     assert "cooldown" in str(log)
 
 
-def _task_processes(home, task_id: str) -> list[int]:
-    return [
-        int(line.split(":", 1)[0])
-        for line in processes_of(home)
-        if "airflow worker" not in line and f"task_id={task_id}" in line
-    ]
-
-
 def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, user_shell):
     """SIGKILL the score task process while it runs; the retry replaces the partition
     whole, and a reader never sees it partial (Delta commits are atomic)."""
@@ -296,9 +288,9 @@ def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_sh
 def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(
     airflow: RunningAirflow, user_shell
 ):
-    assert processes_of(user_shell.home), "the stack should be running"
+    assert processes_of(user_shell), "the stack should be running"
     assert airflow.stop(signal.SIGTERM) == 128 + signal.SIGTERM
-    assert wait_for_exit_of(user_shell.home) == []
+    assert wait_for_exit_of(user_shell) == []
     assert user_shell.leftovers() == []
     assert not (REPO / "mlflow.db").exists()
 

@@ -4,7 +4,7 @@
 # PostgreSQL on 127.0.0.1 with local artifacts.
 set -euo pipefail
 db_host=${MLFLOW_DB_HOST:-postgres:5432}
-backend="postgresql://mlflow:${MLFLOW_DB_PASSWORD}@${db_host}/mlflow"
+backend="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@${db_host}/mlflow"
 umask 077
 cat > "${MLFLOW_AUTH_CONFIG_PATH}" <<INI
 [mlflow]

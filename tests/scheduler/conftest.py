@@ -224,6 +224,7 @@ def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def start_production_services() -> ProductionServices:
+    """Start PostgreSQL and the MLflow server; on any failure, stop what did start."""
     root = Path(tempfile.mkdtemp(prefix="nightjar-prod-"))
     services = ProductionServices(
         root,
@@ -245,6 +246,17 @@ def start_production_services() -> ProductionServices:
     options = f"-h 127.0.0.1 -p {services.postgres_port} -k {root}"
     _as_postgres([pg_ctl, "-D", str(data), "-l", str(root / "postgres.log"), "-w", "-o", options,
                   "start"])  # fmt: skip
+    try:
+        _start_mlflow(services)
+    except BaseException:
+        stop_production_services(services)
+        raise
+    return services
+
+
+def _start_mlflow(services: ProductionServices) -> None:
+    """Databases and roles by the compose stack's init script, then its MLflow server."""
+    root = services.root
     pg_env = {
         "PATH": os.environ["PATH"],
         "PGHOST": "127.0.0.1",
@@ -263,6 +275,7 @@ def start_production_services() -> ProductionServices:
         "MLFLOW_DB_HOST": f"127.0.0.1:{services.postgres_port}",
         "MLFLOW_DB_PASSWORD": services.passwords["mlflow"],
         "MLFLOW_ADMIN_PASSWORD": services.passwords["mlflow_admin"],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
         "MLFLOW_AUTH_CONFIG_PATH": str(root / "mlflow-auth.ini"),
         "MLFLOW_HOST": "127.0.0.1",
         "MLFLOW_PORT": str(services.mlflow_port),
@@ -283,11 +296,12 @@ def start_production_services() -> ProductionServices:
         interval=1,
         what="the MLflow tracking server",
     )
-    assert services.mlflow.poll() is None, (root / "mlflow.log").read_text()[-3000:]
-    return services
+    if services.mlflow.poll() is not None:
+        raise RuntimeError(f"MLflow server exited:\n{(root / 'mlflow.log').read_text()[-3000:]}")
 
 
 def stop_production_services(services: ProductionServices) -> None:
+    """Stop the MLflow server and the PostgreSQL cluster, and remove their folder."""
     if services.mlflow is not None and services.mlflow.poll() is None:
         os.killpg(services.mlflow.pid, signal.SIGTERM)
         services.mlflow.wait(timeout=60)

@@ -51,7 +51,7 @@ def demo_output(user_shell: UserShell) -> str:
     result = user_shell.run("nightjar", "demo", "--nights", str(NIGHTS), timeout=1800)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    print(f"nightjar demo --nights {NIGHTS}: {time.monotonic() - started:.0f} s")
+    print(f"nightjar demo --nights {NIGHTS}: {time.monotonic() - started:.0f} s\n{output}")
     return output
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +80,8 @@ class AirflowStack:
         """Start every component; raise StackError with the log's tail if one dies."""
         self.check_port()
         migrate_airflow_db(self.settings, self.env)
+        pin_airflow_cfg(self.settings, self.env)
+        sqlite_wal(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name, args in COMPONENTS.items():
             command = [self._airflow(), *args]
@@ -145,6 +149,60 @@ class AirflowStack:
 
     def _airflow(self) -> str:
         return str(Path(sys.executable).parent / "airflow")
+
+
+def pin_airflow_cfg(settings: Settings, env: dict[str, str]) -> None:
+    """Write Nightjar's Airflow settings into ``AIRFLOW_HOME/airflow.cfg``, so that a plain
+    ``airflow`` command (``airflow backfill create``...) run with just ``AIRFLOW_HOME`` sees
+    the database, DAGs and URLs that the components see. Settings the user's environment
+    overrides are left out (a PostgreSQL URL with its password stays in the environment)."""
+    ours = airflow_env(settings)
+    values: dict[tuple[str, str], str] = {}
+    for name, value in ours.items():
+        if name.startswith("AIRFLOW__") and env.get(name) == value:
+            section, key = name.removeprefix("AIRFLOW__").lower().split("__", 1)
+            values[(section, key)] = value
+    path = Path(env["AIRFLOW_HOME"]) / "airflow.cfg"
+    lines = path.read_text().splitlines()
+    present = set()
+    section = None
+    for line in lines:
+        if header := re.match(r"^\[(\w+)\]\s*$", line):
+            section = header[1]
+        elif assignment := re.match(r"^(\w+)\s*=", line):
+            present.add((section, assignment[1]))
+    pinned, section = [], None
+    for line in lines:
+        header = re.match(r"^\[(\w+)\]\s*$", line)
+        assignment = re.match(r"^(\w+)\s*=", line)
+        if header:
+            section = header[1]
+            pinned.append(line)
+            pinned += [
+                f"{key} = {value}"
+                for (sec, key), value in values.items()
+                if sec == section and (sec, key) not in present
+            ]
+        elif assignment and (section, assignment[1]) in values:
+            pinned.append(f"{assignment[1]} = {values[(section, assignment[1])]}")
+        else:
+            pinned.append(line)
+    path.write_text("\n".join(pinned) + "\n")
+
+
+def sqlite_wal(database_url: str) -> None:
+    """Put an SQLite metadata database in WAL mode (it stays so): readers stop blocking
+    writers, and a transaction that read first no longer fails at once with "database is
+    locked" when it writes while the scheduler writes (seen with `airflow backfill create`
+    beside a running scheduler). PostgreSQL needs nothing."""
+    import sqlite3
+    from urllib.parse import urlsplit
+
+    if not database_url.startswith("sqlite:///"):
+        return
+    path = urlsplit(database_url.replace("sqlite:///", "file:///", 1)).path
+    with closing(sqlite3.connect(path, timeout=60)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -35,6 +35,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     """Environment that points Airflow at the embedded home and this checkout's DAGs."""
     airflow_home = settings.home_dir / "airflow"
     api = f"http://127.0.0.1:{settings.airflow_port}"
+    database = f"sqlite:///{airflow_home / 'airflow.db'}?timeout=60"
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -46,7 +47,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        # SQLite waits up to 60 s for a lock (Python's default is 5 s): the scheduler, the
+        # API server and an `airflow backfill create` all write to it at once.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "NIGHTJAR_HOME": str(settings.home_dir),

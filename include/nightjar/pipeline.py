@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,13 @@ def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
     last_as_of = runs[0].data.params.get("as_of") if runs else None
     if not force and last_as_of:
         last = dt.date.fromisoformat(last_as_of)
-        window = 1 if run.run_type == "asset_triggered" else config.drift.cooldown_days
-        if abs((run.target_date - last).days) < window:
+        if run.run_type == "asset_triggered" and last == run.target_date:
+            raise StepSkipped(f"a model trained as of {last}, the requested date, exists")
+        cooldown = config.drift.cooldown_days
+        if run.run_type != "asset_triggered" and abs((run.target_date - last).days) < cooldown:
             raise StepSkipped(
-                f"a model trained as of {last} exists, within the {config.drift.cooldown_days}-day "
-                f"cooldown of {run.target_date}; pass force=true to retrain anyway"
+                f"a model trained as of {last} exists, within the {cooldown}-day cooldown of "
+                f"{run.target_date}; pass force=true to retrain anyway"
             )
     return {"as_of": run.target_date.isoformat()}
 
@@ -229,10 +232,10 @@ def resolve_models(run: RunInfo) -> dict[str, Any]:
 
 def build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
     """The features of each of the run's dates (one, unless Asset events were batched)."""
-    return _each_date(run, lambda day: _build_scoring_features(day, snapshot))
+    return _each_date(run, lambda night: _build_scoring_features(night, snapshot))
 
 
-def _each_date(run: RunInfo, step: Any) -> dict[str, Any]:
+def _each_date(run: RunInfo, step: Callable[[RunInfo], dict[str, Any]]) -> dict[str, Any]:
     """Run ``step`` for each of the run's dates, oldest first: the newest date's result,
     with every date's under ``dates``."""
     results = [step(run.for_date(day)) for day in run.dates]
@@ -262,11 +265,11 @@ def _build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str,
 
 
 def score(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
-    """Score each of the run's dates; see ``score_one_date``."""
-    return _each_date(run, lambda day: score_one_date(day, models))
+    """Score each of the run's dates; see ``_score_one_date``."""
+    return _each_date(run, lambda night: _score_one_date(night, models))
 
 
-def score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
+def _score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
     """Score the night with the pinned champion into the scores table, and the challenger
     (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
     are served the challenger's scores."""

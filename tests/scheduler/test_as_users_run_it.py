@@ -38,6 +38,14 @@ BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(30)]
 SCORE_DAG = "nightjar_score"
 
 
+@pytest.fixture
+def embedded_only(stack_kind):
+    """Checks of Nightjar's own behaviour, not of the services under it: run once, on the
+    embedded stack, to keep the suite's time down (each costs minutes)."""
+    if stack_kind != "embedded":
+        pytest.skip("stack-independent; runs on the embedded stack")
+
+
 def _settings(shell: UserShell) -> Settings:
     """The user's settings, to read results as an analyst would (nothing is written)."""
     return Settings(
@@ -121,7 +129,7 @@ def test_every_listening_socket_binds_to_localhost(
     assert [s for s in sockets if s[0] != "127.0.0.1"] == [], sockets
 
 
-def test_a_second_airflow_on_the_same_port_gets_one_clear_line(airflow, user_shell):
+def test_a_second_airflow_on_the_same_port_gets_one_clear_line(embedded_only, airflow, user_shell):
     result = user_shell.run("nightjar", "airflow", timeout=120)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -195,7 +203,9 @@ def test_every_backfilled_date_is_monitored_exactly_once(first_backfill, airflow
     assert [r for r in monitor_runs if r["state"] == "failed"] == []
 
 
-def test_a_second_backfill_leaves_identical_partitions(first_backfill, airflow, user_shell):
+def test_a_second_backfill_leaves_identical_partitions(
+    embedded_only, first_backfill, airflow, user_shell
+):
     _, before = first_backfill
     runs = _backfill(user_shell, airflow.api, "completed")
     assert all(run["state"] == "success" for run in runs)
@@ -212,7 +222,7 @@ def test_a_second_backfill_leaves_identical_partitions(first_backfill, airflow, 
     assert changed == []
 
 
-def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow):
+def test_a_declined_retrain_ends_cleanly_with_its_reason(embedded_only, airflow: RunningAirflow):
     api = airflow.api
     as_of = demo.FIRST_NIGHT - dt.timedelta(days=1)  # the demo's first model: same as-of date
     run_id = api.trigger("nightjar_retrain", {"date": as_of.isoformat(), "intent": "test"})
@@ -227,7 +237,9 @@ def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow
     assert "cooldown" in str(log)
 
 
-def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, user_shell):
+def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(
+    embedded_only, airflow, user_shell
+):
     """SIGKILL the score task process while it runs; the retry replaces the partition
     whole, and a reader never sees it partial (Delta commits are atomic)."""
     import psutil
@@ -261,7 +273,7 @@ def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, us
     assert stack_checks.scored_partitions(settings, config)[day].num_rows == expected
 
 
-def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_shell):
+def test_a_merge_into_main_triggers_scoring_through_the_watcher(embedded_only, airflow, user_shell):
     api = airflow.api
     day = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS)
     batch = user_shell.workdir / f"applications-{day}.parquet"
@@ -285,17 +297,9 @@ def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_sh
     assert api.return_value(SCORE_DAG, run["dag_run_id"], "score")["score_date"] == str(day)
 
 
-def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(
-    airflow: RunningAirflow, user_shell
+def test_nightjar_run_drives_the_running_airflow(
+    embedded_only, airflow: RunningAirflow, user_shell
 ):
-    assert processes_of(user_shell), "the stack should be running"
-    assert airflow.stop(signal.SIGTERM) == 128 + signal.SIGTERM
-    assert wait_for_exit_of(user_shell) == []
-    assert user_shell.leftovers() == []
-    assert not (REPO / "mlflow.db").exists()
-
-
-def test_nightjar_run_drives_the_running_airflow(airflow: RunningAirflow, user_shell):
     day = BACKFILL_DATES[5]
     result = user_shell.run("nightjar", "run", "score", "--date", str(day), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -304,3 +308,13 @@ def test_nightjar_run_drives_the_running_airflow(airflow: RunningAirflow, user_s
         line.lstrip().startswith("nightjar_score") and str(day) in line and "success" in line
         for line in result.stdout.splitlines()
     ), result.stdout
+
+
+def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(
+    airflow: RunningAirflow, user_shell
+):
+    assert processes_of(user_shell), "the stack should be running"
+    assert airflow.stop(signal.SIGTERM) == 128 + signal.SIGTERM
+    assert wait_for_exit_of(user_shell) == []
+    assert user_shell.leftovers() == []
+    assert not (REPO / "mlflow.db").exists()

@@ -163,6 +163,15 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
     return None
 
 
+def partition_dates(uri: str, column: str) -> set[dt.date]:
+    """The dates of a date-partitioned table's partitions (none if the table is absent),
+    from its Delta log alone."""
+    table = open_table(uri)
+    if table is None:
+        return set()
+    return {dt.date.fromisoformat(part[column]) for part in table.partitions() if part[column]}
+
+
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options(uri))

@@ -365,9 +365,43 @@ def detect_raw_changes(run: RunInfo) -> dict[str, Any]:
 # --- monitoring ---------------------------------------------------------------------------
 
 
+MONITOR_CATCH_UP = dt.timedelta(days=31)
+
+
 def measure_drift(run: RunInfo) -> dict[str, Any]:
-    """Drift of each scored date the run was triggered for, oldest first."""
-    return _each_date(run, _measure_drift)
+    """Drift of each scored date the run was triggered for, and of every scored date since
+    ``MONITOR_CATCH_UP`` before them that has no drift measurement yet, oldest first.
+
+    The catch-up is what makes "every scored date is monitored" hold under Airflow:
+    an Asset event that lands while the scheduler creates the previous consumer run is
+    dropped from Airflow's queue (its queue row is deleted with the consumed ones), so no
+    run would name its date; its scores are written before the event, so the next run
+    finds them here."""
+    settings, config = _context()
+    missed = _unmonitored_dates(settings, config, since=min(run.dates)) - set(run.dates)
+    if missed:
+        log.info("also measuring scored dates no run has monitored: %s", sorted(missed))
+    results = []
+    for day in sorted(set(run.dates) | missed):
+        try:
+            results.append(_measure_drift(run.for_date(day)))
+        except Exception:
+            if day not in missed:
+                raise
+            # A date caught up on must not block the dates this run was started for.
+            log.exception("could not measure missed date %s; it stays unmonitored", day)
+    return {**results[-1], "dates": results}
+
+
+def _unmonitored_dates(
+    settings: Settings, config: DatasetConfig, *, since: dt.date
+) -> set[dt.date]:
+    from nightjar.delta_tables import partition_dates
+    from nightjar.scoring import SCORE_DATE
+
+    scored = partition_dates(settings.table_uri(config.table_name("scores")), SCORE_DATE)
+    monitored = partition_dates(settings.table_uri(config.table_name("drift_metrics")), SCORE_DATE)
+    return {day for day in scored - monitored if day >= since - MONITOR_CATCH_UP}
 
 
 def _measure_drift(run: RunInfo) -> dict[str, Any]:

@@ -222,7 +222,7 @@ def test_every_backfilled_date_is_monitored_exactly_once(
         counts = stack_checks.drift_rows_per_date(settings, config)
         return counts if all(day in counts for day in backfill_dates) else None
 
-    counts = wait_until(all_monitored, timeout=900, interval=10, what="monitoring of every date")
+    counts = wait_until(all_monitored, timeout=600, interval=10, what="monitoring of every date")
     assert {day: counts[day] for day in backfill_dates} == dict.fromkeys(backfill_dates, 1)
     monitor_runs = [r for r in airflow.api.runs("nightjar_monitor") if r["state"] != "success"]
     assert [r for r in monitor_runs if r["state"] == "failed"] == []
@@ -288,7 +288,7 @@ def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(
                 return task["pid"]
         return None
 
-    pid = wait_until(score_task_process, timeout=600, interval=0.5, what="the score task")
+    pid = wait_until(score_task_process, timeout=300, interval=0.5, what="the score task")
     psutil.Process(pid).send_signal(signal.SIGKILL)
     seen = []
     while api.run(SCORE_DAG, run_id)["state"] not in ("success", "failed"):
@@ -320,7 +320,7 @@ def _scoring_run_fed_by(api, watch_id: str) -> dict:
                 return run
         return None
 
-    return wait_until(fed, timeout=300, what=f"the scoring run fed by {watch_id}")
+    return wait_until(fed, timeout=180, what=f"the scoring run fed by {watch_id}")
 
 
 @UNVERIFIED
@@ -336,7 +336,7 @@ def test_a_merge_into_main_triggers_scoring_through_the_watcher(embedded_only, a
     watch = api.trigger("nightjar_watch_main", {})
     assert api.wait_for_run("nightjar_watch_main", watch, timeout=300) == "success"
     run = _scoring_run_fed_by(api, watch)
-    assert api.wait_for_run(SCORE_DAG, run["dag_run_id"], timeout=600) == "success"
+    assert api.wait_for_run(SCORE_DAG, run["dag_run_id"], timeout=300) == "success"
     scored = api.return_value(SCORE_DAG, run["dag_run_id"], "score")
     assert str(day) in [night["score_date"] for night in scored["dates"]]
 

@@ -143,7 +143,8 @@ def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> 
     if tasks.get("guard") == "skipped":
         outcome["result"] = "declined by the guard (see its log)"
     elif tasks.get("evaluate_gate") == "skipped":
-        outcome["result"] = "trained; the gate stopped promotion"
+        outcome["result"] = "trained; not registered (the gate failed, or the model is "
+        "byte-identical to the champion: see evaluate_gate's log)"
     elif tasks.get("register_and_promote") == "success":
         promoted = api.return_value("nightjar_retrain", run_id, "register_and_promote")
         role = "champion" if promoted["promoted"] else "challenger (awaits approval)"

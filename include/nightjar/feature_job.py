@@ -135,12 +135,13 @@ def _write_quarantine(
 def build_feature_frame(
     settings: Settings, config: DatasetConfig, snapshot: Snapshot, start: dt.date, end: dt.date
 ):
-    """Validated Spark frame of features for events dated ``start``..``end``, and the count
-    of raw rows quarantined on the way.
+    """Spark frame of the (not yet validated) features for events dated ``start``..``end``,
+    and the count of raw rows quarantined on the way.
 
-    The frame is cached: validation runs one Spark job per rule, and without the cache each
-    would recompute the features from the raw rows (``bench/features.py`` measured the
-    job at 5x the cost of computing the features once). The caller unpersists it.
+    The frame is cached: the count, the validation (one Spark job per rule on the Spark
+    path) and the write all read it, and without the cache each would recompute the
+    features from the raw rows (``bench/features.py`` measured the job at 5x the cost of
+    computing the features once). The caller unpersists it.
     """
     from pyspark.sql import functions as F
 
@@ -156,13 +157,8 @@ def build_feature_frame(
         frames[name] = spark.createDataFrame(valid)
         quarantined += set_aside
     features = compute_features(config, join_sources(config, frames))
-    features = features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end))).cache()
-    try:
-        validate_features(config, features)
-    except Exception:
-        features.unpersist()
-        raise
-    return features, quarantined
+    in_range = features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end)))
+    return in_range.cache(), quarantined
 
 
 def run_feature_job(
@@ -176,7 +172,8 @@ def run_feature_job(
     partition_column: str,
     partition_value: dt.date | str,
 ) -> FeatureJobResult:
-    """Compute features for ``start``..``end`` and replace one partition of ``table``."""
+    """Compute and validate features for ``start``..``end``, and replace one partition of
+    ``table``; a validation failure writes nothing."""
     from pyspark.sql import functions as F
 
     spec = config.spec_hash()
@@ -188,26 +185,31 @@ def run_feature_job(
         stamped = stamped.withColumn(partition_column, F.lit(str(partition_value)))
     uri = settings.table_uri(table)
     metadata = {delta_tables.LAKEFS_COMMIT_KEY: snapshot.commit_id}
-    rows = stamped.count()  # the frame is cached: this reads no input again
-    if rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None:
-        replace_partition_from_spark(
-            stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),
-            uri,
-            partition_column=partition_column,
-            value=partition_value,
-            commit_metadata=metadata,
-        )
-    else:
-        # Sorted in Arrow rather than by a Spark shuffle: the same deterministic order.
-        order = [(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")]
-        delta_tables.replace_partition(
-            uri,
-            stamped.toArrow().sort_by(order),
-            partition_column=partition_column,
-            value=partition_value,
-            commit_metadata=metadata,
-        )
-    features.unpersist()
+    try:
+        rows = stamped.count()  # the frame is cached: this reads no input again
+        if rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None:
+            validate_features(config, features)
+            replace_partition_from_spark(
+                stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),
+                uri,
+                partition_column=partition_column,
+                value=partition_value,
+                commit_metadata=metadata,
+            )
+        else:
+            # Sorted in Arrow rather than by a Spark shuffle: the same deterministic order.
+            order = [(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")]
+            collected = stamped.toArrow().sort_by(order)
+            validate_features(config, collected)
+            delta_tables.replace_partition(
+                uri,
+                collected,
+                partition_column=partition_column,
+                value=partition_value,
+                commit_metadata=metadata,
+            )
+    finally:
+        features.unpersist()
     log.info(
         "wrote %d feature rows for %s..%s to %s (%s=%s, spec %s)",
         rows,

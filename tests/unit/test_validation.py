@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from nightjar.demo_data import DemoSpec, applications_for
-from nightjar.validation import PARTITION_COLUMN, DataValidationError, validate_raw
+from nightjar.validation import (
+    PARTITION_COLUMN,
+    DataValidationError,
+    validate_features,
+    validate_raw,
+)
 
 DAY = dt.date(2026, 1, 5)
 
@@ -101,3 +106,47 @@ def test_too_many_bad_rows_fail_the_batch_naming_column_rule_and_count(config, b
     message = str(error.value)
     assert "100 of 500 rows" in message and "'income'" in message
     assert "greater_than_or_equal_to" in message
+
+
+def _feature_rows(config, n: int = 4) -> pd.DataFrame:
+    """Features that pass every rule of the demo config."""
+
+    def passing(spec):
+        if spec.type == "string":
+            return "north"
+        value = spec.min if spec.min is not None else 1
+        return float(value) if spec.type == "float" else int(value)
+
+    frame = pd.DataFrame({name: [passing(spec)] * n for name, spec in config.features.items()})
+    return frame.assign(**{config.entity_key: [f"app-{i}" for i in range(n)]})
+
+
+def _broken_features(config) -> pd.DataFrame:
+    """Two rows below the ratio's minimum of 0, one missing a non-nullable feature."""
+    frame = _feature_rows(config)
+    frame.loc[[0, 1], "monthly_payment_ratio"] = -0.5
+    frame.loc[2, "income_log"] = None
+    return frame
+
+
+def test_collected_features_pass_or_fail_naming_column_rule_and_count(config):
+    import pyarrow
+
+    validate_features(config, pyarrow.Table.from_pandas(_feature_rows(config)))
+    with pytest.raises(DataValidationError) as failure:
+        validate_features(config, pyarrow.Table.from_pandas(_broken_features(config)))
+    message = str(failure.value)
+    assert "4 feature rows fail validation, nothing was written" in message
+    assert (
+        "column 'monthly_payment_ratio', rule greater_than_or_equal_to(0.0): 2 failing" in message
+    )
+    assert "column 'income_log', rule not_nullable: 1 failing" in message
+
+
+def test_spark_features_are_held_to_the_same_rules(config, spark):
+    validate_features(config, spark.createDataFrame(_feature_rows(config)))
+    with pytest.raises(DataValidationError) as failure:
+        validate_features(config, spark.createDataFrame(_broken_features(config)))
+    message = str(failure.value)
+    assert "column 'monthly_payment_ratio', rule greater_than_or_equal_to(0.0)" in message
+    assert "column 'income_log', rule not_nullable" in message

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "training": ["--rows", "1000000"],
     "drift": [],
     "dashboard": [],
+    "spark_startup": [],
 }
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nightjar.embedded import StackError, airflow_env, migrate_airflow_db
 from nightjar.settings import Settings
+from nightjar.spark_jvm import prepare_class_archive
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class AirflowStack:
         migrate_airflow_db(self.settings, self.env)
         pin_airflow_cfg(self.settings, self.env)
         sqlite_wal(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        prepare_class_archive(self.settings)  # once per home: every feature task starts faster
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name, args in COMPONENTS.items():
             command = [self._airflow(), *args]

@@ -12,6 +12,7 @@ import sys
 from functools import cache
 
 from nightjar.settings import load_settings
+from nightjar.spark_jvm import is_local, local_driver_options
 
 
 class SparkUnavailableError(RuntimeError):
@@ -48,6 +49,8 @@ def get_spark():
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.local.dir", str(settings.home_dir / "spark-tmp"))
     )
+    if is_local(settings.spark_master):
+        builder = builder.config("spark.driver.extraJavaOptions", local_driver_options(settings))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session

@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -152,6 +153,12 @@ class DatasetConfig(_Strict):
     entity_key: str
     event_time: str
     base_source: str = Field(description="The source whose rows are the entities to score.")
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the dataset's dates: the batch for a date holds that "
+        "day's events there. Time-zone-aware timestamps are converted to its wall clock; "
+        "naive ones are read as already in it.",
+    )
     sources: dict[str, SourceTable]
     label: LabelSpec
     features: dict[str, FeatureSpec]
@@ -166,6 +173,17 @@ class DatasetConfig(_Strict):
     @classmethod
     def _identifier(cls, value: str) -> str:
         return _as_identifier(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return value
 
     @field_validator("sources", "features")
     @classmethod
@@ -259,6 +277,8 @@ class DatasetConfig(_Strict):
             "categorical": self.categorical,
             "code": Path(feature_code.__file__).read_bytes().hex(),
         }
+        if self.timezone != "UTC":  # it moves events between dates; UTC keeps older hashes
+            payload["timezone"] = self.timezone
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 

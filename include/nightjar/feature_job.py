@@ -61,6 +61,7 @@ def validate_source(
         event_time=event_time,
         max_quarantine_share=config.validation.max_quarantine_share,
         batch=f"{start}..{end}@{commit_id[:12]}",
+        timezone=config.timezone,
     )
     if event_time:
         check_freshness(

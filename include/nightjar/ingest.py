@@ -60,6 +60,7 @@ def validate_batch(config: DatasetConfig, batch: Batch) -> None:
         event_time=event_time,
         max_quarantine_share=config.validation.max_quarantine_share,
         batch=str(batch.day),
+        timezone=config.timezone,
     )
 
 

@@ -81,6 +81,7 @@ def load_labels(
         event_time=None,
         max_quarantine_share=config.validation.max_quarantine_share,
         batch=f"..{as_of}",
+        timezone=config.timezone,
     ).valid
     known_by = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     labels = labels[labels[config.label.available_at] < known_by]

@@ -32,6 +32,7 @@ _DTYPES = {
     "date": "datetime64[ns]",
 }
 _SCHEMA_LEVEL_CHECKS = ("column_in_dataframe", "column_in_schema", "dtype(")
+EVENT_TIME_RULE = "event_time_not_after_batch_date"
 
 
 class DataValidationError(ValueError):
@@ -79,7 +80,7 @@ def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.Dat
                 lambda df: (
                     df[event_time] < pd.to_datetime(df[PARTITION_COLUMN]) + pd.Timedelta(days=1)
                 ),
-                name="event_time_not_after_batch_date",
+                name=EVENT_TIME_RULE,
             )
         )
     return pa.DataFrameSchema(
@@ -92,8 +93,9 @@ def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.Dat
     )
 
 
-def _normalise(frame: pd.DataFrame, source: SourceTable) -> pd.DataFrame:
-    """Align representation, not meaning: any datetime unit to ns, ints where floats are
+def _normalise(frame: pd.DataFrame, source: SourceTable, timezone: str) -> pd.DataFrame:
+    """Align representation, not meaning: time-zone-aware instants to the dataset's wall
+    clock, any datetime unit to ns, Parquet dates to datetimes, ints where floats are
     declared, text columns to pandas strings. A wrong type still fails."""
     frame = frame.copy()
     for column, spec in source.columns.items():
@@ -101,7 +103,14 @@ def _normalise(frame: pd.DataFrame, source: SourceTable) -> pd.DataFrame:
             continue
         series = frame[column]
         if spec.type in ("timestamp", "date") and pd.api.types.is_datetime64_any_dtype(series):
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                # One time-zone policy: a batch's date is a day in the dataset's zone, so
+                # an aware instant becomes that zone's wall clock; naive ones already are.
+                series = series.dt.tz_convert(timezone).dt.tz_localize(None)
             frame[column] = series.astype("datetime64[ns]")
+        elif spec.type == "date" and pd.api.types.is_object_dtype(series):
+            if series.map(lambda v: v is None or isinstance(v, dt.date)).all():
+                frame[column] = pd.to_datetime(series)
         elif spec.type == "float" and pd.api.types.is_integer_dtype(series):
             frame[column] = series.astype("float64")
         elif spec.type == "string" and pd.api.types.is_object_dtype(series):
@@ -110,6 +119,14 @@ def _normalise(frame: pd.DataFrame, source: SourceTable) -> pd.DataFrame:
         elif spec.type == "string" and pd.api.types.is_string_dtype(series):
             frame[column] = series.astype("string")
     return frame
+
+
+def _on_their_columns(cases: pd.DataFrame, row_rule_columns: dict[str, str]) -> pd.DataFrame:
+    """pandera reports a failing whole-row rule once per column of the row; keep only the
+    column each rule is about, so a message names that column and no unrelated values."""
+    whole_row = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
+    about = cases["check"].astype(str).map(row_rule_columns)
+    return cases[~whole_row | (cases["column"] == about)]
 
 
 def _describe(cases: pd.DataFrame, limit: int = 8) -> str:
@@ -141,11 +158,15 @@ def validate_raw(
     event_time: str | None,
     max_quarantine_share: float,
     batch: str,
+    timezone: str = "UTC",
 ) -> ValidatedBatch:
-    """Validate one raw batch; raise DataValidationError or return valid and quarantined rows."""
+    """Validate one raw batch; raise DataValidationError or return valid and quarantined rows.
+
+    ``timezone`` is the dataset's (``DatasetConfig.timezone``): aware timestamps are
+    converted to its wall clock before any rule sees them."""
     if frame.empty:
         raise DataValidationError(f"{name} {batch}: empty batch (0 rows)")
-    frame = _normalise(frame.reset_index(drop=True), source)
+    frame = _normalise(frame.reset_index(drop=True), source, timezone)
     try:
         raw_schema(name, source, event_time).validate(frame, lazy=True)
         return ValidatedBatch(
@@ -168,7 +189,8 @@ def validate_raw(
         raise DataValidationError(
             f"{name} {batch}: {len(quarantined)} of {len(frame)} rows "
             f"({result.quarantine_share:.1%}) break row rules, above the "
-            f"{max_quarantine_share:.1%} threshold; nothing was written:\n{_describe(bad_rows)}"
+            f"{max_quarantine_share:.1%} threshold; nothing was written:\n"
+            + _describe(_on_their_columns(bad_rows, {EVENT_TIME_RULE: event_time or ""}))
         )
     return result
 

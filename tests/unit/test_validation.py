@@ -29,6 +29,7 @@ def _validate(config, frame, share=0.05):
         event_time=config.event_time,
         max_quarantine_share=share,
         batch=str(DAY),
+        timezone=config.timezone,
     )
 
 
@@ -150,3 +151,71 @@ def test_spark_features_are_held_to_the_same_rules(config, spark):
     message = str(failure.value)
     assert "column 'monthly_payment_ratio', rule greater_than_or_equal_to(0.0)" in message
     assert "column 'income_log', rule not_nullable" in message
+
+
+def test_aware_timestamps_become_the_datasets_wall_clock(config, batch):
+    naive = batch["event_ts"].copy()
+    aware = batch.assign(event_ts=naive.dt.tz_localize("UTC").dt.tz_convert("America/New_York"))
+    result = _validate(config, aware)
+    assert result.quarantined.empty
+    assert result.valid["event_ts"].dtype == "datetime64[ns]"
+    assert result.valid["event_ts"].tolist() == naive.tolist()
+
+
+def test_a_datasets_own_time_zone_decides_an_events_date(config, batch):
+    """22:30 in Paris is 21:30 UTC: on a dataset in Paris time it belongs to that day,
+    while 00:30 the next day in Paris (23:30 UTC) is after the batch's date there."""
+    late = pd.Timestamp(DAY).tz_localize("UTC") + pd.Timedelta(hours=23, minutes=30)
+    noon = pd.Timestamp(DAY).tz_localize("UTC") + pd.Timedelta(hours=12)
+    batch["event_ts"] = pd.Series([noon] * len(batch))
+    batch.loc[0, "event_ts"] = late
+    paris = config.model_copy(update={"timezone": "Europe/Paris"})
+    assert len(_validate(config, batch).quarantined) == 0
+    quarantined = _validate(paris, batch).quarantined
+    assert (
+        len(quarantined) == 1 and "event_time_not_after_batch_date" in quarantined.iloc[0]["rule"]
+    )
+
+
+def test_parquet_dates_are_accepted_as_dates(config, batch):
+    import pyarrow
+
+    source = config.sources["applications"]
+    dated = source.model_copy(
+        update={
+            "columns": {
+                **source.columns,
+                "event_ts": source.columns["event_ts"].model_copy(update={"type": "date"}),
+            }
+        }
+    )
+    frame = batch.assign(event_ts=batch["event_ts"].dt.date)
+    frame = pyarrow.Table.from_pandas(frame, preserve_index=False).to_pandas()
+    assert frame["event_ts"].dtype == object
+    result = validate_raw(
+        frame,
+        name="applications",
+        source=dated,
+        event_time="event_ts",
+        max_quarantine_share=0.05,
+        batch=str(DAY),
+    )
+    assert result.quarantined.empty and result.valid["event_ts"].dtype == "datetime64[ns]"
+
+
+def test_a_late_event_is_reported_on_its_column_only(config, batch):
+    batch["event_ts"] = batch["event_ts"].where(
+        batch.index >= 100, pd.Timestamp(DAY) + pd.Timedelta(days=2)
+    )
+    with pytest.raises(DataValidationError) as failure:
+        _validate(config, batch)
+    message = str(failure.value)
+    assert "column 'event_ts', rule event_time_not_after_batch_date: 100 failing" in message
+    assert "'income'" not in message and "'region'" not in message
+
+
+def test_an_unknown_time_zone_is_a_config_error(config):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        config.model_validate({**config.model_dump(), "timezone": "Mars/Olympus"})

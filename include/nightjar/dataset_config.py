@@ -8,6 +8,7 @@ before any job runs, naming the field and the problem.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -214,10 +215,13 @@ class DatasetConfig(_Strict):
             for column in (self.label.column, self.label.available_at, self.entity_key):
                 if column not in label_source.columns:
                     yield f"label column {column!r} does not exist in source {self.label.source!r}"
+        yield from self._join_problems()
         available = self.raw_columns()
         for name, feature in self.features.items():
             definition = feature.definition
-            if isinstance(definition, WindowFeature):
+            if isinstance(definition, ExprFeature):
+                yield from _expression_problems(f"features.{name}", definition.expr, available)
+            elif isinstance(definition, WindowFeature):
                 for column in (definition.column, definition.partition_by):
                     if column not in available:
                         yield f"features.{name}: column {column!r} does not exist in any source"
@@ -233,6 +237,24 @@ class DatasetConfig(_Strict):
         for column in self.slices:
             if column not in available and column not in self.features:
                 yield f"slice column {column!r} does not exist in any source or feature"
+
+    def _join_problems(self):
+        """Each joined source's keys must exist on both sides of its join, in join order."""
+        joined = set(self.sources[self.base_source].columns)
+        for name, source in self.sources.items():
+            if name in (self.base_source, self.label.source):
+                continue
+            if not source.join_on:
+                yield f"sources.{name}: join_on is empty; list the keys it joins the base on"
+            for key in source.join_on:
+                if key not in source.columns:
+                    yield f"sources.{name}.join_on: {key!r} is not one of its columns"
+                elif key not in joined:
+                    yield (
+                        f"sources.{name}.join_on: {key!r} is in none of the sources it joins "
+                        f"({self.base_source!r} and those listed before it)"
+                    )
+            joined |= set(source.columns)
 
     def raw_columns(self) -> set[str]:
         """Columns available to features: every source column except the label's own."""
@@ -281,6 +303,28 @@ class DatasetConfig(_Strict):
             payload["timezone"] = self.timezone
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:16]
+
+
+def _expression_problems(field: str, expression: str, available: set[str]):
+    """Parse a Spark SQL expression (sqlglot) and check its columns against the declared
+    ones, so a typo fails when the config loads, not in Spark after retries."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(expression, read="spark")
+    except sqlglot.errors.ParseError as error:
+        reason = str(error).splitlines()[0]
+        yield f"{field}: expr {expression!r} is not valid Spark SQL ({reason})"
+        return
+    lambda_arguments = {
+        argument.name for function in tree.find_all(exp.Lambda) for argument in function.expressions
+    }
+    used = {column.table or column.name for column in tree.find_all(exp.Column)}
+    for column in sorted(used - lambda_arguments - available):
+        close = difflib.get_close_matches(column, available, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        yield f"{field}: expr {expression!r} uses column {column!r}, which no source declares{hint}"
 
 
 def _as_identifier(value: str) -> str:

@@ -22,6 +22,12 @@ def _write(tmp_path: Path, mutate) -> Path:
     return path
 
 
+def _bureau(join_on: list[str]) -> dict:
+    """An enrichment source joined to the applications."""
+    columns = {"customer_id": {"type": "string"}, "score": {"type": "float"}}
+    return {"path": "raw/bureau", "columns": columns, "join_on": join_on}
+
+
 def test_demo_config_loads(config):
     assert config.name == "credit_default"
     assert config.history_days == 90
@@ -63,6 +69,26 @@ def test_spec_hash_changes_with_a_feature_definition(tmp_path, config):
             "may not be named after the label",
         ),
         (lambda r: r.update(name="bad name"), "invalid identifier"),
+        (
+            lambda r: r["features"]["loan_to_income"]["definition"].update(
+                expr="loan_amount / (incme + 1.0)"
+            ),
+            "features.loan_to_income: expr 'loan_amount / (incme + 1.0)' uses column 'incme', "
+            "which no source declares; did you mean 'income'?",
+        ),
+        (
+            lambda r: r["features"]["loan_to_income"]["definition"].update(expr="log1p("),
+            "features.loan_to_income: expr 'log1p(' is not valid Spark SQL",
+        ),
+        (
+            lambda r: r["sources"].update(bureau=_bureau(join_on=["customer_key"])),
+            "sources.bureau.join_on: 'customer_key' is not one of its columns",
+        ),
+        (
+            lambda r: r["sources"].update(bureau=_bureau(join_on=["score"])),
+            "sources.bureau.join_on: 'score' is in none of the sources it joins",
+        ),
+        (lambda r: r.update(timezone="Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_bad_config_names_field_and_problem(tmp_path, mutate, message):

@@ -51,6 +51,11 @@ class SourceTable(_Strict):
     freshness_hours: int | None = Field(
         default=None, description="Batch must contain events this recent relative to its date."
     )
+    required: bool = Field(
+        default=True,
+        description="False for an enrichment source that may miss a day: that day's rows get "
+        "nulls for its columns, with a warning, instead of a failed run.",
+    )
 
 
 class LabelSpec(_Strict):
@@ -208,6 +213,9 @@ class DatasetConfig(_Strict):
         for column in (self.entity_key, self.event_time):
             if column not in base.columns:
                 yield f"column {column!r} does not exist in base source {self.base_source!r}"
+        for name in {self.base_source, self.label.source} & set(self.sources):
+            if not self.sources[name].required:
+                yield f"sources.{name}: the base and label sources cannot be optional"
         label_source = self.sources.get(self.label.source)
         if label_source is None:
             yield f"label.source {self.label.source!r} is not one of sources {sorted(self.sources)}"

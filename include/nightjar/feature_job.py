@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from nightjar import delta_tables, raw_tables
-from nightjar.dataset_config import DatasetConfig
+from nightjar.dataset_config import DatasetConfig, SourceTable
 from nightjar.features import FEATURE_DATE, compute_features, join_sources
 from nightjar.lakefs_client import make_client
 from nightjar.settings import Settings
@@ -22,6 +22,7 @@ from nightjar.snapshots import Snapshot
 from nightjar.spark_delta import local_table_dir, replace_partition_from_spark
 from nightjar.validation import (
     PARTITION_COLUMN,
+    RAW_DTYPES,
     DataValidationError,
     check_freshness,
     validate_features,
@@ -83,7 +84,10 @@ def _load_source(
     end: dt.date,
     target_start: dt.date,
 ) -> tuple[pd.DataFrame, int]:
-    """Read and validate one raw source; quarantine failing rows of the target dates."""
+    """Read and validate one raw source; quarantine failing rows of the target dates.
+
+    A required source with no rows for the target dates fails the run; an optional one
+    (``required: false``) is logged and joined as it is, so those rows get nulls."""
     source = config.sources[name]
     client = make_client(settings)
     table = raw_tables.read_partitions(
@@ -92,10 +96,15 @@ def _load_source(
     if table is None or not any(
         target_start <= d <= end for d in table.column(PARTITION_COLUMN).to_pylist()
     ):
-        raise DataValidationError(
+        missing = (
             f"{name}: no rows for {target_start}..{end} at lakeFS commit "
-            f"{snapshot.commit_id[:12]} ({source.path}); has the batch been ingested?"
+            f"{snapshot.commit_id[:12]} ({source.path})"
         )
+        if source.required:
+            raise DataValidationError(f"{missing}; has the batch been ingested?")
+        log.warning("%s; it is optional, so its columns are null for those dates", missing)
+        if table is None:
+            return _empty_source(source), 0
     batch = validate_source(config, name, table.to_pandas(), start, end, snapshot.commit_id)
     # History partitions are re-validated to feed window features, but their rejects
     # belong to the runs that own those dates: record and count only the target dates.
@@ -104,6 +113,21 @@ def _load_source(
     ]
     _write_quarantine(settings, config, name, owned, target_start, end, snapshot.commit_id)
     return batch.valid.drop(columns=[PARTITION_COLUMN]), len(owned)
+
+
+def _spark_schema(source: SourceTable) -> str:
+    """The source's declared columns as a Spark DDL schema (dates arrive as timestamps)."""
+    types = {"string": "string", "int": "bigint", "float": "double", "bool": "boolean"}
+    return ", ".join(
+        f"`{column}` {types.get(spec.type, 'timestamp')}" for column, spec in source.columns.items()
+    )
+
+
+def _empty_source(source: SourceTable) -> pd.DataFrame:
+    """No rows, with the declared columns and dtypes (Spark cannot infer an empty frame)."""
+    return pd.DataFrame(
+        {column: pd.Series(dtype=RAW_DTYPES[spec.type]) for column, spec in source.columns.items()}
+    )
 
 
 def _write_quarantine(
@@ -155,7 +179,9 @@ def build_feature_frame(
         if name == config.label.source:
             continue
         valid, set_aside = _load_source(settings, config, snapshot, name, history_start, end, start)
-        frames[name] = spark.createDataFrame(valid)
+        # Spark infers a schema from rows; an optional source's empty frame has none.
+        schema = _spark_schema(config.sources[name]) if valid.empty else None
+        frames[name] = spark.createDataFrame(valid, schema=schema)
         quarantined += set_aside
     features = compute_features(config, join_sources(config, frames))
     in_range = features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end)))

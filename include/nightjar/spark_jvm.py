@@ -66,14 +66,14 @@ def local_driver_options(settings: Settings) -> str:
 
 
 def prepare_class_archive(settings: Settings) -> Path | None:
-    """Dump the archive once for this home (about 10 s), unless it exists or Spark runs on
+    """Dump the archive once for this home (about 30 s), unless it exists or Spark runs on
     a cluster. Best effort: without it local drivers only start slower."""
     archive = class_archive_path(settings)
     if archive is None or archive.exists() or not is_local(settings.spark_master):
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
-    log.info("preparing Spark's class archive %s (once, about 10 s)", archive)
+    log.info("preparing Spark's class archive %s (once per home, about 30 s)", archive)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "nightjar.spark_jvm", str(partial)],

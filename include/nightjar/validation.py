@@ -23,7 +23,7 @@ from pandera.errors import SchemaErrors
 from nightjar.dataset_config import ColumnSpec, DatasetConfig, SourceTable
 
 PARTITION_COLUMN = "_partition_date"
-_DTYPES = {
+RAW_DTYPES = {
     "string": "string",
     "int": "int64",
     "float": "float64",
@@ -69,7 +69,9 @@ def _column_checks(spec: ColumnSpec) -> list[pa.Check]:
 
 def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.DataFrameSchema:
     columns = {
-        column: pa.Column(_DTYPES[spec.type], checks=_column_checks(spec), nullable=spec.nullable)
+        column: pa.Column(
+            RAW_DTYPES[spec.type], checks=_column_checks(spec), nullable=spec.nullable
+        )
         for column, spec in source.columns.items()
     }
     columns[PARTITION_COLUMN] = pa.Column(nullable=False)

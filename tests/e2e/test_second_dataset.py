@@ -2,9 +2,11 @@
 feature tables written by Spark executors and committed by delta-rs)."""
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nightjar import pipeline, registry
 from nightjar.analytics import run_query
@@ -82,3 +84,43 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
     scores = run_query(settings, "SELECT * FROM scores_churn")
     assert len(scores) == generator.ACCOUNTS and scores["snapshot_id"].is_unique
     assert set(scores["feature_spec"]) == {config.spec_hash()}
+
+
+def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
+    settings, embedded_stack, monkeypatch, tmp_path, caplog
+):
+    """usage is a left-joined enrichment: declared optional, a day without its file is
+    scored with null usage features and a warning in the task log, not a failed run."""
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["sources"]["usage"]["required"] = False
+    raw["gate_policy"] = str(CONFIG.parent / raw["gate_policy"])
+    optional = tmp_path / "churn.yaml"
+    optional.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("NIGHTJAR_DATASET_CONFIG", str(optional))
+    config = load_dataset_config(optional)
+    client = make_client(settings)
+    ensure_repository(client, settings.lakefs_repository, "local://nightjar")
+    night = NIGHT + dt.timedelta(days=10)
+    before = [night - dt.timedelta(days=i) for i in (2, 1)]
+    batches = [Batch("accounts", day, generator.accounts_for(day)) for day in [*before, night]]
+    batches += [Batch("usage", day, generator.usage_for(day)) for day in before]
+    ingest(
+        client,
+        config,
+        settings.lakefs_repository,
+        "ingest-churn-gap",
+        batches,
+        message="churn: no usage file for one night",
+        metadata={},
+    )
+
+    run = _run("nightjar_score", night)
+    with caplog.at_level(logging.WARNING, logger="nightjar.feature_job"):
+        built = pipeline.build_scoring_features(run, pipeline.open_snapshot(run))
+
+    assert built["rows"] == generator.ACCOUNTS
+    assert f"usage: no rows for {night}..{night}" in caplog.text and "optional" in caplog.text
+    features = run_query(
+        settings, f"SELECT sessions FROM features_churn WHERE feature_date = DATE '{night}'"
+    )
+    assert len(features) == generator.ACCOUNTS and features["sessions"].isna().all()

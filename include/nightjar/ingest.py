@@ -20,7 +20,7 @@ from nightjar.dataset_config import DatasetConfig
 from nightjar.lakefs_client import call_with_retry, make_client
 from nightjar.names import validate_branch
 from nightjar.settings import Settings
-from nightjar.validation import PARTITION_COLUMN, validate_raw
+from nightjar.validation import PARTITION_COLUMN, ValidatedBatch, validate_raw
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,12 @@ def protect_main(client: lakefs.Client, repository: str) -> None:
     )
 
 
-def validate_batch(config: DatasetConfig, batch: Batch) -> None:
-    """Refuse a batch that breaks the dataset's rules beyond the quarantine threshold."""
+def validate_batch(config: DatasetConfig, batch: Batch) -> ValidatedBatch:
+    """Refuse a batch that breaks the dataset's rules beyond the quarantine threshold;
+    otherwise say which rows the feature job will set aside (it lands them all raw)."""
     source = config.sources[batch.source]
     event_time = config.event_time if config.event_time in source.columns else None
-    validate_raw(
+    return validate_raw(
         batch.frame.assign(**{PARTITION_COLUMN: batch.day}),
         name=batch.source,
         source=source,
@@ -79,12 +80,24 @@ def ingest(
     delete the branch; with ``merge=False`` the commit stays on ``branch`` for review
     (``nightjar data diff``) and a later ``nightjar data merge``.
 
+    Every batch is validated before anything is written, and rows the rules will set
+    aside at feature time are reported then, by rule, before anything is merged.
+
     Returns the merge commit id (None when main already had exactly this data), or with
     ``merge=False`` the branch's commit id.
     """
     validate_branch(branch)
     for batch in batches:
-        validate_batch(config, batch)
+        validated = validate_batch(config, batch)
+        if not validated.quarantined.empty:
+            log.warning(
+                "%s %s: %d of %d rows break the dataset's rules and will be set aside: %s",
+                batch.source,
+                batch.day,
+                len(validated.quarantined),
+                len(batch.frame),
+                validated.rows_per_rule(),
+            )
     repo = lakefs.Repository(repository, client=client)
     call_with_retry(
         client,

@@ -5,10 +5,22 @@ from __future__ import annotations
 import click
 
 from nightjar import registry
-from nightjar.analytics import run_query
+from nightjar.analytics import run_query, table_names
 from nightjar.dataset_config import DatasetConfig
 from nightjar.pipeline import reports_dir
 from nightjar.settings import Settings
+
+
+def _quarantined_per_date(settings: Settings, config: DatasetConfig) -> str:
+    """A SQL expression: the raw rows set aside for ``score_date``, over every source's
+    quarantine table that exists (one appears with a source's first set-aside row)."""
+    present = set(table_names(settings))
+    counts = [
+        f"(SELECT count(*) FROM {table} WHERE partition_date = score_date)"
+        for table in (config.table_name(f"quarantine_{name}") for name in config.sources)
+        if table in present
+    ]
+    return " + ".join(counts) or "0"
 
 
 def print_summary(settings: Settings, config: DatasetConfig) -> None:
@@ -16,8 +28,8 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     per_date = run_query(
         settings,
-        f"SELECT score_date, count(*) AS rows, "
-        f"round(avg(probability), 4) AS mean_probability, "
+        f"SELECT score_date, count(*) AS rows, {_quarantined_per_date(settings, config)} "
+        f"AS quarantined, round(avg(probability), 4) AS mean_probability, "
         f"any_value(model_version) AS model_version "
         f"FROM {scores} GROUP BY 1 ORDER BY 1",
     )
@@ -30,7 +42,7 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
     click.echo("\n" + "=" * 72)
     click.echo(f"Nightjar demo: {config.name}")
     click.echo(f"champion:       {config.model.name} v{champion}")
-    click.echo("rows scored per date:")
+    click.echo("rows scored per date (quarantined: raw rows the rules set aside):")
     click.echo("  " + per_date.to_string(index=False).replace("\n", "\n  "))
     click.echo("retrain decisions (loop guard):")
     click.echo("  " + decisions.to_string(index=False).replace("\n", "\n  "))

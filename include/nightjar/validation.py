@@ -49,6 +49,11 @@ class ValidatedBatch:
         total = len(self.valid) + len(self.quarantined)
         return len(self.quarantined) / total if total else 0.0
 
+    def rows_per_rule(self) -> dict[str, int]:
+        """How many set-aside rows break each rule (a row can break several)."""
+        rules = self.quarantined["rule"].str.split("; ").explode()
+        return {str(rule): int(count) for rule, count in rules.value_counts().sort_index().items()}
+
 
 def _range_checks(low: float | None, high: float | None, check=pa.Check) -> list:
     """``low <= value <= high`` as pandera checks (``check`` picks the backend)."""

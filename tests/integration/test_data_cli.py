@@ -129,3 +129,27 @@ def test_the_readme_branch_workflow_ingest_to_a_branch_then_diff_then_merge(runn
     merged = _invoke(runner, "data", "merge", "fix-apps")
     assert merged.exit_code == 0, merged.output
     assert _invoke(runner, "data", "diff", "fix-apps", "main").output.strip() == "0 change(s)"
+
+
+def test_a_csv_is_read_with_the_declared_types_and_n_a_is_not_a_number(runner, tmp_path):
+    frame = demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=50)).astype(object)
+    frame.loc[[3, 7, 9], "income"] = "n/a"
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(main, ["data", "ingest", "applications", str(DAY), str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "column 'income': 3 value(s) are not numbers (e.g. 'n/a')" in result.output
+    assert "nothing was ingested" in result.output
+
+
+def test_rows_the_rules_will_set_aside_are_reported_before_the_merge(runner, tmp_path, caplog):
+    frame = demo_data.applications_for(DAY, demo_data.DemoSpec(rows_per_day=100))
+    frame.loc[1, "application_id"] = frame.loc[0, "application_id"]
+    path = tmp_path / "dupes.parquet"
+    frame.to_parquet(path)
+    with caplog.at_level("WARNING", logger="nightjar.ingest"):
+        result = _invoke(runner, "data", "ingest", "applications", str(DAY), str(path))
+    assert result.exit_code == 0, result.output
+    warning = next(r for r in caplog.records if "set aside" in r.getMessage())
+    assert f"applications {DAY}: 2 of 100 rows break the dataset's rules" in warning.getMessage()
+    assert "uniqueness" in warning.getMessage()

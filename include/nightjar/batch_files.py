@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +13,7 @@ from nightjar.dataset_config import SourceTable
 from nightjar.validation import DataValidationError
 
 _PARQUET_MAGIC = b"PAR1"
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
 
 
 def read_batch_file(path: Path, source: SourceTable) -> pd.DataFrame:
@@ -87,3 +91,40 @@ _TYPE_NAMES = {
     "timestamp": "ISO 8601 timestamps",
     "date": "ISO 8601 dates",
 }
+
+
+def dated_files(folder: Path) -> dict[dt.date, list[Path]]:
+    """The Parquet and CSV files under ``folder``, by the date their path names
+    (``events-2025-06-01.csv``, ``date=2025-06-01/part-0.parquet``); a date's several
+    files make one batch. A file whose path names no date, or two dates, is refused."""
+    from nightjar.names import InvalidNameError, parse_date
+
+    if not folder.is_dir():
+        raise DataValidationError(f"{folder}: no such folder")
+    by_date: dict[dt.date, list[Path]] = defaultdict(list)
+    undated = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in (".parquet", ".csv"):
+            continue
+        found = set(_ISO_DATE.findall(str(path.relative_to(folder))))
+        try:
+            (day,) = {parse_date(text) for text in found}
+        except (ValueError, InvalidNameError):
+            undated.append(path.relative_to(folder))
+            continue
+        by_date[day].append(path)
+    if undated:
+        names = ", ".join(str(p) for p in undated[:5])
+        raise DataValidationError(
+            f"{folder}: {len(undated)} file(s) whose path names no single YYYY-MM-DD date "
+            f"(e.g. {names}); name each day's files after the day"
+        )
+    if not by_date:
+        raise DataValidationError(f"{folder}: no .parquet or .csv files")
+    return dict(sorted(by_date.items()))
+
+
+def read_batch_files(paths: list[Path], source: SourceTable) -> pd.DataFrame:
+    """One day's files as one frame."""
+    frames = [read_batch_file(path, source) for path in paths]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

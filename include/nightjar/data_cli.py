@@ -95,8 +95,15 @@ def branch(name: str, source: str) -> None:
 
 @data.command("ingest")
 @click.argument("table")
-@click.argument("date")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("date", required=False)
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--from-folder",
+    "folder",
+    type=click.Path(path_type=Path),
+    help="Ingest every .parquet/.csv file under this folder instead of DATE FILE, each "
+    "dated by the YYYY-MM-DD in its path, in one commit and one merge.",
+)
 @click.option(
     "--branch",
     "branch_name",
@@ -105,15 +112,23 @@ def branch(name: str, source: str) -> None:
 )
 @click.option("--message", "-m", help="Commit message.")
 def ingest_cmd(
-    table: str, date: str, file: Path, branch_name: str | None, message: str | None
+    table: str,
+    date: str | None,
+    file: Path | None,
+    folder: Path | None,
+    branch_name: str | None,
+    message: str | None,
 ) -> None:
     """Validate FILE (Parquet or CSV) as TABLE's batch for DATE and merge it into main
-    (or, with --branch, commit it on that branch only).
+    (or, with --branch, commit it on that branch only). With --from-folder DIR, every
+    date's files under DIR land together: `nightjar data ingest events --from-folder
+    exports/` for exports/events-2025-06-01.csv, exports/events-2025-06-02.csv, ...
 
-    Bad data is refused with a report naming the column, the rule and the count; main does
-    not change.
+    Bad data is refused with a report naming the date, the column, the rule and the
+    count; when any date breaks the rules nothing is written and main does not change.
+    Rows the rules will set aside later (under the quarantine threshold) are reported.
     """
-    from nightjar.batch_files import read_batch_file
+    from nightjar.batch_files import dated_files, read_batch_file, read_batch_files
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)
@@ -122,31 +137,64 @@ def ingest_cmd(
             f"{table!r} is not a source of {config.name}: {sorted(config.sources)}",
             param_hint="TABLE",
         )
-    day = parse_date(date)
-    frame = read_batch_file(file, config.sources[table])
+    source = config.sources[table]
+    if folder is not None:
+        if date or file:
+            raise click.UsageError("give either DATE FILE or --from-folder DIR, not both")
+        files = dated_files(folder)
+        with click.progressbar(
+            files.items(), label=f"reading {len(files)} date(s)", file=_progress_stream()
+        ) as dates:
+            batches = [
+                ingest_lib.Batch(table, day, read_batch_files(paths, source))
+                for day, paths in dates
+            ]
+        origin = {"nightjar.source_folder": str(folder)}
+        described = f"{folder.name}/"
+        label = f"{batches[0].day:%Y%m%d}-{batches[-1].day:%Y%m%d}"
+    elif date and file:
+        day = parse_date(date)
+        batches = [ingest_lib.Batch(table, day, read_batch_file(file, source))]
+        origin = {"nightjar.source_file": file.name}
+        described = file.name
+        label = f"{day:%Y%m%d}"
+    else:
+        raise click.UsageError("give DATE FILE, or --from-folder DIR")
     to_main = branch_name is None
-    branch_name = branch_name or f"ingest-{table}-{day:%Y%m%d}"
-    commit_id = ingest_lib.ingest(
-        make_client(settings),
-        config,
-        settings.lakefs_repository,
-        branch_name,
-        [ingest_lib.Batch(table, day, frame)],
-        message=message or f"ingest {table} {day} from {file.name}",
-        metadata={"nightjar.produced_by": _actor(), "nightjar.source_file": file.name},
-        merge=to_main,
-    )
+    branch_name = branch_name or f"ingest-{table}-{label}"
+    first, last = batches[0].day, batches[-1].day
+    span = str(first) if first == last else f"{first}..{last} ({len(batches)} dates)"
+    rows = sum(len(batch.frame) for batch in batches)
+    with click.progressbar(
+        length=len(batches), label=f"uploading {table} {span}", file=_progress_stream()
+    ) as uploaded:
+        commit_id = ingest_lib.ingest(
+            make_client(settings),
+            config,
+            settings.lakefs_repository,
+            branch_name,
+            batches,
+            message=message or f"ingest {table} {span} from {described}",
+            metadata={"nightjar.produced_by": _actor(), **origin},
+            merge=to_main,
+            progress=lambda _: uploaded.update(1),
+        )
     if not to_main:
         click.echo(
-            f"{table} {day}: {len(frame)} rows validated; committed on {branch_name} as "
+            f"{table} {span}: {rows} rows validated; committed on {branch_name} as "
             f"{commit_id[:12]} (review: nightjar data diff {branch_name}; "
             f"land: nightjar data merge {branch_name})"
         )
         return
     click.echo(
-        f"{table} {day}: {len(frame)} rows validated; "
+        f"{table} {span}: {rows} rows validated; "
         + (f"merged into main as {commit_id[:12]}" if commit_id else "main already had them")
     )
+
+
+def _progress_stream():
+    """Progress bars go to stderr, so stdout keeps only the result line."""
+    return click.get_text_stream("stderr")
 
 
 @data.command()

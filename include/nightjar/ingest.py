@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lakefs
@@ -20,7 +21,12 @@ from nightjar.dataset_config import DatasetConfig
 from nightjar.lakefs_client import call_with_retry, make_client
 from nightjar.names import validate_branch
 from nightjar.settings import Settings
-from nightjar.validation import PARTITION_COLUMN, ValidatedBatch, validate_raw
+from nightjar.validation import (
+    PARTITION_COLUMN,
+    DataValidationError,
+    ValidatedBatch,
+    validate_raw,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +81,27 @@ def ingest(
     message: str,
     metadata: dict[str, str],
     merge: bool = True,
+    progress: Callable[[Batch], None] | None = None,
 ) -> str | None:
     """Validate, upload and commit ``batches`` on ``branch``, then merge into main and
     delete the branch; with ``merge=False`` the commit stays on ``branch`` for review
     (``nightjar data diff``) and a later ``nightjar data merge``.
 
-    Every batch is validated before anything is written, and rows the rules will set
-    aside at feature time are reported then, by rule, before anything is merged.
+    Every batch is validated before anything is written: one breaking the rules refuses
+    the whole set, and the error names each failing batch. Rows the rules will set aside
+    at feature time are reported then, by rule. ``progress`` hears each uploaded batch.
 
     Returns the merge commit id (None when main already had exactly this data), or with
     ``merge=False`` the branch's commit id.
     """
     validate_branch(branch)
+    failures = []
     for batch in batches:
-        validated = validate_batch(config, batch)
+        try:
+            validated = validate_batch(config, batch)
+        except DataValidationError as failure:
+            failures.append(failure)
+            continue
         if not validated.quarantined.empty:
             log.warning(
                 "%s %s: %d of %d rows break the dataset's rules and will be set aside: %s",
@@ -98,6 +111,13 @@ def ingest(
                 len(batch.frame),
                 validated.rows_per_rule(),
             )
+    if len(batches) == 1 and failures:
+        raise failures[0]
+    if failures:
+        raise DataValidationError(
+            f"{len(failures)} of {len(batches)} batches break the rules; nothing was written:\n"
+            + "\n".join(str(failure) for failure in failures)
+        )
     repo = lakefs.Repository(repository, client=client)
     call_with_retry(
         client,
@@ -107,6 +127,8 @@ def ingest(
     for batch in batches:
         path = config.sources[batch.source].path
         raw_tables.write_partition(client, repository, branch, path, batch.day, batch.frame)
+        if progress is not None:
+            progress(batch)
     lineage = {
         **snapshots.lineage_metadata(
             dag_id=metadata.get("nightjar.dag_id", "-"),

@@ -153,3 +153,58 @@ def test_rows_the_rules_will_set_aside_are_reported_before_the_merge(runner, tmp
     warning = next(r for r in caplog.records if "set aside" in r.getMessage())
     assert f"applications {DAY}: 2 of 100 rows break the dataset's rules" in warning.getMessage()
     assert "uniqueness" in warning.getMessage()
+
+
+def _export(folder, days, rows=30, break_ages_on=()):
+    """One CSV per day, named after it, as a source system exports them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for day in days:
+        frame = demo_data.applications_for(day, demo_data.DemoSpec(rows_per_day=rows))
+        if day in break_ages_on:
+            frame.loc[: rows // 2, "age"] = 7
+        frame.to_csv(folder / f"applications-{day}.csv", index=False)
+
+
+def _main_head(settings) -> str:
+    return snapshots.resolve_commit(make_client(settings), REPO, snapshots.MAIN)
+
+
+def test_a_folder_of_dated_files_lands_in_one_commit(runner, settings, tmp_path):
+    days = [dt.date(2026, 2, 10) + dt.timedelta(days=i) for i in range(5)]
+    _export(tmp_path / "exports", days)
+    before = _main_head(settings)
+    result = _invoke(
+        runner, "data", "ingest", "applications", "--from-folder", str(tmp_path / "exports")
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "applications 2026-02-10..2026-02-14 (5 dates): 150 rows validated; merged" in result.output
+    )
+    log = _invoke(runner, "data", "log", "-n", "2").output
+    assert "ingest applications 2026-02-10..2026-02-14 (5 dates) from exports/" in log
+    assert _main_head(settings) != before
+
+
+def test_a_folder_with_bad_dates_is_refused_whole_naming_each_date(runner, settings, tmp_path):
+    days = [dt.date(2026, 2, 20) + dt.timedelta(days=i) for i in range(4)]
+    _export(tmp_path / "exports", days, break_ages_on=(days[1], days[3]))
+    before = _main_head(settings)
+    result = runner.invoke(
+        main, ["data", "ingest", "applications", "--from-folder", str(tmp_path / "exports")]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "2 of 4 batches break the rules; nothing was written" in result.output
+    assert f"applications {days[1]}" in result.output and f"applications {days[3]}" in result.output
+    assert f"applications {days[0]}:" not in result.output
+    assert _main_head(settings) == before
+
+
+def test_a_file_whose_name_has_no_date_is_refused(runner, tmp_path):
+    _export(tmp_path / "exports", [DAY])
+    (tmp_path / "exports" / "applications-latest.csv").write_text("application_id\nx\n")
+    result = runner.invoke(
+        main, ["data", "ingest", "applications", "--from-folder", str(tmp_path / "exports")]
+    )
+    assert result.exit_code == 1
+    assert "1 file(s) whose path names no single YYYY-MM-DD date" in result.output
+    assert "applications-latest.csv" in result.output

@@ -46,11 +46,38 @@ class SourceTable(_Strict):
     path: str = Field(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
     columns: dict[str, ColumnSpec]
     unique: list[str] = Field(default_factory=list, description="Columns unique per batch.")
-    join_on: list[str] = Field(default_factory=list, description="Keys to join to the base.")
+    join_on: dict[str, str] = Field(
+        default_factory=dict,
+        description="Keys it joins on: a list of columns named alike on both sides, or a "
+        "mapping from the joined sources' column to this source's.",
+    )
+    prefix: str = Field(
+        default="",
+        pattern=r"^([a-z][a-z0-9_]*)?$",
+        description="Prepended to this source's other columns when joined, so names that "
+        "collide with another source's stay apart (features use the prefixed names).",
+    )
     owner: str = ""
     freshness_hours: int | None = Field(
         default=None, description="Batch must contain events this recent relative to its date."
     )
+    ignore_extra: bool = Field(
+        default=False,
+        description="Read only the declared columns and ignore any others the files carry; "
+        "by default an undeclared column is a schema break.",
+    )
+
+    @field_validator("join_on", mode="before")
+    @classmethod
+    def _keys_as_mapping(cls, value: list[str] | dict[str, str]) -> dict[str, str]:
+        return {key: key for key in value} if isinstance(value, list) else value
+
+    def joined_names(self) -> dict[str, str]:
+        """Each column's name once joined: keys take the other side's name, the rest
+        get the prefix."""
+        keys = {right: left for left, right in self.join_on.items()}
+        return {c: keys.get(c, f"{self.prefix}{c}") for c in self.columns}
+
     required: bool = Field(
         default=True,
         description="False for an enrichment source that may miss a day: that day's rows get "
@@ -61,7 +88,11 @@ class SourceTable(_Strict):
 class LabelSpec(_Strict):
     source: str
     column: str
-    available_at: str = Field(description="Column holding when the label became known.")
+    available_at: str | None = Field(
+        default=None,
+        description="Column holding when the label became known; without one, a label is "
+        "taken as known delay_days after the date of the batch it came in.",
+    )
     delay_days: int = Field(ge=0, description="How long after the event the label arrives.")
 
 
@@ -76,7 +107,15 @@ class WindowFeature(_Strict):
     kind: Literal["window"] = "window"
     agg: Literal["count", "sum", "avg", "min", "max"]
     column: str
-    partition_by: str
+    partition_by: list[str] = Field(
+        description="The column, or columns, whose earlier events are aggregated."
+    )
+
+    @field_validator("partition_by", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else value
+
     range_days: int = Field(gt=0, le=3650)
 
 
@@ -210,6 +249,8 @@ class DatasetConfig(_Strict):
         if base is None:
             yield f"base_source {self.base_source!r} is not one of sources {sorted(self.sources)}"
             return
+        if base.join_on or base.prefix:
+            yield f"sources.{self.base_source}: the base source takes no join_on or prefix"
         for column in (self.entity_key, self.event_time):
             if column not in base.columns:
                 yield f"column {column!r} does not exist in base source {self.base_source!r}"
@@ -221,7 +262,7 @@ class DatasetConfig(_Strict):
             yield f"label.source {self.label.source!r} is not one of sources {sorted(self.sources)}"
         else:
             for column in (self.label.column, self.label.available_at, self.entity_key):
-                if column not in label_source.columns:
+                if column is not None and column not in label_source.columns:
                     yield f"label column {column!r} does not exist in source {self.label.source!r}"
         yield from self._join_problems()
         available = self.raw_columns()
@@ -230,7 +271,7 @@ class DatasetConfig(_Strict):
             if isinstance(definition, ExprFeature):
                 yield from _expression_problems(f"features.{name}", definition.expr, available)
             elif isinstance(definition, WindowFeature):
-                for column in (definition.column, definition.partition_by):
+                for column in (definition.column, *definition.partition_by):
                     if column not in available:
                         yield f"features.{name}: column {column!r} does not exist in any source"
             elif isinstance(definition, TransformFeature):
@@ -247,30 +288,42 @@ class DatasetConfig(_Strict):
                 yield f"slice column {column!r} does not exist in any source or feature"
 
     def _join_problems(self):
-        """Each joined source's keys must exist on both sides of its join, in join order."""
+        """Each joined source's keys must exist on both sides of its join, in join order,
+        and its other columns must not collide with a column already joined."""
         joined = set(self.sources[self.base_source].columns)
         for name, source in self.sources.items():
             if name in (self.base_source, self.label.source):
                 continue
             if not source.join_on:
                 yield f"sources.{name}: join_on is empty; list the keys it joins the base on"
-            for key in source.join_on:
-                if key not in source.columns:
-                    yield f"sources.{name}.join_on: {key!r} is not one of its columns"
-                elif key not in joined:
+            for left, right in source.join_on.items():
+                if right not in source.columns:
+                    yield f"sources.{name}.join_on: {right!r} is not one of its columns"
+                if left not in joined:
                     yield (
-                        f"sources.{name}.join_on: {key!r} is in none of the sources it joins "
+                        f"sources.{name}.join_on: {left!r} is in none of the sources it joins "
                         f"({self.base_source!r} and those listed before it)"
                     )
-            joined |= set(source.columns)
+            added = {
+                joined_as
+                for column, joined_as in source.joined_names().items()
+                if column not in source.join_on.values()
+            }
+            for column in sorted(added & joined):
+                yield (
+                    f"sources.{name}: column {column!r} is already joined from another source; "
+                    f"set a prefix on {name!r} (e.g. prefix: {name}_)"
+                )
+            joined |= added
 
     def raw_columns(self) -> set[str]:
-        """Columns available to features: every source column except the label's own."""
+        """Columns available to features: every source's columns as joined (prefixed,
+        keys under the base's names), except the label source's."""
         columns: set[str] = set()
         for name, source in self.sources.items():
             if name == self.label.source:
                 continue
-            columns |= set(source.columns)
+            columns |= set(source.joined_names().values())
         return columns
 
     @property
@@ -313,23 +366,31 @@ class DatasetConfig(_Strict):
         return digest[:16]
 
 
-def _expression_problems(field: str, expression: str, available: set[str]):
-    """Parse a Spark SQL expression (sqlglot) and check its columns against the declared
-    ones, so a typo fails when the config loads, not in Spark after retries."""
+def expression_columns(expression: str) -> set[str]:
+    """The columns a Spark SQL expression reads (sqlglot; raises its ParseError)."""
     import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(expression, read="spark")
-    except sqlglot.errors.ParseError as error:
-        reason = str(error).splitlines()[0]
-        yield f"{field}: expr {expression!r} is not valid Spark SQL ({reason})"
-        return
+    tree = sqlglot.parse_one(expression, read="spark")
     lambda_arguments = {
         argument.name for function in tree.find_all(exp.Lambda) for argument in function.expressions
     }
     used = {column.table or column.name for column in tree.find_all(exp.Column)}
-    for column in sorted(used - lambda_arguments - available):
+    return used - lambda_arguments
+
+
+def _expression_problems(field: str, expression: str, available: set[str]):
+    """Check an expression's columns against the declared ones, so a typo fails when the
+    config loads, not in Spark after retries."""
+    import sqlglot
+
+    try:
+        used = expression_columns(expression)
+    except sqlglot.errors.ParseError as error:
+        reason = str(error).splitlines()[0]
+        yield f"{field}: expr {expression!r} is not valid Spark SQL ({reason})"
+        return
+    for column in sorted(used - available):
         close = difflib.get_close_matches(column, available, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         yield f"{field}: expr {expression!r} uses column {column!r}, which no source declares{hint}"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from nightjar.dataset_config import (
     DatasetConfig,
     ExprFeature,
     FeatureSpec,
     TransformFeature,
     WindowFeature,
+    expression_columns,
 )
 
 
@@ -17,13 +16,13 @@ def _definition(spec: FeatureSpec) -> tuple[str, set[str]]:
     """Human-readable definition and the raw columns it reads."""
     d = spec.definition
     if isinstance(d, ExprFeature):
-        return f"expr: {d.expr}", set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", d.expr))
+        return f"expr: {d.expr}", expression_columns(d.expr)
     if isinstance(d, WindowFeature):
         text = (
-            f"window: {d.agg}({d.column}) per {d.partition_by} over the "
+            f"window: {d.agg}({d.column}) per {', '.join(d.partition_by)} over the "
             f"{d.range_days} days before the event"
         )
-        return text, {d.column, d.partition_by}
+        return text, {d.column, *d.partition_by}
     assert isinstance(d, TransformFeature)
     return f"transform: {d.transform}({', '.join(d.inputs)})", set(d.inputs)
 
@@ -39,7 +38,7 @@ def describe(config: DatasetConfig) -> str:
         sources = sorted(
             s
             for s, t in config.sources.items()
-            if columns & set(t.columns) and s != config.label.source
+            if columns & set(t.joined_names().values()) and s != config.label.source
         )
         checks = [f"type {spec.type}", "not null" if not spec.nullable else "nullable"]
         if spec.min is not None:

@@ -57,7 +57,7 @@ _AGGREGATES: dict[str, Callable[[Column], Column]] = {
 def _window_column(config: DatasetConfig, feature: WindowFeature) -> Column:
     seconds = F.col(config.event_time).cast("timestamp").cast("long")
     window = (
-        Window.partitionBy(feature.partition_by)
+        Window.partitionBy(*feature.partition_by)
         .orderBy(seconds)
         .rangeBetween(-feature.range_days * 86_400, -1)
     )
@@ -92,7 +92,11 @@ def join_sources(config: DatasetConfig, frames: dict[str, DataFrame]) -> DataFra
     for name, source in config.sources.items():
         if name in (config.base_source, config.label.source):
             continue
-        joined = joined.join(frames[name], on=source.join_on, how="left")
+        joined = joined.join(
+            frames[name].withColumnsRenamed(source.joined_names()),
+            on=list(source.join_on),
+            how="left",
+        )
     return joined
 
 

@@ -28,7 +28,7 @@ from nightjar.metrics import binary_metrics, slice_metrics
 from nightjar.model_inputs import Categories, encode, fit_categories
 from nightjar.settings import Settings
 from nightjar.snapshots import Snapshot
-from nightjar.validation import validate_raw
+from nightjar.validation import PARTITION_COLUMN, validate_raw
 
 log = logging.getLogger(__name__)
 TRAINING_RUN = "training_run"
@@ -84,7 +84,12 @@ def load_labels(
         timezone=config.timezone,
     ).valid
     known_by = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    labels = labels[labels[config.label.available_at] < known_by]
+    if config.label.available_at is not None:
+        known_at = labels[config.label.available_at]
+    else:  # no availability column: known delay_days after the batch's date
+        delay = pd.Timedelta(days=config.label.delay_days)
+        known_at = pd.to_datetime(labels[PARTITION_COLUMN]) + delay
+    labels = labels[known_at < known_by]
     return labels[[config.entity_key, config.label.column]].drop_duplicates(config.entity_key)
 
 

@@ -173,6 +173,9 @@ def validate_raw(
     converted to its wall clock before any rule sees them."""
     if frame.empty:
         raise DataValidationError(f"{name} {batch}: empty batch (0 rows)")
+    if source.ignore_extra:
+        declared = [c for c in frame.columns if c in source.columns or c == PARTITION_COLUMN]
+        frame = frame[declared]
     frame = _normalise(frame.reset_index(drop=True), source, timezone)
     try:
         raw_schema(name, source, event_time).validate(frame, lazy=True)

@@ -219,3 +219,18 @@ def test_an_unknown_time_zone_is_a_config_error(config):
 
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         config.model_validate({**config.model_dump(), "timezone": "Mars/Olympus"})
+
+
+def test_a_source_may_ignore_columns_it_does_not_declare(config, batch):
+    source = config.sources["applications"].model_copy(update={"ignore_extra": True})
+    wider = batch.assign(internal_note="x", ingest_host="etl-7")
+    result = validate_raw(
+        wider,
+        name="applications",
+        source=source,
+        event_time=config.event_time,
+        max_quarantine_share=0.05,
+        batch=str(DAY),
+    )
+    assert result.quarantined.empty
+    assert not {"internal_note", "ingest_host"} & set(result.valid.columns)

@@ -444,6 +444,24 @@ def features_describe() -> None:
     click.echo(describe(_dataset_config()))
 
 
+# --- gate ---------------------------------------------------------------------------------
+
+
+@main.group()
+def gate() -> None:
+    """The evaluation gate a challenger must pass to be promoted."""
+
+
+@gate.command("explain")
+def gate_explain() -> None:
+    """Print the dataset's gate policy: each setting, its value, and whether the policy
+    file set it or Nightjar's default applies. The example policy's thresholds are tuned
+    to the demo data: set your own for your model."""
+    from nightjar.gate import explain_policy
+
+    click.echo(explain_policy(_dataset_config().gate_policy))
+
+
 def _register_subgroups() -> None:
     from nightjar.data_cli import data
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 
 import pandas as pd
 
 from nightjar import registry
 from nightjar.analytics import connect, table_names
 from nightjar.dataset_config import DatasetConfig
+from nightjar.gate import APPROVAL_LOG
 from nightjar.settings import Settings
 
 NIGHTS = 30
@@ -84,6 +86,28 @@ def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
 
+def _last_gate_card(connection, config: DatasetConfig) -> list[str]:
+    """The newest gate decision: a failed one is red and names the checks that failed,
+    since its retrain run looks like a success in Airflow."""
+    last = _query(
+        connection,
+        f"SELECT decision, recorded_at, checks, dag_run_id FROM {APPROVAL_LOG} "
+        "WHERE model_name = ? ORDER BY recorded_at DESC LIMIT 1",
+        [config.model.name],
+    )
+    if last.empty:
+        return []
+    row = last.iloc[0]
+    failed = [c["name"] for c in json.loads(row["checks"]) if not c["passed"]]
+    verdict = "passed" if row["decision"] == "passed" else "FAILED: " + ", ".join(failed)
+    return [
+        f"<div class='card'>last gate ({html.escape(str(row['recorded_at'])[:16])})<br>"
+        f"<b id='gate' class='{'ok' if row['decision'] == 'passed' else 'bad'}'>"
+        f"{html.escape(verdict)}</b><br><small>{html.escape(str(row['dag_run_id']))}</small>"
+        "</div>"
+    ]
+
+
 def render(
     settings: Settings,
     config: DatasetConfig,
@@ -95,7 +119,7 @@ def render(
         config.table_name(k)
         for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")
     )
-    tables = set(table_names(settings)) & {scores, drift, decisions, performance}
+    tables = set(table_names(settings)) & {scores, drift, decisions, performance, APPROVAL_LOG}
     connection = connect(settings, only=tables)
     since = _window_start(settings, scores) if scores in tables else None
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
@@ -107,6 +131,7 @@ def render(
         f"<div class='card'>champion<br><b id='champion'>{config.model.name} "
         f"v{html.escape(str(champion))}</b></div>",
         f"<div class='card'>challenger<br><b>{html.escape(str(challenger))}</b></div>",
+        *(_last_gate_card(connection, config) if APPROVAL_LOG in tables else []),
         "</div>",
     ]
     if scores in tables:

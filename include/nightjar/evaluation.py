@@ -18,14 +18,19 @@ import pyarrow as pa
 
 from nightjar import delta_tables, registry, tracking
 from nightjar.dataset_config import DatasetConfig
-from nightjar.gate import GateDecision, evaluate_gate, load_policy, measure_latency_ms_per_10k
+from nightjar.gate import (
+    APPROVAL_LOG,
+    GateDecision,
+    evaluate_gate,
+    load_policy,
+    measure_latency_ms_per_10k,
+)
 from nightjar.model_inputs import encode
 from nightjar.run_info import RunInfo
 from nightjar.scoring import resolve_alias
 from nightjar.settings import Settings
 from nightjar.training import PREDICTION, load_categories
 
-APPROVAL_LOG = "approval_log"
 CHAMPION_PREDICTION = "champion_prediction"
 
 

@@ -149,6 +149,9 @@ def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
     decision = evaluate_challenger(settings, config, trained["run_id"], run)
     log.info("%s", decision.summary())
     if not decision.passed:
+        from nightjar import notify
+
+        notify.gate_failed(settings, config, decision, run, trained["run_id"])
         raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
     return decision.as_dict()
 

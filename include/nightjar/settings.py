@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     lakefs_ui_url: str | None = Field(
         default=None, description="Base URL of the lakeFS UI; unset means the endpoint."
     )
+    gate_failed_webhook: SecretStr | None = Field(
+        default=None,
+        description="http(s) URL that gets a JSON POST when a challenger fails the gate "
+        "(Slack-compatible: a 'text' field); a secret, since such URLs carry a token.",
+    )
     runtime_image: str | None = Field(
         default=None, description="Container image reference, recorded as lineage."
     )

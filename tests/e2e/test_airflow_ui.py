@@ -257,6 +257,7 @@ def test_the_page_shows_champion_nights_and_drift_in_chromium(airflow, config, t
         browser.get(f"{base}/nightjar/?entity=20260301-000001&date=2026-03-01")
         text = browser.find_element("tag name", "body").text
         assert f"{config.model.name} v1" in browser.find_element("id", "champion").text
+        assert browser.find_element("id", "gate").text == "passed"
         assert "2026-03-01" in browser.find_element("id", "nights").text
         assert "Drift status per feature" in text and "income_log" in text
         assert "Lineage of 20260301-000001" in text

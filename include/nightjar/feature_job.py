@@ -172,17 +172,19 @@ def build_feature_frame(
 
     from nightjar.spark import get_spark
 
-    spark = get_spark()
     history_start = start - dt.timedelta(days=config.history_days)
-    frames, quarantined = {}, 0
-    for name in config.sources:
-        if name == config.label.source:
-            continue
-        valid, set_aside = _load_source(settings, config, snapshot, name, history_start, end, start)
+    loaded = {
+        name: _load_source(settings, config, snapshot, name, history_start, end, start)
+        for name in config.sources
+        if name != config.label.source
+    }
+    spark = get_spark()  # after the reads: a missing batch fails without starting a JVM
+    frames = {}
+    for name, (valid, _) in loaded.items():
         # Spark infers a schema from rows; an optional source's empty frame has none.
         schema = _spark_schema(config.sources[name]) if valid.empty else None
         frames[name] = spark.createDataFrame(valid, schema=schema)
-        quarantined += set_aside
+    quarantined = sum(set_aside for _, set_aside in loaded.values())
     features = compute_features(config, join_sources(config, frames))
     in_range = features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end)))
     return in_range.cache(), quarantined

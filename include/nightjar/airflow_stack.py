@@ -24,6 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nightjar.airflow_sqlite import write_local_settings
 from nightjar.embedded import StackError, airflow_env, migrate_airflow_db
 from nightjar.settings import Settings
 from nightjar.spark_jvm import prepare_class_archive
@@ -82,7 +83,16 @@ class AirflowStack:
         self.check_port()
         migrate_airflow_db(self.settings, self.env)
         pin_airflow_cfg(self.settings, self.env)
-        sqlite_wal(self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        database = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        sqlite_wal(database)
+        if database.startswith("sqlite") and not write_local_settings(
+            Path(self.env["AIRFLOW_HOME"])
+        ):
+            log.warning(
+                "AIRFLOW_HOME/config/airflow_local_settings.py is your own, so Nightjar did "
+                "not add its SQLite fix: `airflow backfill create` beside the scheduler may "
+                "fail with 'database is locked' (see nightjar.airflow_sqlite)"
+            )
         prepare_class_archive(self.settings)  # once per home: every feature task starts faster
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name, args in COMPONENTS.items():
@@ -194,9 +204,9 @@ def pin_airflow_cfg(settings: Settings, env: dict[str, str]) -> None:
 
 def sqlite_wal(database_url: str) -> None:
     """Put an SQLite metadata database in WAL mode (it stays so): readers stop blocking
-    writers, and a transaction that read first no longer fails at once with "database is
-    locked" when it writes while the scheduler writes (seen with `airflow backfill create`
-    beside a running scheduler). PostgreSQL needs nothing."""
+    the writer. That alone did not stop `airflow backfill create` beside a running
+    scheduler failing with "database is locked"; ``nightjar.airflow_sqlite`` does.
+    PostgreSQL needs nothing."""
     import sqlite3
     from urllib.parse import urlsplit
 

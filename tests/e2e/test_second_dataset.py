@@ -32,13 +32,18 @@ def _run(dag_id: str, day: dt.date) -> RunInfo:
     )
 
 
+def _land(settings, config, branch: str, batches: list[Batch], message: str) -> None:
+    client = make_client(settings)
+    ensure_repository(client, settings.lakefs_repository, "local://nightjar")
+    repository = settings.lakefs_repository
+    ingest(client, config, repository, branch, batches, message=message, metadata={})
+
+
 def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, monkeypatch):
     monkeypatch.setenv("NIGHTJAR_DATASET_CONFIG", str(CONFIG))
     # Small tables, but through the large-output path: Spark files + a delta-rs commit.
     monkeypatch.setenv("NIGHTJAR_SPARK_WRITE_MIN_ROWS", "1")
     config = load_dataset_config(CONFIG)
-    client = make_client(settings)
-    ensure_repository(client, settings.lakefs_repository, "local://nightjar")
     days = [START + dt.timedelta(days=i) for i in range((NIGHT - START).days + 1)]
     batches = []
     for day in days:
@@ -54,15 +59,7 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
                     generator.labels_for(day - dt.timedelta(days=generator.LABEL_DELAY)),
                 )
             )
-    ingest(
-        client,
-        config,
-        settings.lakefs_repository,
-        "ingest-churn",
-        batches,
-        message="churn fixture",
-        metadata={},
-    )
+    _land(settings, config, "ingest-churn", batches, "churn fixture")
 
     train_run = _run("nightjar_retrain", AS_OF)
     snapshot = pipeline.open_snapshot(train_run)
@@ -98,21 +95,11 @@ def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
     optional.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("NIGHTJAR_DATASET_CONFIG", str(optional))
     config = load_dataset_config(optional)
-    client = make_client(settings)
-    ensure_repository(client, settings.lakefs_repository, "local://nightjar")
     night = NIGHT + dt.timedelta(days=10)
     before = [night - dt.timedelta(days=i) for i in (2, 1)]
     batches = [Batch("accounts", day, generator.accounts_for(day)) for day in [*before, night]]
     batches += [Batch("usage", day, generator.usage_for(day)) for day in before]
-    ingest(
-        client,
-        config,
-        settings.lakefs_repository,
-        "ingest-churn-gap",
-        batches,
-        message="churn: no usage file for one night",
-        metadata={},
-    )
+    _land(settings, config, "ingest-churn-gap", batches, "churn: no usage file for one night")
 
     run = _run("nightjar_score", night)
     with caplog.at_level(logging.WARNING, logger="nightjar.feature_job"):

@@ -285,8 +285,18 @@ def _validate_feature_table(config: DatasetConfig, table: pyarrow.Table) -> None
     }
     columns[config.entity_key] = pa.Column(pd.ArrowDtype(pyarrow.string()), nullable=False)
     schema = pa.DataFrameSchema(columns, name=f"{config.name} features")
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    repeated = int(frame[config.entity_key].duplicated().sum()) if config.entity_key in frame else 0
+    if repeated:
+        joined = [n for n, s in config.sources.items() if s.join_on and n != config.label.source]
+        raise DataValidationError(
+            f"{config.name}: {repeated} of {len(frame)} feature rows repeat an entity "
+            f"({config.entity_key}): a joined source ({', '.join(joined) or 'none'}) matches "
+            "more than one row for some keys; make its join_on keys identify one row; "
+            "nothing was written"
+        )
     try:
-        schema.validate(table.to_pandas(types_mapper=pd.ArrowDtype), lazy=True)
+        schema.validate(frame, lazy=True)
     except SchemaErrors as errors:
         raise DataValidationError(
             f"{config.name}: {table.num_rows} feature rows fail validation, nothing was "

@@ -234,3 +234,12 @@ def test_a_source_may_ignore_columns_it_does_not_declare(config, batch):
     )
     assert result.quarantined.empty
     assert not {"internal_note", "ingest_host"} & set(result.valid.columns)
+
+
+def test_features_that_repeat_an_entity_name_the_joined_sources(config):
+    import pyarrow
+
+    doubled = pd.concat([_feature_rows(config), _feature_rows(config).head(2)])
+    repeated = r"2 of 6 feature rows repeat an entity \(application_id\)"
+    with pytest.raises(DataValidationError, match=repeated):
+        validate_features(config, pyarrow.Table.from_pandas(doubled, preserve_index=False))

@@ -11,48 +11,56 @@ the driver and begin every transaction with ``BEGIN IMMEDIATE``: it takes the wr
 up front, so a busy database makes it wait (up to the busy timeout) instead of failing.
 
 Airflow imports ``airflow_local_settings`` from ``AIRFLOW_HOME/config`` before it builds
-its engines, in every process; ``write_local_settings`` puts a two-line module there
-that calls ``begin_immediate``. PostgreSQL needs none of this.
+its engines, in every process, task processes included; ``write_local_settings`` puts a
+two-line module there that calls ``begin_immediate`` for Airflow's database file only
+(applied to every SQLite engine, it made MLflow's own SQLite store in the tasks fail).
+PostgreSQL needs none of this.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 MARKER = "# Written by Nightjar (nightjar.airflow_sqlite)"
-LOCAL_SETTINGS = f"""{MARKER}: SQLite transactions begin IMMEDIATE.
+
+
+def _local_settings(database: Path) -> str:
+    return f"""{MARKER}: Airflow's SQLite transactions begin IMMEDIATE.
 from nightjar.airflow_sqlite import begin_immediate
 
-begin_immediate()
+begin_immediate({str(database)!r})
 """
 
 
-def _take_transaction_control(dbapi_connection, connection_record) -> None:
-    # sqlite3.Connection, or SQLAlchemy's aiosqlite adapter in the API server
-    if "sqlite" in type(dbapi_connection).__module__:
-        dbapi_connection.isolation_level = None  # the driver stops issuing BEGIN itself
+def begin_immediate(database: str | Path) -> None:
+    """Make every transaction on the SQLite file ``database`` in this process begin
+    IMMEDIATE. Other databases (MLflow's SQLite store in a task, say) are left alone."""
+    path = os.path.realpath(database)
+
+    def ours(filename: object) -> bool:
+        return isinstance(filename, str) and os.path.realpath(filename) == path
+
+    def take_transaction_control(dialect, connection_record, cargs, cparams) -> None:
+        if dialect.name == "sqlite" and cargs and ours(cargs[0]):
+            cparams["isolation_level"] = None  # the driver stops issuing BEGIN itself
+
+    def begin(connection) -> None:
+        if connection.dialect.name == "sqlite" and ours(connection.engine.url.database):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(Engine, "do_connect", take_transaction_control)
+    event.listen(Engine, "begin", begin)
 
 
-def _begin(connection) -> None:
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def begin_immediate() -> None:
-    """Make every SQLite engine in this process begin its transactions IMMEDIATE."""
-    if not event.contains(Engine, "begin", _begin):
-        event.listen(Engine, "connect", _take_transaction_control)
-        event.listen(Engine, "begin", _begin)
-
-
-def write_local_settings(airflow_home: Path) -> bool:
+def write_local_settings(airflow_home: Path, database: Path) -> bool:
     """Install the module into ``AIRFLOW_HOME/config``; leave a user's own file alone."""
     path = airflow_home / "config" / "airflow_local_settings.py"
     if path.exists() and not path.read_text().startswith(MARKER):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(LOCAL_SETTINGS)
+    path.write_text(_local_settings(database))
     return True

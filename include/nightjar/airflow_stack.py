@@ -86,7 +86,7 @@ class AirflowStack:
         database = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         sqlite_wal(database)
         if database.startswith("sqlite") and not write_local_settings(
-            Path(self.env["AIRFLOW_HOME"])
+            Path(self.env["AIRFLOW_HOME"]), sqlite_path(database)
         ):
             log.warning(
                 "AIRFLOW_HOME/config/airflow_local_settings.py is your own, so Nightjar did "
@@ -208,13 +208,18 @@ def sqlite_wal(database_url: str) -> None:
     scheduler failing with "database is locked"; ``nightjar.airflow_sqlite`` does.
     PostgreSQL needs nothing."""
     import sqlite3
-    from urllib.parse import urlsplit
 
     if not database_url.startswith("sqlite:///"):
         return
-    path = urlsplit(database_url.replace("sqlite:///", "file:///", 1)).path
-    with closing(sqlite3.connect(path, timeout=60)) as connection:
+    with closing(sqlite3.connect(sqlite_path(database_url), timeout=60)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of a ``sqlite:////abs/path.db?...`` URL."""
+    from urllib.parse import urlsplit
+
+    return Path(urlsplit(database_url.replace("sqlite:///", "file:///", 1)).path)
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -319,10 +319,22 @@ def render_report(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    numeric = [c for c in config.feature_names if c not in config.categorical]
+    # Evidently refuses a column with no values (an optional source that missed the day);
+    # Nightjar's own PSI still measures it, so the report leaves it out and says so.
+    empty = [
+        c
+        for c in config.feature_names
+        if current_sample[c].isna().all() or reference_sample[c].isna().all()
+    ]
+    if empty:
+        log.warning("%s: %s had no values; left out of the Evidently report", score_date, empty)
+    numeric = [c for c in config.feature_names if c not in config.categorical and c not in empty]
     definition = DataDefinition(
-        numerical_columns=numeric, categorical_columns=list(config.categorical)
+        numerical_columns=numeric,
+        categorical_columns=[c for c in config.categorical if c not in empty],
     )
+    current_sample = current_sample.drop(columns=empty)
+    reference_sample = reference_sample.drop(columns=empty)
     snapshot = Report([DataDriftPreset()]).run(
         Dataset.from_pandas(current_sample, data_definition=definition),
         Dataset.from_pandas(reference_sample, data_definition=definition),

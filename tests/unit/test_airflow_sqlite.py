@@ -15,9 +15,10 @@ import pytest
 SCRIPT = """
 import sys, threading
 from sqlalchemy import create_engine, text
-if sys.argv[2] == "begin immediate":
+if sys.argv[2] != "driver default":
     from nightjar.airflow_sqlite import begin_immediate
-    begin_immediate()
+    # "another database": the remedy is for Airflow's file; MLflow's keeps the default
+    begin_immediate(sys.argv[1] + ("-other" if sys.argv[2] == "another database" else ""))
 url = f"sqlite:///{sys.argv[1]}?timeout=10"
 backfill, scheduler = create_engine(url), create_engine(url)
 with backfill.begin() as c:
@@ -38,7 +39,7 @@ with backfill.connect() as c:
 """
 
 
-@pytest.mark.parametrize("mode", ["driver default", "begin immediate"])
+@pytest.mark.parametrize("mode", ["driver default", "another database", "begin immediate"])
 def test_a_read_then_write_transaction_waits_instead_of_failing(tmp_path, mode):
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "airflow.db"), mode],
@@ -46,7 +47,7 @@ def test_a_read_then_write_transaction_waits_instead_of_failing(tmp_path, mode):
         text=True,
         timeout=60,
     )
-    if mode == "driver default":
+    if mode != "begin immediate":
         assert done.returncode != 0 and "database is locked" in done.stderr
     else:
         assert done.returncode == 0, done.stderr
@@ -56,10 +57,10 @@ def test_a_read_then_write_transaction_waits_instead_of_failing(tmp_path, mode):
 def test_local_settings_are_written_once_and_a_users_own_file_is_kept(tmp_path):
     from nightjar.airflow_sqlite import MARKER, write_local_settings
 
-    assert write_local_settings(tmp_path)
-    assert write_local_settings(tmp_path)  # ours: rewritten
+    assert write_local_settings(tmp_path, tmp_path / "airflow.db")
+    assert write_local_settings(tmp_path, tmp_path / "airflow.db")  # ours: rewritten
     path = tmp_path / "config" / "airflow_local_settings.py"
     assert path.read_text().startswith(MARKER)
     path.write_text("# the user's own\n")
-    assert not write_local_settings(tmp_path)
+    assert not write_local_settings(tmp_path, tmp_path / "airflow.db")
     assert path.read_text() == "# the user's own\n"

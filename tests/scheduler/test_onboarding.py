@@ -1,0 +1,106 @@
+"""Onboarding a dataset Nightjar has never seen, as a new user does: raw exports as the
+source system writes them, one config file, and the CLI from a shell. No code, no
+reshaping script.
+
+The exports (``tests/fixtures/bikes``) carry what onboarding used to trip on: timestamps
+with a UTC offset, columns the model does not use, an enrichment keyed on two columns
+named differently from the base's and sharing a column name with it, labels with no
+availability column, and a day the enrichment feed missed. The user runs ``nightjar
+stack up``, ``data init``, one bulk ingest per source, then ``nightjar run`` for a first
+model, seven nightly scores and their monitoring, through Airflow's scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nightjar import delta_tables
+from nightjar.analytics import run_query
+from nightjar.dataset_config import load_dataset_config
+from nightjar.settings import Settings
+from tests.fixtures.bikes import generator
+
+from .conftest import UserShell, start_airflow
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "bikes"
+AS_OF = dt.date(2025, 6, 7)
+NIGHTS = [AS_OF + dt.timedelta(days=i) for i in range(1, 8)]  # 06-08..06-14
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory) -> UserShell:
+    root = tmp_path_factory.mktemp("onboarding")
+    config = root / "work" / "bikes.yaml"
+    shell = UserShell.create(root, {"NIGHTJAR_DATASET_CONFIG": str(config)})
+    for name in ("bikes.yaml", "bikes_policy.yaml"):
+        shutil.copy(FIXTURE / name, shell.workdir / name)
+    generator.write_exports(shell.workdir / "exports")
+    return shell
+
+
+def _ok(shell: UserShell, *command: str, timeout: float = 900) -> str:
+    done = shell.run("nightjar", *command, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"nightjar {' '.join(command)}:\n{output[-4000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def onboarded(shell: UserShell, tmp_path_factory) -> Settings:
+    _ok(shell, "stack", "up")
+    _ok(shell, "data", "init")
+    for source, folder in (("trips", "trips"), ("weather", "weather"), ("late_returns", "labels")):
+        _ok(shell, "data", "ingest", source, "--from-folder", f"exports/{folder}")
+    airflow = start_airflow(shell, tmp_path_factory.mktemp("logs") / "airflow.log")
+    try:
+        _ok(shell, "run", "retrain", "--date", str(AS_OF), "--force")
+        first, last = str(NIGHTS[0]), str(NIGHTS[-1])
+        _ok(shell, "run", "score", "--date", first, "--to", last)
+        _ok(shell, "run", "monitor", "--date", first, "--to", last)
+    finally:
+        airflow.stop()
+        _ok(shell, "stack", "down")
+    return Settings(
+        home=shell.home,
+        dataset_config=shell.env["NIGHTJAR_DATASET_CONFIG"],
+        lakefs_standin_port=int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]),
+    )
+
+
+def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
+    scores = run_query(
+        onboarded,
+        "SELECT score_date, count(*) AS n, count(DISTINCT trip_id) AS trips, "
+        "any_value(model_version) AS version FROM scores_bikes GROUP BY 1 ORDER BY 1",
+    )
+    assert pd.to_datetime(scores["score_date"]).dt.date.tolist() == NIGHTS
+    assert set(scores["n"]) == set(scores["trips"]) == {generator.TRIPS_PER_DAY}
+    assert {str(version) for version in scores["version"]} == {"1"}
+    assert shell.leftovers() == []
+
+
+def test_the_night_the_weather_feed_missed_is_scored_with_null_weather(onboarded):
+    config = load_dataset_config(onboarded.dataset_config)
+    features = delta_tables.read(
+        onboarded.table_uri(config.table_name("features")),
+        filters=[("feature_date", "=", generator.MISSING_WEATHER_DAY)],
+    ).to_pandas()
+    assert len(features) == generator.TRIPS_PER_DAY
+    assert features["temp_c"].isna().all() and features["rain_mm"].isna().all()
+    other_night = delta_tables.read(
+        onboarded.table_uri(config.table_name("features")),
+        filters=[("feature_date", "=", NIGHTS[0])],
+    ).to_pandas()
+    assert other_night["temp_c"].notna().all()
+
+
+def test_every_night_is_monitored(onboarded):
+    drift = run_query(onboarded, "SELECT DISTINCT score_date FROM drift_metrics_bikes ORDER BY 1")
+    assert pd.to_datetime(drift["score_date"]).dt.date.tolist() == NIGHTS

@@ -11,15 +11,17 @@ the driver and begin every transaction with ``BEGIN IMMEDIATE``: it takes the wr
 up front, so a busy database makes it wait (up to the busy timeout) instead of failing.
 
 Airflow imports ``airflow_local_settings`` from ``AIRFLOW_HOME/config`` before it builds
-its engines, in every process, task processes included; ``write_local_settings`` puts a
-two-line module there that calls ``begin_immediate`` for Airflow's database file only
-(applied to every SQLite engine, it made MLflow's own SQLite store in the tasks fail).
+its engines, in every process; ``write_local_settings`` puts a two-line module there that
+calls ``begin_immediate``, which acts in ``airflow`` CLI processes only and on Airflow's
+database file only. Both limits were learnt the hard way: on every SQLite engine it made
+MLflow's store in the tasks fail, and in the components it stalled the scheduler.
 PostgreSQL needs none of this.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from sqlalchemy import event
@@ -36,9 +38,20 @@ begin_immediate({str(database)!r})
 """
 
 
-def begin_immediate(database: str | Path) -> None:
-    """Make every transaction on the SQLite file ``database`` in this process begin
-    IMMEDIATE. Other databases (MLflow's SQLite store in a task, say) are left alone."""
+# Airflow's long-running components keep sessions open across their loops: begun
+# IMMEDIATE, each would hold the write lock and stall the rest (seen: tasks hung in
+# close_snapshot). Their own transactions were not the ones failing, so they, and the
+# task processes they fork, keep the driver's default.
+COMPONENTS = {"scheduler", "api-server", "dag-processor", "triggerer", "standalone"}
+
+
+def begin_immediate(database: str | Path, argv: list[str] | None = None) -> bool:
+    """In an ``airflow`` CLI process (``backfill create``, ``dags trigger``...), make every
+    transaction on the SQLite file ``database`` begin IMMEDIATE; return whether it did.
+    Other databases (MLflow's SQLite store, say) and Airflow's components are left alone."""
+    argv = sys.argv if argv is None else argv
+    if len(argv) < 2 or argv[1] in COMPONENTS:
+        return False
     path = os.path.realpath(database)
 
     def ours(filename: object) -> bool:
@@ -54,6 +67,7 @@ def begin_immediate(database: str | Path) -> None:
 
     event.listen(Engine, "do_connect", take_transaction_control)
     event.listen(Engine, "begin", begin)
+    return True
 
 
 def write_local_settings(airflow_home: Path, database: Path) -> bool:

@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, text
 if sys.argv[2] != "driver default":
     from nightjar.airflow_sqlite import begin_immediate
     # "another database": the remedy is for Airflow's file; MLflow's keeps the default
-    begin_immediate(sys.argv[1] + ("-other" if sys.argv[2] == "another database" else ""))
+    other = "-other" if sys.argv[2] == "another database" else ""
+    assert begin_immediate(sys.argv[1] + other, argv=["airflow", "backfill", "create"])
 url = f"sqlite:///{sys.argv[1]}?timeout=10"
 backfill, scheduler = create_engine(url), create_engine(url)
 with backfill.begin() as c:
@@ -64,3 +65,10 @@ def test_local_settings_are_written_once_and_a_users_own_file_is_kept(tmp_path):
     path.write_text("# the user's own\n")
     assert not write_local_settings(tmp_path, tmp_path / "airflow.db")
     assert path.read_text() == "# the user's own\n"
+
+
+def test_airflows_long_running_components_keep_the_drivers_default():
+    from nightjar.airflow_sqlite import begin_immediate
+
+    for component in ("scheduler", "api-server", "dag-processor", "triggerer"):
+        assert not begin_immediate("/nowhere/airflow.db", argv=["airflow", component])

@@ -12,9 +12,10 @@ up front, so a busy database makes it wait (up to the busy timeout) instead of f
 
 Airflow imports ``airflow_local_settings`` from ``AIRFLOW_HOME/config`` before it builds
 its engines, in every process; ``write_local_settings`` puts a two-line module there that
-calls ``begin_immediate``, which acts in ``airflow`` CLI processes only and on Airflow's
-database file only. Both limits were learnt the hard way: on every SQLite engine it made
-MLflow's store in the tasks fail, and in the components it stalled the scheduler.
+calls ``begin_immediate``, which acts in ``airflow backfill`` processes only and on
+Airflow's database file only. Both limits were learnt the hard way: on every SQLite
+engine it made MLflow's store in the tasks fail, in the components it stalled the
+scheduler, and ``airflow db migrate`` deadlocked on its own migration lock.
 PostgreSQL needs none of this.
 """
 
@@ -38,19 +39,18 @@ begin_immediate({str(database)!r})
 """
 
 
-# Airflow's long-running components keep sessions open across their loops: begun
-# IMMEDIATE, each would hold the write lock and stall the rest (seen: tasks hung in
-# close_snapshot). Their own transactions were not the ones failing, so they, and the
-# task processes they fork, keep the driver's default.
-COMPONENTS = {"scheduler", "api-server", "dag-processor", "triggerer", "standalone"}
+# Only the commands seen failing this way. Begun IMMEDIATE, the long-running components
+# (and the task processes they fork) stalled the scheduler with sessions held across their
+# loops, and `airflow db migrate` deadlocked on its own migration lock.
+COMMANDS = {"backfill"}
 
 
 def begin_immediate(database: str | Path, argv: list[str] | None = None) -> bool:
-    """In an ``airflow`` CLI process (``backfill create``, ``dags trigger``...), make every
-    transaction on the SQLite file ``database`` begin IMMEDIATE; return whether it did.
-    Other databases (MLflow's SQLite store, say) and Airflow's components are left alone."""
+    """In an ``airflow backfill ...`` process, make every transaction on the SQLite file
+    ``database`` begin IMMEDIATE; return whether it did. Other commands, Airflow's
+    components and other databases (MLflow's SQLite store, say) are left alone."""
     argv = sys.argv if argv is None else argv
-    if len(argv) < 2 or argv[1] in COMPONENTS:
+    if len(argv) < 2 or argv[1] not in COMMANDS:
         return False
     path = os.path.realpath(database)
 

@@ -67,8 +67,8 @@ def test_local_settings_are_written_once_and_a_users_own_file_is_kept(tmp_path):
     assert path.read_text() == "# the user's own\n"
 
 
-def test_airflows_long_running_components_keep_the_drivers_default():
+def test_only_backfill_commands_take_the_remedy():
     from nightjar.airflow_sqlite import begin_immediate
 
-    for component in ("scheduler", "api-server", "dag-processor", "triggerer"):
-        assert not begin_immediate("/nowhere/airflow.db", argv=["airflow", component])
+    for command in ("scheduler", "api-server", "dag-processor", "triggerer", "db", "dags"):
+        assert not begin_immediate("/nowhere/airflow.db", argv=["airflow", command])

@@ -133,7 +133,7 @@ def _on_their_columns(cases: pd.DataFrame, row_rule_columns: dict[str, str]) -> 
     column each rule is about, so a message names that column and no unrelated values."""
     whole_row = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
     about = cases["check"].astype(str).map(row_rule_columns)
-    return cases[~whole_row | (cases["column"] == about)]
+    return cases[~whole_row | about.isna() | (cases["column"] == about)]
 
 
 def _describe(cases: pd.DataFrame, limit: int = 8) -> str:

@@ -243,3 +243,9 @@ def test_features_that_repeat_an_entity_name_the_joined_sources(config):
     repeated = r"2 of 6 feature rows repeat an entity \(application_id\)"
     with pytest.raises(DataValidationError, match=repeated):
         validate_features(config, pyarrow.Table.from_pandas(doubled, preserve_index=False))
+
+
+def test_many_repeated_keys_fail_the_batch_naming_the_uniqueness_rule(config, batch):
+    batch["application_id"] = batch["application_id"].where(batch.index >= 100, "dup")
+    with pytest.raises(DataValidationError, match="uniqueness"):
+        _validate(config, batch)

@@ -78,6 +78,12 @@ class SourceTable(_Strict):
         keys = {right: left for left, right in self.join_on.items()}
         return {c: keys.get(c, f"{self.prefix}{c}") for c in self.columns}
 
+    def contributed_names(self) -> set[str]:
+        """The joined names of the columns this source adds (its join keys are the other
+        side's)."""
+        keys = set(self.join_on.values())
+        return {joined for column, joined in self.joined_names().items() if column not in keys}
+
     required: bool = Field(
         default=True,
         description="False for an enrichment source that may miss a day: that day's rows get "
@@ -304,11 +310,7 @@ class DatasetConfig(_Strict):
                         f"sources.{name}.join_on: {left!r} is in none of the sources it joins "
                         f"({self.base_source!r} and those listed before it)"
                     )
-            added = {
-                joined_as
-                for column, joined_as in source.joined_names().items()
-                if column not in source.join_on.values()
-            }
+            added = source.contributed_names()
             for column in sorted(added & joined):
                 yield (
                     f"sources.{name}: column {column!r} is already joined from another source; "

@@ -38,7 +38,7 @@ def describe(config: DatasetConfig) -> str:
         sources = sorted(
             s
             for s, t in config.sources.items()
-            if columns & set(t.joined_names().values()) and s != config.label.source
+            if columns & t.contributed_names() and s != config.label.source
         )
         checks = [f"type {spec.type}", "not null" if not spec.nullable else "nullable"]
         if spec.min is not None:

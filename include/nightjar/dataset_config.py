@@ -357,13 +357,12 @@ class DatasetConfig(_Strict):
         payload = {
             "entity_key": self.entity_key,
             "event_time": self.event_time,
+            "timezone": self.timezone,  # it decides which date an event belongs to
             "sources": {k: v.model_dump(mode="json") for k, v in sorted(self.sources.items())},
             "features": {k: v.model_dump(mode="json") for k, v in self.features.items()},
             "categorical": self.categorical,
             "code": Path(feature_code.__file__).read_bytes().hex(),
         }
-        if self.timezone != "UTC":  # it moves events between dates; UTC keeps older hashes
-            payload["timezone"] = self.timezone
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 

@@ -25,6 +25,7 @@ from nightjar.validation import (
     RAW_DTYPES,
     DataValidationError,
     check_freshness,
+    refuse_repeated_entities,
     validate_features,
     validate_raw,
 )
@@ -217,6 +218,8 @@ def run_feature_job(
     try:
         rows = stamped.count()  # the frame is cached: this reads no input again
         if rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None:
+            entities = features.select(config.entity_key).distinct().count()
+            refuse_repeated_entities(config, rows - entities, rows)
             validate_features(config, features)
             replace_partition_from_spark(
                 stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),

@@ -273,6 +273,18 @@ def validate_features(config: DatasetConfig, features) -> None:
         _validate_spark_features(config, features)
 
 
+def refuse_repeated_entities(config: DatasetConfig, repeated: int, rows: int) -> None:
+    """One row per entity: more means a join matched several rows of a source."""
+    if repeated:
+        joined = [n for n, s in config.sources.items() if s.join_on and n != config.label.source]
+        raise DataValidationError(
+            f"{config.name}: {repeated} of {rows} feature rows repeat an entity "
+            f"({config.entity_key}): a joined source ({', '.join(joined) or 'none'}) matches "
+            "more than one row for some keys; make its join_on keys identify one row; "
+            "nothing was written"
+        )
+
+
 def _validate_feature_table(config: DatasetConfig, table: pyarrow.Table) -> None:
     types = {"float": pyarrow.float64(), "int": pyarrow.int64(), "string": pyarrow.string()}
     columns = {
@@ -286,15 +298,9 @@ def _validate_feature_table(config: DatasetConfig, table: pyarrow.Table) -> None
     columns[config.entity_key] = pa.Column(pd.ArrowDtype(pyarrow.string()), nullable=False)
     schema = pa.DataFrameSchema(columns, name=f"{config.name} features")
     frame = table.to_pandas(types_mapper=pd.ArrowDtype)
-    repeated = int(frame[config.entity_key].duplicated().sum()) if config.entity_key in frame else 0
-    if repeated:
-        joined = [n for n, s in config.sources.items() if s.join_on and n != config.label.source]
-        raise DataValidationError(
-            f"{config.name}: {repeated} of {len(frame)} feature rows repeat an entity "
-            f"({config.entity_key}): a joined source ({', '.join(joined) or 'none'}) matches "
-            "more than one row for some keys; make its join_on keys identify one row; "
-            "nothing was written"
-        )
+    if config.entity_key in frame:
+        repeated = int(frame[config.entity_key].duplicated().sum())
+        refuse_repeated_entities(config, repeated, len(frame))
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as errors:

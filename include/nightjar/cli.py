@@ -148,6 +148,11 @@ def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
     settings = _settings()
     with EmbeddedStack(settings):
         failed = scheduler_runs.run_dates(settings, RUNNABLE_DAGS[what], dates, conf)
+    if what == "score":
+        from nightjar.dataset_config import load_dataset_config
+        from nightjar.summary import print_scored
+
+        print_scored(settings, load_dataset_config(settings.dataset_config), start, end)
     if failed:
         raise click.ClickException(f"{failed} of {len(dates)} run(s) failed")
 

@@ -346,6 +346,12 @@ class DatasetConfig(_Strict):
         """Name of one of this dataset's Delta tables, e.g. ``features_credit_default``."""
         return f"{kind}_{self.name}"
 
+    @property
+    def quarantine_table(self) -> str:
+        """The one table of raw rows the rules set aside, for every source: a ``source``
+        column says whose, ``rule`` and ``reason`` say why, ``row`` holds the row as JSON."""
+        return self.table_name("quarantine")
+
     def spec_hash(self) -> str:
         """Stable version of the feature definitions and the code that computes them.
 
@@ -380,9 +386,28 @@ def expression_columns(expression: str) -> set[str]:
     return used - lambda_arguments
 
 
+def unknown_functions(expression: str) -> set[str]:
+    """Functions an expression calls that Spark does not have.
+
+    sqlglot knows most Spark functions by their own classes and parses any other name as
+    ``Anonymous``; only those are looked up, in ``pyspark.sql.functions`` (imported only
+    then: it costs about 0.3 s), so ``lg(x)`` fails at load rather than in Spark.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(expression, read="spark")
+    called = {function.name.lower() for function in tree.find_all(exp.Anonymous)}
+    if not called:
+        return set()
+    import pyspark.sql.functions as spark_functions
+
+    return {name for name in called if not hasattr(spark_functions, name)}
+
+
 def _expression_problems(field: str, expression: str, available: set[str]):
-    """Check an expression's columns against the declared ones, so a typo fails when the
-    config loads, not in Spark after retries."""
+    """Check an expression's columns and functions against the declared columns and
+    Spark's functions, so a typo fails when the config loads, not in Spark after retries."""
     import sqlglot
 
     try:
@@ -391,6 +416,8 @@ def _expression_problems(field: str, expression: str, available: set[str]):
         reason = str(error).splitlines()[0]
         yield f"{field}: expr {expression!r} is not valid Spark SQL ({reason})"
         return
+    for name in sorted(unknown_functions(expression)):
+        yield f"{field}: expr {expression!r} calls {name}(), which Spark SQL does not have"
     for column in sorted(used - available):
         close = difflib.get_close_matches(column, available, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

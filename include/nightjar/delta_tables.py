@@ -125,12 +125,28 @@ def replace_partition(
 
 
 def replace_date_range(
-    uri: str, data: pa.Table, *, partition_column: str, start: dt.date, end: dt.date
+    uri: str,
+    data: pa.Table,
+    *,
+    partition_column: str,
+    start: dt.date,
+    end: dt.date,
+    only_where: dict[str, str] | None = None,
 ) -> None:
-    """Atomically replace every date partition from ``start`` to ``end``, in one commit."""
+    """Atomically replace every date partition from ``start`` to ``end``, in one commit.
+
+    ``only_where`` narrows the replacement to rows with those column values (say, one
+    source's rows of a shared table); every row of ``data`` must carry them.
+    """
     column = validate_identifier(partition_column, what="partition column")
     days = {(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)}
     predicate = f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+    for name, value in (only_where or {}).items():
+        other = validate_identifier(name, what="column")
+        literal = partition_literal(value)
+        if data.num_rows and pc.any(pc.not_equal(data.column(other), literal)).as_py():
+            raise ValueError(f"rows written to {uri} must all have {other} = {literal!r}")
+        predicate += f" AND {other} = '{literal}'"
     _overwrite_where(
         uri, data, column=column, predicate=predicate, allowed=days, target_file_size=None
     )

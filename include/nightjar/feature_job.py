@@ -140,9 +140,9 @@ def _write_quarantine(
     end: dt.date,
     commit_id: str,
 ) -> None:
-    """Replace the quarantine rows of ``start``..``end`` in one commit (an empty range
-    clears what an earlier run of the same dates set aside)."""
-    uri = settings.table_uri(config.table_name(f"quarantine_{name}"))
+    """Replace source ``name``'s quarantine rows of ``start``..``end`` in one commit (an
+    empty range clears what an earlier run of the same dates set aside)."""
+    uri = settings.table_uri(config.quarantine_table)
     if quarantined.empty and delta_tables.open_table(uri) is None:
         return
     frame = quarantined.assign(lakefs_commit=commit_id)
@@ -153,6 +153,7 @@ def _write_quarantine(
         partition_column="partition_date",
         start=start,
         end=end,
+        only_where={"source": name},
     )
     for day, rows in frame.groupby("partition_date"):
         log.warning("%s %s: %d rows quarantined to %s", name, day, len(rows), uri)

@@ -292,7 +292,7 @@ def _score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
         score_date=run.target_date,
         dag_run_id=run.run_id,
         logical_date=run.logical_date,
-        scored_at=run.interval_end,
+        data_interval_end=run.interval_end,
     )
     scored = {}
     for role in ("champion", "challenger"):

@@ -49,7 +49,7 @@ class ScoringContext:
     score_date: dt.date
     dag_run_id: str
     logical_date: str
-    scored_at: dt.datetime  # the run's data-interval end: deterministic across retries
+    data_interval_end: dt.datetime  # the run's: the same on every retry of the run
 
 
 def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef | None:
@@ -125,7 +125,9 @@ def _stamp(model: ModelRef, context: ScoringContext) -> dict[str, object]:
         "model_alias": model.alias,
         "dag_run_id": context.dag_run_id,
         "logical_date": context.logical_date,
-        "scored_at": pa.scalar(context.scored_at, pa.timestamp("us", tz="UTC")),
+        "data_interval_end": pa.scalar(context.data_interval_end, pa.timestamp("us", tz="UTC")),
+        # when these rows were computed: differs between retries, by design
+        "scored_at": pa.scalar(dt.datetime.now(dt.UTC), pa.timestamp("us", tz="UTC")),
         SCORE_DATE: context.score_date,
     }
 

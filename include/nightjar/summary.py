@@ -1,8 +1,12 @@
-"""The closing summary of ``nightjar demo``: what happened and where to look."""
+"""What ``nightjar demo`` and ``nightjar run score`` print at the end: what happened and
+where to look."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
+import pandas as pd
 
 from nightjar import registry
 from nightjar.analytics import run_query, table_names
@@ -12,27 +16,45 @@ from nightjar.settings import Settings
 
 
 def _quarantined_per_date(settings: Settings, config: DatasetConfig) -> str:
-    """A SQL expression: the raw rows set aside for ``score_date``, over every source's
-    quarantine table that exists (one appears with a source's first set-aside row)."""
-    present = set(table_names(settings))
-    counts = [
-        f"(SELECT count(*) FROM {table} WHERE partition_date = score_date)"
-        for table in (config.table_name(f"quarantine_{name}") for name in config.sources)
-        if table in present
-    ]
-    return " + ".join(counts) or "0"
+    """A SQL expression: the raw rows set aside for ``score_date``, from every source
+    (the quarantine table appears with the first set-aside row)."""
+    table = config.quarantine_table
+    if table not in table_names(settings):
+        return "0"
+    return f"(SELECT count(*) FROM {table} WHERE partition_date = score_date)"
+
+
+def scored_per_date(
+    settings: Settings,
+    config: DatasetConfig,
+    dates: tuple[dt.date, dt.date] | None = None,
+) -> pd.DataFrame:
+    """Rows scored per date, next to the raw rows the rules set aside for it, the mean
+    probability and the model version; every scored date, or those in ``dates``."""
+    where = f"WHERE score_date BETWEEN DATE '{dates[0]}' AND DATE '{dates[1]}'" if dates else ""
+    return run_query(
+        settings,
+        f"SELECT score_date, count(*) AS rows, {_quarantined_per_date(settings, config)} "
+        f"AS quarantined, round(avg(probability), 4) AS mean_probability, "
+        f"any_value(model_version) AS model_version "
+        f"FROM {config.table_name('scores')} {where} GROUP BY 1 ORDER BY 1",
+    )
+
+
+def print_scored(settings: Settings, config: DatasetConfig, start: dt.date, end: dt.date) -> None:
+    """What ``nightjar run score`` scored (quarantined: raw rows the rules set aside)."""
+    per_date = scored_per_date(settings, config, (start, end))
+    if per_date.empty:
+        click.echo(f"no scores for {start}..{end}")
+        return
+    click.echo("rows scored per date (quarantined: raw rows the rules set aside):")
+    click.echo("  " + per_date.to_string(index=False).replace("\n", "\n  "))
 
 
 def print_summary(settings: Settings, config: DatasetConfig) -> None:
     scores = config.table_name("scores")
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
-    per_date = run_query(
-        settings,
-        f"SELECT score_date, count(*) AS rows, {_quarantined_per_date(settings, config)} "
-        f"AS quarantined, round(avg(probability), 4) AS mean_probability, "
-        f"any_value(model_version) AS model_version "
-        f"FROM {scores} GROUP BY 1 ORDER BY 1",
-    )
+    per_date = scored_per_date(settings, config)
     decisions = run_query(
         settings,
         "SELECT decision_date, fired, reason FROM "

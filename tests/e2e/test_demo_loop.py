@@ -21,6 +21,7 @@ LINEAGE = [
     "feature_spec",
     "dag_run_id",
     "logical_date",
+    "data_interval_end",
     "scored_at",
 ]
 
@@ -78,7 +79,7 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
     for _ in range(3):
         assert "success" in InProcessRunner().run("nightjar_score", day, {}).lower()
         reruns.append(_scores(demo_world, config, day))
-    run_specific = ["dag_run_id", "logical_date", "scored_at"]
+    run_specific = ["dag_run_id", "logical_date", "data_interval_end", "scored_at"]
     for rerun in reruns[1:]:
         pd.testing.assert_frame_equal(
             reruns[0].drop(columns=run_specific), rerun.drop(columns=run_specific)

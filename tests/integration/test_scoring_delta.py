@@ -53,7 +53,11 @@ def test_rescoring_a_date_replaces_exactly_that_partition(settings, config, scor
     for _ in range(3):
         _score(settings, config, scoring_world, DAYS[0], table)
     again = _read(settings, table)
-    pd.testing.assert_frame_equal(first, again)
+    rescored = again["score_date"] == DAYS[0]
+    assert (again.loc[rescored, "scored_at"] > first.loc[rescored, "scored_at"]).all()
+    assert (again.loc[~rescored, "scored_at"] == first.loc[~rescored, "scored_at"]).all()
+    assert (again["data_interval_end"] == first["data_interval_end"]).all()
+    pd.testing.assert_frame_equal(first.drop(columns="scored_at"), again.drop(columns="scored_at"))
     assert not again.duplicated(["score_date", "application_id"]).any()
     lineage = again.iloc[0]
     assert (lineage.model_name, lineage.model_version, lineage.model_run_id) == (
@@ -120,7 +124,9 @@ def test_a_killed_scoring_run_leaves_the_previous_partition_visible(
     assert DeltaTable(uri).version() == version
     pd.testing.assert_frame_equal(before, _read(settings, table))
     _score(settings, config, scoring_world, DAYS[0], table)  # the rerun completes
-    pd.testing.assert_frame_equal(before, _read(settings, table))
+    after = _read(settings, table)
+    assert (after["scored_at"] > before["scored_at"]).all()  # the wall clock of the rerun
+    pd.testing.assert_frame_equal(before.drop(columns="scored_at"), after.drop(columns="scored_at"))
 
 
 @pytest.mark.parametrize("bad", ["2026-02-01' OR '1'='1", "../../etc"])
@@ -168,4 +174,56 @@ def test_a_date_range_is_replaced_in_one_commit_and_refuses_rows_outside_it(sett
             partition_column="d",
             start=days[1],
             end=days[2],
+        )
+
+
+def test_a_date_range_replacement_narrowed_to_one_source_leaves_the_others(settings):
+    """The one quarantine table holds every source's rows: rerunning one source's dates
+    replaces that source's rows only."""
+    import pyarrow as pa
+
+    from nightjar import delta_tables
+
+    uri = settings.table_uri("shared_by_sources")
+    day = dt.date(2026, 1, 1)
+
+    def rows(source: str, values: list[int]) -> pa.Table:
+        return pa.table(
+            {
+                "d": pa.array([day] * len(values), pa.date32()),
+                "source": [source] * len(values),
+                "v": values,
+            }
+        )
+
+    for source, values in (("applications", [1, 2]), ("bureau", [3])):
+        delta_tables.replace_date_range(
+            uri,
+            rows(source, values),
+            partition_column="d",
+            start=day,
+            end=day,
+            only_where={"source": source},
+        )
+    delta_tables.replace_date_range(
+        uri,
+        rows("applications", [10]),
+        partition_column="d",
+        start=day,
+        end=day,
+        only_where={"source": "applications"},
+    )
+    table = DeltaTable(uri).to_pandas().sort_values("v")
+    assert list(zip(table["source"], table["v"], strict=True)) == [
+        ("bureau", 3),
+        ("applications", 10),
+    ]
+    with pytest.raises(ValueError, match="source = 'applications'"):
+        delta_tables.replace_date_range(
+            uri,
+            rows("bureau", [4]),
+            partition_column="d",
+            start=day,
+            end=day,
+            only_where={"source": "applications"},
         )

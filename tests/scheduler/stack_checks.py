@@ -43,8 +43,9 @@ def scored_partitions(settings: Settings, config: DatasetConfig) -> dict[dt.date
 
 
 def partition_digest(partition: pa.Table, key: str) -> str:
-    """Content digest of a partition, independent of row and file order."""
-    ordered = partition.sort_by([(key, "ascending")])
+    """Content digest of a partition, independent of row and file order, leaving out
+    ``scored_at`` (the wall-clock time of the write, which a rerun changes by design)."""
+    ordered = partition.drop_columns(["scored_at"]).sort_by([(key, "ascending")])
     return hashlib.sha256(str(ordered.to_pydict()).encode()).hexdigest()
 
 
@@ -55,8 +56,8 @@ def raw_rows(day: dt.date, spec: demo_data.DemoSpec) -> int:
 
 def quarantined_rows(settings: Settings, config: DatasetConfig, day: dt.date) -> int:
     table = delta_tables.read(
-        settings.table_uri(config.table_name("quarantine_applications")),
-        filters=[("partition_date", "=", day)],
+        settings.table_uri(config.quarantine_table),
+        filters=[("partition_date", "=", day), ("source", "=", "applications")],
     )
     return 0 if table is None else table.num_rows
 

@@ -52,6 +52,9 @@ def _ok(shell: UserShell, *command: str, timeout: float = 900) -> str:
     return output
 
 
+SCORE_OUTPUT: list[str] = []  # what `nightjar run score` printed
+
+
 @pytest.fixture(scope="module")
 def onboarded(shell: UserShell, tmp_path_factory) -> Settings:
     _ok(shell, "stack", "up")
@@ -62,7 +65,7 @@ def onboarded(shell: UserShell, tmp_path_factory) -> Settings:
     try:
         _ok(shell, "run", "retrain", "--date", str(AS_OF), "--force")
         first, last = str(NIGHTS[0]), str(NIGHTS[-1])
-        _ok(shell, "run", "score", "--date", first, "--to", last)
+        SCORE_OUTPUT.append(_ok(shell, "run", "score", "--date", first, "--to", last))
         _ok(shell, "run", "monitor", "--date", first, "--to", last)
     finally:
         airflow.stop()
@@ -84,6 +87,12 @@ def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
     assert set(scores["n"]) == set(scores["trips"]) == {generator.TRIPS_PER_DAY}
     assert {str(version) for version in scores["version"]} == {"1"}
     assert shell.leftovers() == []
+
+
+def test_run_score_prints_rows_scored_beside_rows_quarantined(onboarded):
+    printed = SCORE_OUTPUT[0]
+    assert "rows scored per date (quarantined: raw rows the rules set aside):" in printed
+    assert "quarantined" in printed and str(NIGHTS[-1]) in printed
 
 
 def test_the_night_the_weather_feed_missed_is_scored_with_null_weather(onboarded):

@@ -77,6 +77,12 @@ def test_spec_hash_changes_with_a_feature_definition(tmp_path, config):
             "which no source declares; did you mean 'income'?",
         ),
         (
+            lambda r: r["features"]["loan_to_income"]["definition"].update(
+                expr="lg(loan_amount) - percentile_approx(income, 0.5) OVER ()"
+            ),
+            "calls lg(), which Spark SQL does not have",
+        ),
+        (
             lambda r: r["features"]["loan_to_income"]["definition"].update(expr="log1p("),
             "features.loan_to_income: expr 'log1p(' is not valid Spark SQL",
         ),

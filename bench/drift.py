@@ -189,7 +189,12 @@ def _setup(features: int, current_rows: int, reference_rows: int) -> dict:
                 pa.Table.from_pandas(frame, preserve_index=False),
                 partition_by=[partition],
             )
-    scores = pa.table({"probability": predictions(current_rows, CURRENT_SEED).to_numpy()})
+    scores = pa.table(
+        {
+            "probability": predictions(current_rows, CURRENT_SEED).to_numpy(),
+            "model_version": pa.array(["1"] * current_rows, pa.string()),
+        }
+    )
     delta_tables.append(
         settings.table_uri(config.table_name("scores")),
         scores.append_column(SCORE_DATE, pa.array([SCORE_DAY] * current_rows, pa.date32())),
@@ -246,18 +251,20 @@ def _frames(features: int, current_rows: int, reference_rows: int):
 
 def _nightjar_in_memory(features: int, current_rows: int, reference_rows: int) -> dict:
     """Nightjar's statistics and decision rule on in-memory frames (Evidently's data)."""
-    from nightjar.drift import current_proportions, psi, reference_stats
+    from nightjar.drift_stats import fit_bins, psi, shares
 
     config = bench_config(features)
     current, reference = _frames(features, current_rows, reference_rows)
-    reference_predictions = predictions(max(reference_rows // 5, 1), REFERENCE_SEED)
     result: dict = {"rss_start_mib": peak_rss_mib()}
     with timed(result, "seconds"):
-        stats = reference_stats(config, reference, reference_predictions)
-        values = {
-            name: psi(stats[name]["proportions"], current_proportions(stats[name], current[name]))
-            for name in config.feature_names
-        }
+        values = {}
+        for name in config.feature_names:
+            bins = fit_bins(
+                reference[name], categorical=name in config.categorical, bins=config.drift.bins
+            )
+            values[name] = psi(
+                shares(bins.count(reference[name])), shares(bins.count(current[name]))
+            )
     result["psi"] = {name: round(value, 6) for name, value in values.items()}
     result["drifted"] = [n for n, v in values.items() if v > config.drift.psi_threshold]
     return result

@@ -62,6 +62,25 @@ def report(name: str) -> FileResponse:
     return FileResponse(path, media_type="text/html")
 
 
+_REPORT_LIB_NAME = re.compile(r"^(evidently-[0-9a-z.]+\.js|material-ui-icons\.woff2)$")
+
+
+@app.get("/reports/js/{name}")
+def report_lib(name: str) -> FileResponse:
+    """Evidently's bundle and font, which every report refers to instead of inlining."""
+    if not _REPORT_LIB_NAME.match(name):
+        raise HTTPException(status_code=400, detail="invalid report file name")
+    from nightjar.drift_report import LIB_DIR
+    from nightjar.pipeline import reports_dir
+
+    settings, config = _context()
+    path = reports_dir(settings, config) / LIB_DIR / name
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="no such file")
+    media = "text/javascript" if name.endswith(".js") else "font/woff2"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=86400"})
+
+
 @app.get("/model-card/{version}", response_class=HTMLResponse)
 def model_card(version: int) -> str:
     from mlflow.exceptions import MlflowException

@@ -172,15 +172,56 @@ class ModelSpec(_Strict):
     )
 
 
+class FeatureDriftPolicy(_Strict):
+    """How one feature is monitored, where it differs from the dataset's defaults."""
+
+    seasonal: Literal["weekly", "yearly"] | None = Field(
+        default=None,
+        description="Compare each night with the same weekday of the reference (weekly), or "
+        "with the same day 52 weeks earlier (yearly), instead of the whole reference.",
+    )
+    psi_threshold: float | None = Field(default=None, gt=0)
+
+
+class PredictionDriftPolicy(_Strict):
+    monitored: bool = Field(
+        default=True, description="Whether prediction drift alone breaches a window."
+    )
+    psi_threshold: float | None = Field(default=None, gt=0)
+
+
 class DriftSpec(_Strict):
     psi_threshold: float = Field(default=0.2, gt=0)
     bins: int = Field(default=10, ge=2, le=100)
     max_drifted_share: float = Field(
         default=0.3, gt=0, le=1, description="Share of drifted features that breaches the window."
     )
-    report_sample_rows: int = Field(default=5000, gt=0)
-    breach_k: int = Field(default=2, ge=1, description="Breaching windows needed...")
-    breach_n: int = Field(default=3, ge=1, description="...among the last n windows.")
+    current_window_days: int = Field(
+        default=7,
+        ge=1,
+        le=92,
+        description="Nights, ending at the monitored date, that make the current window. A "
+        "week holds every weekday once, so a weekly cycle cancels out.",
+    )
+    reference: Literal["training", "week_earlier", "year_earlier", "rolling"] = Field(
+        default="training",
+        description="What the window is compared with: the champion's training data, the "
+        "same nights a week or 52 weeks earlier, or the accepted nights before the window.",
+    )
+    rolling_days: int = Field(
+        default=28, ge=1, description="reference: rolling looks back this many nights."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Features not monitored.")
+    features: dict[str, FeatureDriftPolicy] = Field(default_factory=dict)
+    prediction: PredictionDriftPolicy = Field(default_factory=PredictionDriftPolicy)
+    report_sample_rows: int = Field(default=2000, gt=0)
+    report_retention_days: int = Field(
+        default=30, ge=1, description="HTML reports older than this are deleted."
+    )
+    breach_k: int = Field(default=2, ge=1, description="Breaching nights needed...")
+    breach_n: int = Field(
+        default=3, ge=1, description="...among the last n calendar nights, ending at the date."
+    )
     cooldown_days: int = Field(
         default=7, ge=0, description="No retrain request this soon after one."
     )
@@ -289,6 +330,9 @@ class DatasetConfig(_Strict):
         for column in self.categorical:
             if column not in self.features:
                 yield f"categorical column {column!r} is not a feature"
+        for column in [*self.drift.exclude, *self.drift.features]:
+            if column not in self.features:
+                yield f"drift: {column!r} is not a feature"
         for column in self.slices:
             if column not in available and column not in self.features:
                 yield f"slice column {column!r} does not exist in any source or feature"
@@ -351,6 +395,18 @@ class DatasetConfig(_Strict):
         """The one table of raw rows the rules set aside, for every source: a ``source``
         column says whose, ``rule`` and ``reason`` say why, ``row`` holds the row as JSON."""
         return self.table_name("quarantine")
+
+    def drift_threshold(self, column: str) -> float:
+        """The PSI above which ``column`` (a feature, or ``probability``) drifted."""
+        policy = (
+            self.drift.prediction if column == "probability" else self.drift.features.get(column)
+        )
+        override = policy.psi_threshold if policy else None
+        return override if override is not None else self.drift.psi_threshold
+
+    @property
+    def monitored_features(self) -> list[str]:
+        return [name for name in self.features if name not in self.drift.exclude]
 
     def spec_hash(self) -> str:
         """Stable version of the feature definitions and the code that computes them.

@@ -1,13 +1,16 @@
-"""Drift of one scored date against the champion's training data.
+"""Drift of a window of scored nights against a reference, for the champion.
 
-Decisions use the Population Stability Index over fixed bins: quantile bins of the
-reference for numeric features, the categories themselves for categorical ones, and
-the predicted probability as one more column. PSI measures how far the distribution
-moved, not how sure we are that it moved at all, so unlike a p-value it does not flag
-every column once n is large. Reference statistics are computed once per model version
-and kept with the model in MLflow. A night is read once, one Arrow batch at a time, so
-memory does not grow with its rows. Evidently renders the human-readable report from a
-sample; the decision never depends on the sample.
+Decisions use the Population Stability Index over fixed bins (``drift_stats``): PSI
+measures how far a distribution moved, not how sure we are that it moved at all, so
+unlike a p-value it does not flag every column once n is large.
+
+Each night is counted once per champion version into ``drift_counts_<dataset>`` (rows
+per bin, per column), so the current window (``drift.current_window_days`` nights ending
+at the monitored date) and a reference span of scored nights are sums of stored counts.
+The training reference, with its bins and its counts per training day, is computed once
+per model version and kept with the model in MLflow. A night is read one Arrow batch at a
+time, so memory does not grow with its rows. Evidently renders the human-readable report
+from a sample of the monitored night (``drift_report``); the decision never depends on it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from pyarrow.parquet import filters_to_expression
 
 from nightjar import delta_tables, tracking
 from nightjar.dataset_config import DatasetConfig
+from nightjar.drift_stats import SEASON_SHIFT, ColumnBins, Comparison, compare, fit_bins, matcher
 from nightjar.errors import MissingInputError
 from nightjar.features import FEATURE_DATE
 from nightjar.scoring import SCORE_DATE, ModelRef
@@ -36,9 +40,13 @@ from nightjar.training import PREDICTION, TRAINING_RUN
 
 log = logging.getLogger(__name__)
 PROBABILITY = "probability"
-_EPSILON = 1e-4
-_REFERENCE_ARTIFACT = "drift/reference_stats.json"
+UNDATED = dt.date(1970, 1, 1)
+"""The one "day" of reference rows that carry no date (a holdout without its dates)."""
+_REFERENCE_ARTIFACT = "drift/reference_v2.json"
 _REFERENCE_SAMPLE = "drift/reference_sample.parquet"
+
+NightCounts = dict[dt.date, dict[str, np.ndarray]]
+"""Rows per bin, by night, then by column."""
 
 
 @dataclass(frozen=True)
@@ -46,144 +54,79 @@ class DriftSummary:
     score_date: dt.date
     features: int
     drifted: list[str]
-    prediction_psi: float
+    prediction_psi: float | None
     breached: bool
     report_html: str
-
-
-def _numeric_stats(values: pd.Series, bins: int) -> dict:
-    clean = values.dropna().to_numpy(dtype=float)
-    edges = np.unique(np.quantile(clean, np.linspace(0, 1, bins + 1)[1:-1])) if len(clean) else []
-    return {
-        "kind": "numeric",
-        "edges": [float(e) for e in edges],
-        "proportions": _numeric_proportions(values, list(edges)),
-    }
-
-
-def _numeric_counts(values: pd.Series, edges: list[float]) -> np.ndarray:
-    """Rows per bin, with a last bucket for missing values."""
-    array = values.to_numpy(dtype=float)
-    missing = np.isnan(array)
-    counts = np.bincount(
-        np.searchsorted(edges, array[~missing], side="right"), minlength=len(edges) + 1
-    ).astype(float)
-    return np.append(counts, missing.sum())
-
-
-def _numeric_proportions(values: pd.Series, edges: list[float]) -> list[float]:
-    """Shares per bin, with a last bucket for missing values."""
-    return (_numeric_counts(values, edges) / max(len(values), 1)).tolist()
-
-
-def _categorical_counts(values: pd.Series, categories: list[str]) -> np.ndarray:
-    """Rows per known category, plus one bucket for unseen or missing values."""
-    counts = values.astype("string").value_counts(dropna=False)
-    known = [float(counts.get(c, 0)) for c in categories]
-    return np.array([*known, float(len(values)) - sum(known)])
-
-
-def _categorical_proportions(values: pd.Series, categories: list[str]) -> list[float]:
-    """Shares per known category, plus one bucket for unseen or missing values."""
-    return (_categorical_counts(values, categories) / max(len(values), 1)).tolist()
-
-
-def reference_stats(
-    config: DatasetConfig, reference: pd.DataFrame, reference_predictions: pd.Series
-) -> dict:
-    stats = {}
-    for name in config.feature_names:
-        if name in config.categorical:
-            categories = sorted(reference[name].dropna().astype(str).unique())
-            stats[name] = {
-                "kind": "categorical",
-                "categories": categories,
-                "proportions": _categorical_proportions(reference[name], categories),
-            }
-        else:
-            stats[name] = _numeric_stats(reference[name], config.drift.bins)
-    stats[PROBABILITY] = _numeric_stats(reference_predictions, config.drift.bins)
-    return stats
-
-
-def psi(expected: list[float], actual: list[float]) -> float:
-    e = np.clip(np.asarray(expected, float), _EPSILON, None)
-    a = np.clip(np.asarray(actual, float), _EPSILON, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def _counts(stat: dict, values: pd.Series) -> np.ndarray:
-    if stat["kind"] == "categorical":
-        return _categorical_counts(values, stat["categories"])
-    return _numeric_counts(values, stat["edges"])
-
-
-def current_proportions(stat: dict, values: pd.Series) -> list[float]:
-    return (_counts(stat, values) / max(len(values), 1)).tolist()
-
-
-def batched_proportions(
-    stats: dict, batches: Iterable[pa.RecordBatch], columns: list[str]
-) -> dict[str, list[float]]:
-    """``current_proportions`` of each of ``columns``, read one Arrow batch at a time.
-
-    The bins are fixed by the reference, so counts add up across batches: the result is
-    exactly that of ``current_proportions`` on the whole column, while memory holds one
-    batch, not the night.
-    """
-    counts = {name: np.zeros(len(stats[name]["proportions"])) for name in columns}
-    rows = 0
-    for batch in batches:
-        rows += batch.num_rows
-        for name in columns:
-            counts[name] += _counts(stats[name], batch.column(name).to_pandas())
-    return {name: (c / max(rows, 1)).tolist() for name, c in counts.items()}
+    window: tuple[dt.date, dt.date]
+    reference: str
+    data_quality: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Reference:
-    """What drift compares against: full-data statistics, and a sample for the report."""
+    """The champion's training data as drift sees it: each column's bins, rows per bin for
+    each training day (each holdout day for the prediction), and a sample for the report."""
 
-    stats: dict
+    bins: dict[str, ColumnBins]
+    daily: NightCounts
     sample: pd.DataFrame
+
+    def to_json(self) -> dict:
+        return {
+            "bins": {name: b.as_dict() for name, b in self.bins.items()},
+            "daily": {
+                day.isoformat(): {name: c.tolist() for name, c in columns.items()}
+                for day, columns in self.daily.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, sample: pd.DataFrame) -> Reference:
+        return cls(
+            {name: ColumnBins.from_dict(b) for name, b in data["bins"].items()},
+            {
+                dt.date.fromisoformat(day): {name: np.asarray(c) for name, c in columns.items()}
+                for day, columns in data["daily"].items()
+            },
+            sample,
+        )
+
+
+def _daily_counts(
+    frame: pd.DataFrame, bins: dict[str, ColumnBins], columns: Iterable[str]
+) -> NightCounts:
+    """Rows per bin of each of ``columns``, per ``FEATURE_DATE`` (or all under UNDATED)."""
+    if FEATURE_DATE not in frame.columns:
+        return {UNDATED: {name: bins[name].count(frame[name]) for name in columns}}
+    days = pd.to_datetime(frame[FEATURE_DATE]).dt.date
+    return {
+        day: {name: bins[name].count(group[name]) for name in columns}
+        for day, group in frame.groupby(days, sort=True)
+    }
+
+
+def build_reference(
+    config: DatasetConfig, training: pd.DataFrame, holdout: pd.DataFrame
+) -> Reference:
+    """Bins fitted on the training features and the holdout predictions, and their counts
+    per day. Every feature is binned (excluded ones too: the config may change later)."""
+    bins = {
+        name: fit_bins(
+            training[name], categorical=name in config.categorical, bins=config.drift.bins
+        )
+        for name in config.feature_names
+    }
+    bins[PROBABILITY] = fit_bins(holdout[PREDICTION], categorical=False, bins=config.drift.bins)
+    daily = _daily_counts(training, bins, config.feature_names)
+    holdout = holdout.rename(columns={PREDICTION: PROBABILITY})
+    for day, columns in _daily_counts(holdout, bins, [PROBABILITY]).items():
+        daily.setdefault(day, {}).update(columns)
+    return Reference(bins, daily, _sample(config, training))
 
 
 def _sample(config: DatasetConfig, frame: pd.DataFrame) -> pd.DataFrame:
     rows = min(config.drift.report_sample_rows, len(frame))
     return frame.sample(rows, random_state=0)[config.feature_names]
-
-
-def _scan_partition(
-    config: DatasetConfig, stats: dict, partition: ds.Dataset, rows: int
-) -> tuple[dict[str, list[float]], pd.DataFrame]:
-    """One pass over a night, holding one Arrow batch at a time: ``batched_proportions`` of
-    the features in ``stats``, and the report's sample, the same rows in the same order
-    as ``_sample`` on the whole frame."""
-    names = [name for name in stats if name != PROBABILITY]
-    size = min(config.drift.report_sample_rows, rows)
-    drawn = np.random.RandomState(0).choice(rows, size=size, replace=False)  # as _sample draws
-    wanted, kept = np.sort(drawn), []
-
-    def batches():
-        offset = 0
-        columns = list(dict.fromkeys([*names, *config.feature_names]))
-        for batch in partition.to_batches(columns=columns, fragment_readahead=1):
-            low, high = np.searchsorted(wanted, [offset, offset + batch.num_rows])
-            kept.append(batch.take(pa.array(wanted[low:high] - offset)))
-            offset += batch.num_rows
-            yield batch
-
-    shares = batched_proportions(stats, batches(), names)
-    sample = pa.Table.from_batches(kept).to_pandas().iloc[np.searchsorted(wanted, drawn)]
-    return shares, sample[config.feature_names].set_axis(drawn)
-
-
-def _partition(uri: str, column: str, value: dt.date) -> ds.Dataset | None:
-    """The rows of one partition of a Delta table, as a lazily read dataset."""
-    table = delta_tables.open_table(uri)
-    if table is None:
-        return None
-    return table.to_pyarrow_dataset().filter(filters_to_expression([(column, "=", value)]))
 
 
 def load_or_build_reference(
@@ -193,19 +136,19 @@ def load_or_build_reference(
     from mlflow.exceptions import MlflowException
 
     try:
-        stats = json.loads(tracking.read_text(settings, model.run_id, _REFERENCE_ARTIFACT))
+        data = json.loads(tracking.read_text(settings, model.run_id, _REFERENCE_ARTIFACT))
         with tempfile.TemporaryDirectory() as tmp:
             sample = pd.read_parquet(
                 tracking.download(settings, model.run_id, _REFERENCE_SAMPLE, Path(tmp))
             )
-        return Reference(stats, sample)
+        return Reference.from_json(data, sample)
     except (MlflowException, OSError):  # not cached yet
         log.info("no cached drift reference for %s v%s; building it", model.name, model.version)
-    reference, predictions = reference_frame(settings, config, model)
-    built = Reference(reference_stats(config, reference, predictions), _sample(config, reference))
+    training, holdout = reference_frame(settings, config, model)
+    built = build_reference(config, training, holdout)
     mlflow_client = tracking.client(settings)
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow_client.log_dict(model.run_id, built.stats, _REFERENCE_ARTIFACT)
+        mlflow_client.log_dict(model.run_id, built.to_json(), _REFERENCE_ARTIFACT)
         path = Path(tmp) / Path(_REFERENCE_SAMPLE).name
         built.sample.to_parquet(path, index=False)
         mlflow_client.log_artifact(
@@ -216,8 +159,8 @@ def load_or_build_reference(
 
 def reference_frame(
     settings: Settings, config: DatasetConfig, model: ModelRef
-) -> tuple[pd.DataFrame, pd.Series]:
-    """The champion's training features, and its predictions on its own holdout."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The champion's training features, and its holdout with its predictions."""
     run = tracking.client(settings).get_run(model.run_id)
     training_key = run.data.tags["nightjar.training_key"]
     table = delta_tables.read(
@@ -233,7 +176,247 @@ def reference_frame(
         holdout = pd.read_parquet(
             tracking.download(settings, model.run_id, "evaluation/holdout.parquet", Path(tmp))
         )
-    return table.to_pandas(), holdout[PREDICTION]
+    return table.to_pandas(), holdout
+
+
+# --- per-night counts ------------------------------------------------------------------
+
+
+def _partition(uri: str, column: str, value: dt.date) -> ds.Dataset | None:
+    """The rows of one partition of a Delta table, as a lazily read dataset."""
+    table = delta_tables.open_table(uri)
+    if table is None:
+        return None
+    return table.to_pyarrow_dataset().filter(filters_to_expression([(column, "=", value)]))
+
+
+def _count_night(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    bins: dict[str, ColumnBins],
+    night: dt.date,
+    *,
+    sample_rows: int = 0,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    """One pass over a night's features, one Arrow batch at a time: rows per bin of each
+    feature, and of the predictions the champion itself made that night; and, when
+    ``sample_rows``, a seeded sample of the night's features for the report."""
+    features = _partition(settings.table_uri(config.table_name("features")), FEATURE_DATE, night)
+    rows = features.count_rows() if features is not None else 0
+    if rows == 0:
+        return {}, None
+    names = config.feature_names
+    counts = {name: np.zeros(bins[name].size) for name in names}
+    drawn = np.random.RandomState(0).choice(rows, size=min(sample_rows, rows), replace=False)
+    wanted, kept, offset = np.sort(drawn), [], 0
+    for batch in features.to_batches(columns=names, fragment_readahead=1):
+        frame = batch.to_pandas()
+        for name in names:
+            counts[name] += bins[name].count(frame[name])
+        low, high = np.searchsorted(wanted, [offset, offset + batch.num_rows])
+        kept.append(batch.take(pa.array(wanted[low:high] - offset)))
+        offset += batch.num_rows
+    scores = delta_tables.read(
+        settings.table_uri(config.table_name("scores")),
+        filters=[(SCORE_DATE, "=", night), ("model_version", "=", model.version)],
+        columns=[PROBABILITY],
+    )
+    if scores is not None and scores.num_rows:
+        counts[PROBABILITY] = bins[PROBABILITY].count(scores.column(PROBABILITY).to_pandas())
+    sample = None
+    if sample_rows:
+        schema = pa.schema([features.schema.field(name) for name in names])
+        taken = pa.Table.from_batches(kept, schema=schema)
+        sample = taken.to_pandas().iloc[np.searchsorted(wanted, drawn)].set_axis(drawn)
+    return counts, sample
+
+
+def _store_counts(
+    settings: Settings, config: DatasetConfig, model: ModelRef, night: dt.date, counts: dict
+) -> None:
+    rows = [
+        {SCORE_DATE: night, "model_version": model.version, "column": name, "counts": c.tolist()}
+        for name, c in counts.items()
+    ]
+    delta_tables.replace_partition(
+        settings.table_uri(config.table_name("drift_counts")),
+        pa.Table.from_pylist(
+            rows,
+            schema=pa.schema(
+                [
+                    (SCORE_DATE, pa.date32()),
+                    ("model_version", pa.string()),
+                    ("column", pa.string()),
+                    ("counts", pa.list_(pa.float64())),
+                ]
+            ),
+        ),
+        partition_column=SCORE_DATE,
+        value=night,
+    )
+
+
+def night_counts(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    bins: dict[str, ColumnBins],
+    nights: Iterable[dt.date],
+) -> NightCounts:
+    """Counts of the scored ``nights`` under this model version's bins: stored ones, else
+    counted now and stored (once per night and version). Unscored nights are absent."""
+    nights = sorted(set(nights) & _scored_nights(settings, config))
+    if not nights:
+        return {}
+    stored = delta_tables.read(
+        settings.table_uri(config.table_name("drift_counts")),
+        filters=[(SCORE_DATE, "in", nights), ("model_version", "=", model.version)],
+    )
+    found: NightCounts = {}
+    for row in stored.to_pylist() if stored is not None else []:
+        found.setdefault(row[SCORE_DATE], {})[row["column"]] = np.asarray(row["counts"])
+    for night in nights:
+        if night in found and set(config.feature_names) <= set(found[night]):
+            continue
+        found[night], _ = _count_night(settings, config, model, bins, night)
+        if found[night]:
+            _store_counts(settings, config, model, night, found[night])
+    return {night: counts for night, counts in found.items() if counts}
+
+
+def _scored_nights(settings: Settings, config: DatasetConfig) -> set[dt.date]:
+    return delta_tables.partition_dates(
+        settings.table_uri(config.table_name("features")), FEATURE_DATE
+    )
+
+
+# --- the window and its reference -------------------------------------------------------
+
+
+def window_nights(last: dt.date, days: int) -> list[dt.date]:
+    """The ``days`` calendar nights ending at ``last``, oldest first."""
+    return [last - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
+
+
+def _accepted_nights(settings: Settings, config: DatasetConfig, nights: list[dt.date]) -> list:
+    """Those of ``nights`` whose retrain decision recorded no breach."""
+    from nightjar.retrain_policy import DECISION_DATE
+
+    decisions = delta_tables.read(
+        settings.table_uri(config.table_name("retrain_decisions")),
+        filters=[(DECISION_DATE, "in", nights)],
+        columns=[DECISION_DATE, "breached"],
+    )
+    if decisions is None:
+        return []
+    return [row[DECISION_DATE] for row in decisions.to_pylist() if not row["breached"]]
+
+
+def _reference_nights(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    reference: Reference,
+    window: list[dt.date],
+) -> tuple[NightCounts, str]:
+    """The reference the config asks for, as counts per day, and what it is in words.
+    Falls back to the training data, and says so, when the asked-for nights are absent."""
+    spec = config.drift
+    training = f"training data ({_describe_days(reference.daily)})"
+    if spec.reference == "training":
+        return reference.daily, training
+    if spec.reference == "rolling":
+        before = window_nights(window[0] - dt.timedelta(days=1), spec.rolling_days)
+        days = _accepted_nights(settings, config, before)
+        what = f"accepted nights of {before[0]}..{before[-1]}"
+    else:
+        shift = dt.timedelta(days=7 if spec.reference == "week_earlier" else 364)
+        days = [night - shift for night in window]
+        what = f"{days[0]}..{days[-1]} ({shift.days} days earlier)"
+    counts = _days_counts(settings, config, model, reference, days)
+    if not counts:
+        return reference.daily, f"{training}, as no nights of {what} were scored"
+    return counts, what
+
+
+def _days_counts(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    reference: Reference,
+    days: Iterable[dt.date],
+) -> NightCounts:
+    """Counts for ``days``: scored nights' counts, else the training data's for that day."""
+    days = set(days)
+    found = night_counts(settings, config, model, reference.bins, days)
+    for day in days - set(found):
+        if day in reference.daily:
+            found[day] = reference.daily[day]
+    return found
+
+
+def _describe_days(days: Iterable[dt.date]) -> str:
+    dated = sorted(day for day in days if day != UNDATED)
+    return f"{dated[0]}..{dated[-1]}" if dated else "undated"
+
+
+def _column(counts: NightCounts, name: str) -> dict[dt.date, np.ndarray]:
+    return {day: columns[name] for day, columns in counts.items() if name in columns}
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    name: str
+    comparison: Comparison
+    threshold: float
+    reference: str
+
+    @property
+    def drifted(self) -> bool:
+        value = self.comparison.psi
+        return value is not None and value > self.threshold
+
+
+def compare_window(
+    config: DatasetConfig,
+    current: NightCounts,
+    baseline: tuple[NightCounts, str],
+    *,
+    training: NightCounts,
+    yearly: NightCounts,
+) -> list[ColumnResult]:
+    """Each monitored feature and the prediction, window against the baseline (counts,
+    and what they are). A yearly feature is compared with its nights 52 weeks earlier
+    (``yearly``); a column the baseline lacks (a prediction of nights another version
+    scored) with the training data."""
+    baseline_counts, baseline_what = baseline
+    results = []
+    for name in [*config.monitored_features, PROBABILITY]:
+        policy = config.drift.features.get(name)
+        seasonal = policy.seasonal if policy else None
+        days, what = _column(baseline_counts, name), baseline_what
+        if seasonal == "yearly":
+            days, what = _column(yearly, name), "the same nights 52 weeks earlier"
+        elif not days:
+            days, what = _column(training, name), "training data"
+        if seasonal == "weekly":
+            what = f"{what}, the same weekdays"
+        comparison = compare(_column(current, name), days, matcher(seasonal, set(days)))
+        results.append(ColumnResult(name, comparison, config.drift_threshold(name), what))
+    return results
+
+
+def is_breach(config: DatasetConfig, results: list[ColumnResult]) -> bool:
+    """A window breaches when more than ``max_drifted_share`` of the features that could be
+    compared drifted, or the prediction drifted (unless its monitoring is off)."""
+    features = [r for r in results if r.name != PROBABILITY and r.comparison.status == "measured"]
+    drifted = [r for r in features if r.drifted]
+    prediction = next(r for r in results if r.name == PROBABILITY)
+    share = len(drifted) / max(len(features), 1)
+    return share > config.drift.max_drifted_share or (
+        config.drift.prediction.monitored and prediction.drifted
+    )
 
 
 def measure_drift(
@@ -243,125 +426,145 @@ def measure_drift(
     score_date: dt.date,
     reports_dir: Path,
 ) -> DriftSummary:
-    """Compute, store and report drift for one scored date."""
-    day = score_date.isoformat()
-    features_uri = settings.table_uri(config.table_name("features"))
-    features = _partition(features_uri, FEATURE_DATE, score_date)
-    scores = delta_tables.read(
+    """Compute, store and report drift for the window ending at one scored date."""
+    from nightjar.drift_report import render_report
+
+    reference = load_or_build_reference(settings, config, model)
+    tonight, sample = _count_night(
+        settings,
+        config,
+        model,
+        reference.bins,
+        score_date,
+        sample_rows=config.drift.report_sample_rows,
+    )
+    scored = delta_tables.read(
         settings.table_uri(config.table_name("scores")),
         filters=[(SCORE_DATE, "=", score_date)],
-        columns=[PROBABILITY],
+        columns=["model_version"],
     )
-    feature_rows = features.count_rows() if features is not None else 0
-    if scores is None or feature_rows == 0:
-        raise MissingInputError(f"no features or scores for {day}; score the date first")
-    reference = load_or_build_reference(settings, config, model)
-    shares, current_sample = _scan_partition(config, reference.stats, features, feature_rows)
-    probabilities = scores.column(PROBABILITY).to_pandas()
-    shares[PROBABILITY] = current_proportions(reference.stats[PROBABILITY], probabilities)
-    rows = []
-    for name, stat in reference.stats.items():
-        value = psi(stat["proportions"], shares[name])
-        rows.append(
-            {
-                SCORE_DATE: score_date,
-                "feature": name,
-                "statistic": "psi",
-                "value": value,
-                "threshold": config.drift.psi_threshold,
-                "drifted": value > config.drift.psi_threshold,
-                "model_name": model.name,
-                "model_version": model.version,
-                "rows_current": len(probabilities) if name == PROBABILITY else feature_rows,
-            }
+    if sample is None or scored is None or scored.num_rows == 0:
+        raise MissingInputError(f"no features or scores for {score_date}; score the date first")
+    if PROBABILITY not in tonight:
+        versions = sorted(set(scored.column("model_version").to_pylist()))
+        log.warning(
+            "%s was scored by version(s) %s, not by champion v%s: its predictions are not "
+            "compared with v%s's",
+            score_date,
+            ", ".join(versions),
+            model.version,
+            model.version,
         )
-    metrics = pd.DataFrame(rows)
+    _store_counts(settings, config, model, score_date, tonight)
+    window = window_nights(score_date, config.drift.current_window_days)
+    current = night_counts(settings, config, model, reference.bins, window[:-1])
+    current[score_date] = tonight
+    baseline, what = _reference_nights(settings, config, model, reference, window)
+    yearly = {name for name, p in config.drift.features.items() if p.seasonal == "yearly"} & set(
+        config.monitored_features
+    )
+    seasonal = (
+        _days_counts(
+            settings, config, model, reference, [n - SEASON_SHIFT["yearly"] for n in window]
+        )
+        if yearly
+        else {}
+    )
+    results = compare_window(
+        config, current, (baseline, what), training=reference.daily, yearly=seasonal
+    )
+    breached = is_breach(config, results)
+    metrics = _metrics_rows(config, model, score_date, window, results)
     delta_tables.replace_partition(
         settings.table_uri(config.table_name("drift_metrics")),
         pa.Table.from_pandas(metrics, preserve_index=False),
         partition_column=SCORE_DATE,
         value=score_date,
     )
-    features_only = metrics[metrics["feature"] != PROBABILITY]
-    drifted = features_only.loc[features_only["drifted"], "feature"].tolist()
-    prediction_psi = float(metrics.loc[metrics["feature"] == PROBABILITY, "value"].iloc[0])
-    share = len(drifted) / max(len(features_only), 1)
-    breached = share > config.drift.max_drifted_share or prediction_psi > config.drift.psi_threshold
+    drifted = [r.name for r in results if r.drifted and r.name != PROBABILITY]
+    data_quality = _data_quality(score_date, results)
+    prediction = next(r for r in results if r.name == PROBABILITY).comparison.psi
     html = render_report(
-        settings, config, model, current_sample, reference.sample, score_date, reports_dir
+        settings,
+        config,
+        model,
+        score_date,
+        reports_dir,
+        current_sample=sample,
+        reference_sample=reference.sample,
+        metrics=metrics,
+        headline=f"window {window[0]}..{window[-1]} against {what}; breached: {breached}",
     )
     log.info(
-        "drift %s: %d/%d features drifted (%s), prediction PSI %.3f, breached=%s",
-        day,
+        "drift %s (window %s..%s against %s): %d/%d features drifted (%s), prediction PSI "
+        "%s, breached=%s",
+        score_date,
+        window[0],
+        window[-1],
+        what,
         len(drifted),
-        len(features_only),
+        len(config.monitored_features),
         ", ".join(drifted) or "none",
-        prediction_psi,
+        "n/a" if prediction is None else f"{prediction:.3f}",
         breached,
     )
-    return DriftSummary(score_date, len(features_only), drifted, prediction_psi, breached, html)
+    for line in data_quality:
+        log.warning("data quality: %s", line)
+    return DriftSummary(
+        score_date,
+        len(config.monitored_features),
+        drifted,
+        prediction,
+        breached,
+        html,
+        (window[0], window[-1]),
+        what,
+        data_quality,
+    )
 
 
-def render_report(
-    settings: Settings,
+def _data_quality(score_date: dt.date, results: list[ColumnResult]) -> list[str]:
+    """What kept columns or nights out of the comparison, in words."""
+    lines = []
+    for result in results:
+        comparison = result.comparison
+        if comparison.status == "no_values":
+            lines.append(f"{result.name}: no values in the whole window; not compared")
+        elif comparison.status == "no_reference":
+            lines.append(f"{result.name}: nothing to compare with in {result.reference}")
+        if comparison.null_nights:
+            nights = ", ".join(map(str, comparison.null_nights))
+            lines.append(f"{result.name}: no values on {nights}; those nights left out")
+    return lines
+
+
+def _metrics_rows(
     config: DatasetConfig,
     model: ModelRef,
-    current_sample: pd.DataFrame,
-    reference_sample: pd.DataFrame,
     score_date: dt.date,
-    reports_dir: Path,
-) -> str:
-    """Evidently HTML + JSON on seeded samples, saved locally and logged to MLflow.
-
-    A re-run for the same date and model version overwrites its report and logs into the
-    same MLflow run, so monitoring retries leave one record per date.
-    """
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    # Evidently refuses a column with no values (an optional source that missed the day);
-    # Nightjar's own PSI still measures it, so the report leaves it out and says so.
-    empty = [
-        c
-        for c in config.feature_names
-        if current_sample[c].isna().all() or reference_sample[c].isna().all()
-    ]
-    if empty:
-        log.warning("%s: %s had no values; left out of the Evidently report", score_date, empty)
-    numeric = [c for c in config.feature_names if c not in config.categorical and c not in empty]
-    definition = DataDefinition(
-        numerical_columns=numeric,
-        categorical_columns=[c for c in config.categorical if c not in empty],
+    window: list[dt.date],
+    results: list[ColumnResult],
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                SCORE_DATE: score_date,
+                "feature": r.name,
+                "statistic": "psi",
+                "value": np.nan if r.comparison.psi is None else r.comparison.psi,
+                "threshold": r.threshold,
+                "drifted": r.drifted,
+                "status": r.comparison.status,
+                "window_start": window[0],
+                "window_end": window[-1],
+                "nights": r.comparison.nights,
+                "null_nights": len(r.comparison.null_nights),
+                "reference": r.reference,
+                "reference_days": r.comparison.reference_days,
+                "model_name": model.name,
+                "model_version": model.version,
+                "rows_current": r.comparison.rows,
+            }
+            for r in results
+        ]
     )
-    current_sample = current_sample.drop(columns=empty)
-    reference_sample = reference_sample.drop(columns=empty)
-    snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current_sample, data_definition=definition),
-        Dataset.from_pandas(reference_sample, data_definition=definition),
-    )
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    html = reports_dir / f"drift-{config.name}-{score_date.isoformat()}.html"
-    snapshot.save_html(str(html))
-    html.with_suffix(".json").write_text(snapshot.json())
-    experiment = tracking.ensure_experiment(settings, f"{config.name}-monitoring")
-    tags = {
-        "nightjar.model_name": model.name,
-        "nightjar.model_version": model.version,
-        "nightjar.score_date": score_date.isoformat(),
-    }
-    mlflow_client = tracking.client(settings)
-    existing = mlflow_client.search_runs(
-        [experiment],
-        filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
-        max_results=1,
-    )
-    if existing:  # a re-run of this date updates its report in place
-        run_id = existing[0].info.run_id
-    else:
-        run_id = mlflow_client.create_run(
-            experiment, tags=tags, run_name=f"drift-{score_date}"
-        ).info.run_id
-    mlflow_client.log_artifact(run_id, str(html), "drift")
-    mlflow_client.log_artifact(run_id, str(html.with_suffix(".json")), "drift")
-    mlflow_client.set_terminated(run_id)
-    return str(html)

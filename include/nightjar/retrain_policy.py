@@ -1,9 +1,12 @@
 """Whether a drift window may request retraining: the loop guard.
 
-A request fires only when k of the last n windows breached, no request fired within the
-cooldown, fewer than the cap fired in the last 30 days, and the window is newer than
-the data the champion was trained on (so a new model is never asked to retrain on the
-very window that made it). Every decision, fired or suppressed, is stored with its reason.
+A request fires only when k of the last n calendar nights ending at the decision date
+breached, no request fired within the cooldown, fewer than the cap fired in the last 30
+days, and the window is newer than the data the champion was trained on (so a new model
+is never asked to retrain on the very window that made it). A night with no decision is
+counted as not monitored, never as a breach, so breaches older than n nights, however few
+nights were monitored since, cannot add up to a request. Every decision, fired or
+suppressed, is stored with its reason.
 """
 
 from __future__ import annotations
@@ -41,9 +44,14 @@ def decide(
     model_version: str,
 ) -> RetrainDecision:
     """Apply the guard to one window, given earlier decisions (``history``)."""
-    earlier = history[history[DECISION_DATE] < window].sort_values(DECISION_DATE)
-    recent = [*earlier["breached"].tail(spec.breach_n - 1).tolist(), breached]
-    breaches = int(sum(recent))
+    earlier = history[history[DECISION_DATE] < window]
+    first_night = window - dt.timedelta(days=spec.breach_n - 1)
+    in_span = earlier[earlier[DECISION_DATE] >= first_night]
+    breaches = int(in_span["breached"].sum()) + int(breached)
+    unmonitored = spec.breach_n - 1 - in_span[DECISION_DATE].nunique()
+    span = f"the {spec.breach_n} nights {first_night}..{window}" + (
+        f" ({unmonitored} not monitored)" if unmonitored else ""
+    )
     fired_before = earlier[earlier["fired"]]
     last_fired = fired_before[DECISION_DATE].max() if len(fired_before) else None
     in_30_days = fired_before[fired_before[DECISION_DATE] > window - dt.timedelta(days=30)]
@@ -54,8 +62,7 @@ def decide(
     if breaches < spec.breach_k:
         return result(
             False,
-            f"{breaches} of the last {len(recent)} windows breached; "
-            f"{spec.breach_k} of {spec.breach_n} needed",
+            f"{breaches} of {span} breached; {spec.breach_k} needed",
         )
     if champion_trained_through is not None and window <= champion_trained_through:
         return result(
@@ -72,7 +79,7 @@ def decide(
             False,
             f"cap: {len(in_30_days)} requests in 30 days (max {spec.max_retrains_per_30_days})",
         )
-    return result(True, f"{breaches} of the last {len(recent)} windows breached")
+    return result(True, f"{breaches} of {span} breached")
 
 
 def load_history(settings: Settings, table: str) -> pd.DataFrame:

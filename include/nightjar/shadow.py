@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from nightjar import delta_tables
 from nightjar.dataset_config import DatasetConfig
-from nightjar.drift import psi
+from nightjar.drift_stats import psi
 from nightjar.metrics import binary_metrics
 from nightjar.scoring import SCORE_DATE
 from nightjar.settings import Settings

@@ -9,6 +9,7 @@ chromium-driver), saving a screenshot (to docs/ when NIGHTJAR_UPDATE_SCREENSHOTS
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -174,6 +175,12 @@ def test_scheduler_runs_scoring_and_every_link_resolves(airflow, mlflow_ui, sett
         assert card.status_code == 200 and f"v{scored['version']}" in card.text
         report = api.get(drift_link)
         assert report.status_code == 200 and "<html" in report.text.lower()
+        assert "Nightjar drift" in report.text and len(report.text) < 1_000_000
+        # The report refers to Evidently's bundle, served beside it, instead of inlining it.
+        bundle = re.search(r'<script src="(js/evidently-[^"]+\.js)"', report.text)
+        assert bundle, "the report does not refer to Evidently's bundle"
+        lib = api.get(f"{drift_link.rsplit('/', 1)[0]}/{bundle[1]}")
+        assert lib.status_code == 200 and len(lib.content) > 1_000_000
         assert httpx.get(f"{base}{drift_link}", timeout=10).status_code == 401
 
 

@@ -113,3 +113,15 @@ def test_the_night_the_weather_feed_missed_is_scored_with_null_weather(onboarded
 def test_every_night_is_monitored(onboarded):
     drift = run_query(onboarded, "SELECT DISTINCT score_date FROM drift_metrics_bikes ORDER BY 1")
     assert pd.to_datetime(drift["score_date"]).dt.date.tolist() == NIGHTS
+
+
+def test_the_night_the_weather_feed_missed_is_data_quality_not_drift(onboarded):
+    """Monitoring leaves the night out of the weather features' window and says so."""
+    rows = run_query(
+        onboarded,
+        "SELECT feature, status, null_nights, drifted FROM drift_metrics_bikes "
+        f"WHERE score_date = DATE '{generator.MISSING_WEATHER_DAY}' "
+        "AND feature IN ('temp_c', 'rain_mm')",
+    )
+    assert len(rows) == 2 and (rows["null_nights"] == 1).all(), rows
+    assert not rows["drifted"].any(), rows

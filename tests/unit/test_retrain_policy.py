@@ -74,3 +74,36 @@ def test_never_retrains_on_a_window_the_champion_was_trained_on():
 def test_cap_per_30_days():
     spec = DriftSpec(breach_k=1, breach_n=1, cooldown_days=0, max_retrains_per_30_days=2)
     assert sum(d.fired for d in _simulate([True] * 10, spec)) == 2
+
+
+def _decide_after(history_rows: list[tuple[dt.date, bool]], night: dt.date, breached: bool):
+    history = pd.DataFrame(
+        [{DECISION_DATE: d, "breached": b, "fired": False} for d, b in history_rows],
+        columns=[DECISION_DATE, "breached", "fired"],
+    )
+    return decide(
+        DriftSpec(breach_k=2, breach_n=3),
+        window=night,
+        breached=breached,
+        history=history,
+        champion_trained_through=START - dt.timedelta(days=1),
+        model_version="1",
+    )
+
+
+def test_breaches_older_than_n_calendar_nights_do_not_count():
+    """Six weeks without monitoring between two breaches: not 2 of the last 3 windows."""
+    old_breach = START
+    tonight = START + dt.timedelta(days=42)
+    decision = _decide_after([(old_breach, True)], tonight, True)
+    assert not decision.fired
+    assert decision.breaches_in_window == 1
+    assert "2 not monitored" in decision.reason and str(tonight) in decision.reason
+
+
+def test_a_missing_night_counts_as_not_monitored_not_as_a_breach():
+    decision = _decide_after([(START, True)], START + dt.timedelta(days=2), True)
+    assert decision.fired  # 2 of the 3 nights START..START+2 breached
+    assert "(1 not monitored)" in decision.reason
+    quiet = _decide_after([(START, False)], START + dt.timedelta(days=2), True)
+    assert not quiet.fired and "1 of the 3 nights" in quiet.reason

@@ -379,6 +379,7 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
     """
     from nightjar import shadow, tracking
     from nightjar.gate import load_policy
+    from nightjar.promotion import may_promote
     from nightjar.registry import promote
 
     settings = _settings()
@@ -386,16 +387,20 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
     name = name or config.model.name
     mlflow_client = tracking.client(settings)
     run_id = mlflow_client.get_model_version(name, version).run_id
-    if mlflow_client.get_run(run_id).data.tags.get("nightjar.gate") != "passed":
-        raise click.ClickException(f"{name} v{version} has not passed the evaluation gate")
-    nights = shadow.history(settings, config, version)
-    _echo_comparison(nights, version)
-    required = load_policy(config.gate_policy).min_shadow_nights
-    if len(nights) < required and not force:
-        raise click.ClickException(
-            f"v{version} has {len(nights)} shadow night(s); the gate policy requires "
-            f"{required} (min_shadow_nights) before promotion; --force overrides"
-        )
+    gate_passed = mlflow_client.get_run(run_id).data.tags.get("nightjar.gate") == "passed"
+    nights = shadow.history(settings, config, version) if gate_passed else None
+    if nights is not None:
+        _echo_comparison(nights, version)
+    verdict = may_promote(
+        load_policy(config.gate_policy),
+        version=version,
+        gate_passed=gate_passed,
+        shadow_nights=0 if nights is None else len(nights),
+        by_person=True,
+        force=force,
+    )
+    if not verdict.allowed:
+        raise click.ClickException(f"{name} {verdict.reason}")
     if len(nights):
         reason = f"{reason} (shadow: {len(nights)} nights, {_agreement(nights)} agreement)"
     move = promote(

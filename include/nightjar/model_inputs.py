@@ -2,14 +2,18 @@
 
 Categorical features become integer codes from a category list fixed at training time
 and stored with the model; a category unseen in training becomes missing (NaN), which
-LightGBM routes like a missing value rather than guessing. Training, evaluation, every
-scoring path and the benchmarks use this one function.
+LightGBM routes like a missing value rather than guessing. There is one encoder,
+``encode_batch`` over Arrow: scoring calls it batch by batch, and ``encode`` (training,
+evaluation, the benchmarks) converts its pandas frame to Arrow and calls the same
+function, so training and serving cannot encode a row differently.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nightjar.dataset_config import DatasetConfig
 
@@ -23,13 +27,27 @@ def fit_categories(config: DatasetConfig, frame: pd.DataFrame) -> Categories:
     }
 
 
-def encode(config: DatasetConfig, frame: pd.DataFrame, categories: Categories) -> pd.DataFrame:
-    """Feature columns in config order, all float64, categoricals as codes."""
-    encoded = {}
-    for column in config.feature_names:
-        if column in categories:
-            codes = pd.Categorical(frame[column], categories=categories[column]).codes
-            encoded[column] = np.where(codes < 0, np.nan, codes).astype("float64")
+def encode_batch(batch: pa.RecordBatch, features: list[str], categories: Categories) -> np.ndarray:
+    """The model matrix of a batch: ``features`` in order, float64, categoricals as codes
+    into ``categories`` (NaN for missing or unseen), numbers cast to float64."""
+    columns = []
+    for name in features:
+        column = batch.column(name)
+        if name in categories:
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            codes = pc.index_in(
+                pc.cast(column, pa.string()), value_set=pa.array(categories[name], pa.string())
+            )
+            columns.append(codes.to_numpy(zero_copy_only=False).astype("float64"))
         else:
-            encoded[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
-    return pd.DataFrame(encoded, index=frame.index)
+            columns.append(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+    return np.column_stack(columns) if columns else np.empty((batch.num_rows, 0))
+
+
+def encode(config: DatasetConfig, frame: pd.DataFrame, categories: Categories) -> pd.DataFrame:
+    """``encode_batch`` on a pandas frame: feature columns in config order, all float64."""
+    features = config.feature_names
+    batch = pa.RecordBatch.from_pandas(frame[features], preserve_index=False)
+    matrix = encode_batch(batch, features, categories)
+    return pd.DataFrame(matrix, columns=features, index=frame.index)

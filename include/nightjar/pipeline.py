@@ -164,6 +164,7 @@ def register_and_promote(
     run: RunInfo, trained: dict[str, Any], decision: dict[str, Any]
 ) -> dict[str, Any]:
     from nightjar.gate import load_policy
+    from nightjar.promotion import may_promote
 
     settings, config = _context()
     name = config.model.name
@@ -185,14 +186,15 @@ def register_and_promote(
         reason="passed the evaluation gate",
         dag_run_id=run.run_id,
     )
-    if load_policy(config.gate_policy).require_human_approval:
-        log.info(
-            "%s v%s is challenger; the policy requires human approval: "
-            "`nightjar model promote --version %s`",
-            name,
-            version,
-            version,
-        )
+    verdict = may_promote(
+        load_policy(config.gate_policy),
+        version=version,
+        gate_passed=True,  # this task runs only after the gate passed
+        shadow_nights=0,  # a version registered just now has not been shadow-scored
+        by_person=False,
+    )
+    if not verdict.allowed:
+        log.info("%s %s", name, verdict.reason)
         return {"model_name": name, "version": version, "promoted": False}
     registry.promote(
         settings,

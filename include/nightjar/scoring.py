@@ -25,7 +25,7 @@ from nightjar.dataset_config import DatasetConfig
 from nightjar.errors import MissingInputError
 from nightjar.feature_job import FEATURE_SPEC, LAKEFS_COMMIT
 from nightjar.features import FEATURE_DATE
-from nightjar.model_inputs import Categories
+from nightjar.model_inputs import Categories, encode_batch
 from nightjar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,19 +78,6 @@ def _booster(model_text: str) -> lgb.Booster:
 def booster_for(model_text: str) -> lgb.Booster:
     """A process-wide Booster per model (parsed once, however many batches follow)."""
     return _booster(model_text)
-
-
-def encode_batch(batch: pa.RecordBatch, features: list[str], categories: Categories) -> np.ndarray:
-    """The model matrix for a batch, via Arrow: the same encoding as ``model_inputs.encode``."""
-    columns = []
-    for name in features:
-        column = batch.column(name)
-        if name in categories:
-            codes = pc.index_in(column, value_set=pa.array(categories[name], pa.string()))
-            columns.append(codes.to_numpy(zero_copy_only=False).astype("float64"))
-        else:
-            columns.append(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
-    return np.column_stack(columns) if columns else np.empty((batch.num_rows, 0))
 
 
 def score_record_batches(

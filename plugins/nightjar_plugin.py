@@ -39,7 +39,8 @@ def page(
     entity: str | None = Query(None, max_length=128), date: str | None = Query(None, max_length=10)
 ) -> str:
     from nightjar.dashboard import render
-    from nightjar.names import InvalidNameError, parse_date
+    from nightjar.errors import InvalidNameError
+    from nightjar.names import parse_date
 
     try:
         day = parse_date(date) if date else None

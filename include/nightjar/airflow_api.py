@@ -16,11 +16,9 @@ from typing import Any
 
 import httpx
 
+from nightjar.errors import AirflowAPIError
+
 FINISHED = frozenset({"success", "failed"})
-
-
-class AirflowAPIError(RuntimeError):
-    """Airflow answered with an error, or a run did not finish in time."""
 
 
 @dataclass

@@ -19,12 +19,8 @@ def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from nightjar import pipeline
-    from nightjar.dataset_config import ConfigError
-    from nightjar.errors import MissingInputError
-    from nightjar.names import InvalidNameError
+    from nightjar.errors import NightjarError
     from nightjar.run_info import from_context
-    from nightjar.training import TrainingDataError
-    from nightjar.validation import DataValidationError
 
     run = from_context(get_current_context())
     try:
@@ -33,11 +29,7 @@ def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
         # Airflow logs only "Skipping task.": the reason goes in the task's log here.
         log.warning("%s skipped: %s", step, skipped)
         raise AirflowSkipException(str(skipped)) from None
-    except (
-        ConfigError,
-        DataValidationError,
-        InvalidNameError,
-        MissingInputError,
-        TrainingDataError,
-    ) as bad_input:
-        raise AirflowFailException(f"{type(bad_input).__name__}: {bad_input}") from bad_input
+    except NightjarError as error:
+        if error.retryable:
+            raise
+        raise AirflowFailException(f"{type(error).__name__}: {error}") from error

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nightjar.airflow_sqlite import write_local_settings
-from nightjar.embedded import StackError, airflow_env, migrate_airflow_db
+from nightjar.embedded import airflow_env, migrate_airflow_db
+from nightjar.errors import StackError
 from nightjar.settings import Settings
 from nightjar.spark_jvm import prepare_class_archive
 

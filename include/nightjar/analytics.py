@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 
 from nightjar import delta_tables
-from nightjar.names import InvalidNameError, validate_identifier
+from nightjar.errors import InvalidNameError
+from nightjar.names import validate_identifier
 from nightjar.settings import Settings
 
 
@@ -117,7 +118,8 @@ def connect(
 def _add_friendly_views(settings: Settings, connection, names: list[str]) -> None:
     """Short names for the configured dataset's tables: ``scores`` for
     ``scores_credit_default``, ``drift_metrics`` for ``drift_metrics_credit_default``..."""
-    from nightjar.dataset_config import ConfigError, load_dataset_config
+    from nightjar.dataset_config import load_dataset_config
+    from nightjar.errors import ConfigError
 
     try:
         suffix = f"_{load_dataset_config(settings.dataset_config).name}"

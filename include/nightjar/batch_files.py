@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from nightjar.dataset_config import SourceTable
-from nightjar.validation import DataValidationError
+from nightjar.errors import DataValidationError
 
 _PARQUET_MAGIC = b"PAR1"
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
@@ -97,7 +97,8 @@ def dated_files(folder: Path) -> dict[dt.date, list[Path]]:
     """The Parquet and CSV files under ``folder``, by the date their path names
     (``events-2025-06-01.csv``, ``date=2025-06-01/part-0.parquet``); a date's several
     files make one batch. A file whose path names no date, or two dates, is refused."""
-    from nightjar.names import InvalidNameError, parse_date
+    from nightjar.errors import InvalidNameError
+    from nightjar.names import parse_date
 
     if not folder.is_dir():
         raise DataValidationError(f"{folder}: no such folder")

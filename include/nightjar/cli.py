@@ -29,27 +29,11 @@ class NightjarGroup(click.Group):
     """Turn Nightjar's expected errors into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from nightjar.dataset_config import ConfigError
-        from nightjar.demo import DagRunFailedError
-        from nightjar.embedded import StackError
-        from nightjar.lakefs_client import LakeFSUnavailableError
-        from nightjar.names import InvalidNameError
-        from nightjar.registry import RegistryError
-        from nightjar.spark import SparkUnavailableError
-        from nightjar.validation import DataValidationError
+        from nightjar.errors import NightjarError
 
         try:
             return super().invoke(ctx)
-        except (
-            ConfigError,
-            DagRunFailedError,
-            StackError,
-            LakeFSUnavailableError,
-            InvalidNameError,
-            RegistryError,
-            SparkUnavailableError,
-            DataValidationError,
-        ) as exc:
+        except NightjarError as exc:
             raise click.ClickException(str(exc)) from None
 
 

@@ -18,13 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nightjar.names import InvalidNameError, validate_identifier
+from nightjar.errors import ConfigError, InvalidNameError
+from nightjar.names import validate_identifier
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date"]
-
-
-class ConfigError(ValueError):
-    """A dataset or policy config that cannot be used; the message names field and problem."""
 
 
 class _Strict(BaseModel):

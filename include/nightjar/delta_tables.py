@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from nightjar.names import InvalidNameError, validate_identifier
+from nightjar.errors import InvalidNameError
+from nightjar.names import validate_identifier
 
 log = logging.getLogger(__name__)
 _MAX_COMMIT_ATTEMPTS = 8

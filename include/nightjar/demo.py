@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from nightjar import demo_data
 from nightjar.dataset_config import DatasetConfig
+from nightjar.errors import DagRunFailedError
 from nightjar.ingest import Batch, ingest, init_repositories
 from nightjar.lakefs_client import make_client
 from nightjar.settings import Settings
@@ -31,10 +32,6 @@ HISTORY_DAYS = 180
 DATA_START = FIRST_NIGHT - dt.timedelta(days=HISTORY_DAYS)
 DRIFT_FROM = dt.date(2026, 3, 4)
 DEMO_SPEC = demo_data.DemoSpec(drift_from=DRIFT_FROM)
-
-
-class DagRunFailedError(RuntimeError):
-    """A demo DAG run did not succeed; its task logs above say why."""
 
 
 def ingest_days(

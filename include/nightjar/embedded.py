@@ -22,13 +22,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from nightjar.errors import StackError
 from nightjar.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
-
-
-class StackError(RuntimeError):
-    """The embedded stack cannot start; the message says what to do."""
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

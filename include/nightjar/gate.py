@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nightjar.dataset_config import ConfigError
+from nightjar.errors import ConfigError
 from nightjar.metrics import binary_metrics, slice_metrics
 
 

@@ -24,14 +24,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from nightjar.errors import LakeFSUnavailableError
 from nightjar.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class LakeFSUnavailableError(RuntimeError):
-    """lakeFS could not be reached after retries; the message names the endpoint."""
 
 
 @dataclass(frozen=True)

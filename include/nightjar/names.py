@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from nightjar.errors import InvalidNameError
+
 _BRANCH = re.compile(r"^\w[-\w]*$", re.ASCII)
 _REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _UNSAFE_BRANCH_CHARS = re.compile(r"[^\w-]+", re.ASCII)
 MAX_BRANCH_LENGTH = 128
-
-
-class InvalidNameError(ValueError):
-    """A name or date that is not safe to use; the message says which rule it broke."""
 
 
 def validate_identifier(name: str, *, what: str = "identifier") -> str:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from filelock import FileLock
 
 from nightjar import delta_tables
+from nightjar.errors import RegistryError
 from nightjar.settings import Settings
 from nightjar.tracking import client as mlflow_client
 
@@ -37,10 +38,6 @@ _HISTORY_SCHEMA = pa.schema(
         ("dag_run_id", pa.string()),
     ]
 )
-
-
-class RegistryError(RuntimeError):
-    """A registry operation that cannot be done; the message says why."""
 
 
 @dataclass(frozen=True)

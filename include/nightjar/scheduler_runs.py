@@ -25,10 +25,9 @@ from typing import Any
 import click
 import httpx
 
-from nightjar.airflow_api import AirflowAPI, AirflowAPIError
+from nightjar.airflow_api import AirflowAPI
 from nightjar.airflow_stack import AirflowStack, port_is_taken, stack_env
-from nightjar.demo import DagRunFailedError
-from nightjar.embedded import StackError
+from nightjar.errors import AirflowAPIError, DagRunFailedError, StackError
 from nightjar.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,9 @@ import shutil
 import sys
 from functools import cache
 
+from nightjar.errors import SparkUnavailableError
 from nightjar.settings import load_settings
 from nightjar.spark_jvm import is_local, local_driver_options
-
-
-class SparkUnavailableError(RuntimeError):
-    """Spark cannot start here; the message says what is missing."""
 
 
 def require_java() -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from nightjar import delta_tables, raw_tables, tracking
 from nightjar.dataset_config import DatasetConfig
+from nightjar.errors import TrainingDataError
 from nightjar.features import FEATURE_DATE
 from nightjar.lakefs_client import make_client
 from nightjar.lineage import code_version, runtime_versions
@@ -40,10 +41,6 @@ FIXED_PARAMS = {
     "num_threads": 2,
     "verbosity": -1,
 }
-
-
-class TrainingDataError(ValueError):
-    """The training set cannot produce a meaningful model; the message says why."""
 
 
 @dataclass(frozen=True)

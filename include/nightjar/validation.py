@@ -21,6 +21,7 @@ import pyarrow
 from pandera.errors import SchemaErrors
 
 from nightjar.dataset_config import ColumnSpec, DatasetConfig, SourceTable
+from nightjar.errors import DataValidationError
 
 PARTITION_COLUMN = "_partition_date"
 RAW_DTYPES = {
@@ -33,10 +34,6 @@ RAW_DTYPES = {
 }
 _SCHEMA_LEVEL_CHECKS = ("column_in_dataframe", "column_in_schema", "dtype(")
 EVENT_TIME_RULE = "event_time_not_after_batch_date"
-
-
-class DataValidationError(ValueError):
-    """A batch that must not go further; the message names the column, rule and count."""
 
 
 @dataclass(frozen=True)

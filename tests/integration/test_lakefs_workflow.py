@@ -11,9 +11,9 @@ import lakefs
 import pytest
 
 from nightjar import demo_data, snapshots
+from nightjar.errors import DataValidationError, LakeFSUnavailableError
 from nightjar.ingest import Batch, ingest, protect_main
-from nightjar.lakefs_client import LakeFSUnavailableError, call_with_retry, make_client
-from nightjar.validation import DataValidationError
+from nightjar.lakefs_client import call_with_retry, make_client
 
 REPO = "nightjar-workflow"  # its own repository: other tests land data in "nightjar"
 DAY = dt.date(2026, 1, 10)

@@ -134,7 +134,7 @@ def test_partition_values_cannot_inject_into_the_predicate(settings, bad):
     import pyarrow as pa
 
     from nightjar import delta_tables
-    from nightjar.names import InvalidNameError
+    from nightjar.errors import InvalidNameError
 
     with pytest.raises(InvalidNameError):
         delta_tables.replace_partition(

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from nightjar import demo, demo_data
-from nightjar.airflow_api import AirflowAPIError
 from nightjar.dataset_config import load_dataset_config
+from nightjar.errors import AirflowAPIError
 from nightjar.settings import Settings
 
 from . import stack_checks

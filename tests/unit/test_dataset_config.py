@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightjar.dataset_config import ConfigError, load_dataset_config
+from nightjar.dataset_config import load_dataset_config
+from nightjar.errors import ConfigError
 
 DEMO = Path(__file__).parents[2] / "include" / "configs" / "datasets" / "credit_default.yaml"
 

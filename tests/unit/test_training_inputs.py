@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightjar.training import TrainingDataError, fit
+from nightjar.errors import TrainingDataError
+from nightjar.training import fit
 
 
 def _rows(config, labels) -> pd.DataFrame:

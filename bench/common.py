@@ -49,7 +49,7 @@ def synthetic_features(config, rows: int, seed: int = 0) -> pd.DataFrame:
 
 def train_model(config, rows: int = 200_000):
     """A LightGBM model on synthetic rows, trained the way Nightjar trains."""
-    from nightjar.training import fit
+    from nightjar.training.trainer import fit
 
     frame = synthetic_features(config, rows, seed=1)
     logit = 0.3 * frame["loan_to_income"] - 0.02 * frame["age"] + (frame["region"] == "west")

@@ -20,10 +20,10 @@ def run() -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from nightjar import delta_tables
-    from nightjar.dashboard import render
-    from nightjar.dataset_config import load_dataset_config
-    from nightjar.settings import load_settings
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.settings import load_settings
+    from nightjar.io import delta_tables
+    from nightjar.ui.dashboard import render
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)

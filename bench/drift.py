@@ -127,8 +127,8 @@ def predictions(rows: int, seed: int) -> pd.Series:
 
 def bench_config(features: int):
     """The demo dataset config with the synthetic features instead of the demo's."""
-    from nightjar.dataset_config import DatasetConfig, load_dataset_config
-    from nightjar.settings import load_settings
+    from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
+    from nightjar.core.settings import load_settings
 
     demo = load_dataset_config(load_settings().dataset_config)
     numeric, categorical = feature_names(features)
@@ -160,12 +160,12 @@ def _setup(features: int, current_rows: int, reference_rows: int) -> dict:
     import mlflow
     import pyarrow as pa
 
-    from nightjar import delta_tables
-    from nightjar.features import FEATURE_DATE
-    from nightjar.scoring import SCORE_DATE
-    from nightjar.settings import load_settings
-    from nightjar.tracking import ensure_experiment, fluent
-    from nightjar.training import PREDICTION, TRAINING_RUN
+    from nightjar.core.settings import load_settings
+    from nightjar.features.definitions import FEATURE_DATE, spec_hash
+    from nightjar.io import delta_tables
+    from nightjar.io.tracking import ensure_experiment, fluent
+    from nightjar.scoring.scorer import SCORE_DATE
+    from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 
     settings = load_settings()
     config = bench_config(features)
@@ -181,7 +181,7 @@ def _setup(features: int, current_rows: int, reference_rows: int) -> dict:
             frame.insert(1, config.event_time, pd.Timestamp(SCORE_DAY, tz="UTC"))
             frame.insert(2, FEATURE_DATE, SCORE_DAY)
             frame["lakefs_commit"] = "0" * 64
-            frame["feature_spec"] = config.spec_hash()
+            frame["feature_spec"] = spec_hash(config)
             if partition == TRAINING_RUN:
                 frame[TRAINING_RUN] = TRAINING_KEY
             delta_tables.append(
@@ -221,10 +221,10 @@ def _measure_drift(features: int, run_id: str) -> dict:
     import evidently.presets  # noqa: F401  # imports kept out of the timing
     import mlflow  # noqa: F401
 
-    from nightjar import delta_tables
-    from nightjar.drift import measure_drift
-    from nightjar.scoring import SCORE_DATE, ModelRef
-    from nightjar.settings import load_settings
+    from nightjar.core.settings import load_settings
+    from nightjar.io import delta_tables
+    from nightjar.monitoring.drift import measure_drift
+    from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 
     settings = load_settings()
     config = bench_config(features)
@@ -251,7 +251,7 @@ def _frames(features: int, current_rows: int, reference_rows: int):
 
 def _nightjar_in_memory(features: int, current_rows: int, reference_rows: int) -> dict:
     """Nightjar's statistics and decision rule on in-memory frames (Evidently's data)."""
-    from nightjar.drift_stats import fit_bins, psi, shares
+    from nightjar.core.drift_stats import fit_bins, psi, shares
 
     config = bench_config(features)
     current, reference = _frames(features, current_rows, reference_rows)

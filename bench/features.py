@@ -71,17 +71,23 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
     private_home()
     os.environ["NIGHTJAR_LAKEFS_STANDIN_PORT"] = str(_free_port())
 
-    from nightjar import delta_tables, demo_data, raw_tables, snapshots
-    from nightjar.dataset_config import load_dataset_config
-    from nightjar.embedded import EmbeddedStack
-    from nightjar.feature_job import FEATURE_SPEC, LAKEFS_COMMIT, run_feature_job, validate_source
-    from nightjar.features import FEATURE_DATE, compute_features, join_sources
-    from nightjar.ingest import Batch, ingest, protect_main
-    from nightjar.lakefs_client import make_client
-    from nightjar.settings import load_settings
-    from nightjar.spark import get_spark
-    from nightjar.training import TRAINING_RUN
-    from nightjar.validation import PARTITION_COLUMN, validate_features
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.settings import load_settings
+    from nightjar.embedded import demo_data
+    from nightjar.embedded.supervisor import EmbeddedStack
+    from nightjar.features.definitions import (
+        FEATURE_DATE,
+        compute_features,
+        join_sources,
+        spec_hash,
+    )
+    from nightjar.features.job import FEATURE_SPEC, LAKEFS_COMMIT, run_feature_job, validate_source
+    from nightjar.ingest.landing import Batch, ingest, protect_main
+    from nightjar.ingest.validation import PARTITION_COLUMN, validate_features
+    from nightjar.io import delta_tables, raw_tables, snapshots
+    from nightjar.io.lakefs_client import make_client
+    from nightjar.io.spark import get_spark
+    from nightjar.training.trainer import TRAINING_RUN
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)
@@ -196,7 +202,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
                 data = (
                     features.withColumn(TRAINING_RUN, F.lit("bench-staged"))
                     .withColumn(LAKEFS_COMMIT, F.lit(snapshot.commit_id))
-                    .withColumn(FEATURE_SPEC, F.lit(config.spec_hash()))
+                    .withColumn(FEATURE_SPEC, F.lit(spec_hash(config)))
                     .toArrow()
                     .sort_by([(FEATURE_DATE, "ascending"), (config.entity_key, "ascending")])
                 )

@@ -30,13 +30,14 @@ def run(sizes: list[int]) -> dict:
     import mlflow
     import pyarrow as pa
 
-    from nightjar import delta_tables
-    from nightjar.dataset_config import load_dataset_config
-    from nightjar.model_inputs import encode
-    from nightjar.scoring import ModelRef, ScoringContext, score_partition
-    from nightjar.settings import load_settings
-    from nightjar.spark import get_spark
-    from nightjar.tracking import fluent
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.settings import load_settings
+    from nightjar.features.definitions import spec_hash
+    from nightjar.io import delta_tables
+    from nightjar.io.spark import get_spark
+    from nightjar.io.tracking import fluent
+    from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
+    from nightjar.training.model_inputs import encode
 
     settings = load_settings()
     config = load_dataset_config(settings.dataset_config)
@@ -50,7 +51,7 @@ def run(sizes: list[int]) -> dict:
     for size in sizes:
         features = synthetic_features(config, size)
         features["lakefs_commit"] = "0" * 64
-        features["feature_spec"] = config.spec_hash()
+        features["feature_spec"] = spec_hash(config)
         delta_tables.replace_partition(
             settings.table_uri(config.table_name("features")),
             pa.Table.from_pandas(features, preserve_index=False),

@@ -1,8 +1,8 @@
 """A feature task's Spark start: JVM defaults vs Nightjar's local-driver options vs those
-options with the class-data-sharing archive (``nightjar.spark_jvm``).
+options with the class-data-sharing archive (``nightjar.io.spark_jvm``).
 
 Each trial is a fresh Python process, as an Airflow task is: it starts a local[2] session
-with ``nightjar.spark.get_spark`` (or, for the baseline, the same builder without the
+with ``nightjar.io.spark.get_spark`` (or, for the baseline, the same builder without the
 extra JVM options), then runs a small feature-shaped job (a pandas frame in through
 Arrow, a range window, Arrow out). Reported per configuration, median of --repeats: wall
 seconds to a session, wall seconds of the job, and CPU seconds of the driver JVM plus the
@@ -31,7 +31,7 @@ def _trial(configuration: str) -> dict:
     from pyspark.sql import SparkSession, Window
     from pyspark.sql import functions as F
 
-    from nightjar import spark as nightjar_spark
+    from nightjar.io import spark as nightjar_spark
 
     started = time.perf_counter()
     if configuration == "jvm defaults":
@@ -72,8 +72,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     home = private_home()
-    from nightjar.settings import load_settings
-    from nightjar.spark_jvm import prepare_class_archive
+    from nightjar.core.settings import load_settings
+    from nightjar.io.spark_jvm import prepare_class_archive
 
     settings = load_settings()
     rows = []

@@ -58,7 +58,7 @@ def labelled_rows(config, rows: int, seed: int = 1):
     """Synthetic feature rows over the training window, labelled, in train_and_log's order."""
     import pandas as pd
 
-    from nightjar.features import FEATURE_DATE
+    from nightjar.features.definitions import FEATURE_DATE
 
     frame = synthetic_features(config, rows, seed=seed)
     days = config.model.training_window_days
@@ -77,14 +77,14 @@ def run(rows: int, repeats: int = 2) -> dict:
     private_home()
     import lightgbm as lgb
 
-    from nightjar.dataset_config import load_dataset_config
-    from nightjar.evaluation import evaluate_challenger
-    from nightjar.features import FEATURE_DATE
-    from nightjar.model_inputs import encode, fit_categories
-    from nightjar.run_info import RunInfo
-    from nightjar.settings import load_settings
-    from nightjar.snapshots import Snapshot
-    from nightjar.training import (
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.run_info import RunInfo
+    from nightjar.core.settings import load_settings
+    from nightjar.evaluation.evaluate import evaluate_challenger
+    from nightjar.features.definitions import FEATURE_DATE
+    from nightjar.io.snapshots import Snapshot
+    from nightjar.training.model_inputs import encode, fit_categories
+    from nightjar.training.trainer import (
         fit,
         lightgbm_params,
         log_training_run,

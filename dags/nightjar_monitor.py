@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from nightjar.airflow_links import DriftReportLink, LakeFSCommitLink, with_links
-from nightjar.assets import RETRAIN_REQUEST, SCORES
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
+from nightjar.airflow.assets import RETRAIN_REQUEST, SCORES
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
+from nightjar.airflow.links import DriftReportLink, LakeFSCommitLink, with_links
 
 
 @dag(
@@ -30,25 +30,25 @@ from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 def nightjar_monitor():
     @task
     def measure_drift() -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("measure_drift")
 
     @task
     def open_snapshot() -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("open_snapshot")
 
     @task
     def measure_performance(snapshot: dict) -> dict | None:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("measure_performance", snapshot)
 
     @task(outlets=[RETRAIN_REQUEST])
     def request_retrain(drift: dict, performance: dict, outlet_events=None) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         request = run_step("decide_retrain", drift, performance)
         # nightjar_retrain trains as of the date that fired, not as of the day it runs.
@@ -57,7 +57,7 @@ def nightjar_monitor():
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         run_step("close_snapshot", snapshot)
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from nightjar.airflow_links import (
+from nightjar.airflow.assets import CHAMPION, RETRAIN_REQUEST
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
+from nightjar.airflow.links import (
     LakeFSCommitLink,
     MlflowRunLink,
     ModelCardLink,
     RegisteredModelLink,
     with_links,
 )
-from nightjar.assets import CHAMPION, RETRAIN_REQUEST
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 
 
 @dag(
@@ -37,43 +37,43 @@ from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_
 def nightjar_retrain():
     @task
     def guard(params=None) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("guard_training", force=bool(params["force"]))
 
     @task
     def open_snapshot() -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("open_snapshot")
 
     @task
     def build_features(snapshot: dict) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("build_training_features", snapshot)
 
     @task
     def train(snapshot: dict, features: dict, params=None) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("train", snapshot, features, intent=params["intent"])
 
     @task
     def evaluate_gate(trained: dict) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("evaluate", trained)
 
     @task(outlets=[CHAMPION])
     def register_and_promote(trained: dict, decision: dict) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("register_and_promote", trained, decision)
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         run_step("close_snapshot", snapshot)
 

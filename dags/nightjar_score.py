@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from nightjar.airflow_links import (
+from nightjar.airflow.assets import RAW_DATA, SCORES
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
+from nightjar.airflow.links import (
     LakeFSCommitLink,
     MlflowRunLink,
     ModelCardLink,
     RegisteredModelLink,
     with_links,
 )
-from nightjar.assets import RAW_DATA, SCORES
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 
 
 @dag(
@@ -38,25 +38,25 @@ from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_
 def nightjar_score():
     @task
     def open_snapshot() -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("open_snapshot")
 
     @task
     def resolve_models() -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("resolve_models")
 
     @task
     def build_features(snapshot: dict) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         return run_step("build_scoring_features", snapshot)
 
     @task(outlets=[SCORES])
     def score(models: dict, features: dict, outlet_events=None) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         result = run_step("score", models)
         dates = [night["score_date"] for night in result["dates"]]
@@ -65,7 +65,7 @@ def nightjar_score():
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         run_step("close_snapshot", snapshot)
 

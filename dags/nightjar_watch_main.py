@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from nightjar.airflow_links import LakeFSCommitLink, with_links
-from nightjar.assets import RAW_DATA
-from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, time_only
+from nightjar.airflow.assets import RAW_DATA
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, time_only
+from nightjar.airflow.links import LakeFSCommitLink, with_links
 
 
 @dag(
@@ -29,7 +29,7 @@ from nightjar.dag_defaults import DEFAULT_ARGS, START_DATE, time_only
 def nightjar_watch_main():
     @task(outlets=[RAW_DATA])
     def detect_raw_changes(outlet_events=None) -> dict:
-        from nightjar.airflow_glue import run_step
+        from nightjar.airflow.glue import run_step
 
         changes = run_step("detect_raw_changes")
         outlet_events[RAW_DATA].extra = {

@@ -1,9 +1,9 @@
 """Create the lakeFS repository and protect main, through the lakefs SDK (compose init)."""
 
-from nightjar import snapshots
-from nightjar.ingest import protect_main
-from nightjar.lakefs_client import make_client
-from nightjar.settings import load_settings
+from nightjar.core.settings import load_settings
+from nightjar.ingest.landing import protect_main
+from nightjar.io import snapshots
+from nightjar.io.lakefs_client import make_client
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import argparse
 import logging
 import sys
 
-from nightjar.dataset_config import load_dataset_config
-from nightjar.feature_job import run_feature_job
-from nightjar.names import parse_date, validate_identifier, validate_repository
-from nightjar.settings import load_settings
-from nightjar.snapshots import Snapshot
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.names import parse_date, validate_identifier, validate_repository
+from nightjar.core.settings import load_settings
+from nightjar.features.job import run_feature_job
+from nightjar.io.snapshots import Snapshot
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

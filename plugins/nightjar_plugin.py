@@ -14,7 +14,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
-from nightjar.airflow_links import ALL_LINKS
+from nightjar.airflow.links import ALL_LINKS
 
 try:  # the API server's dependency that resolves the signed-in user from its token
     from airflow.api_fastapi.core_api.security import get_user
@@ -27,8 +27,8 @@ app = FastAPI(title="Nightjar", dependencies=[Depends(get_user)] if get_user els
 
 
 def _context():
-    from nightjar.dataset_config import load_dataset_config
-    from nightjar.settings import load_settings
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.settings import load_settings
 
     settings = load_settings()
     return settings, load_dataset_config(settings.dataset_config)
@@ -38,9 +38,9 @@ def _context():
 def page(
     entity: str | None = Query(None, max_length=128), date: str | None = Query(None, max_length=10)
 ) -> str:
-    from nightjar.dashboard import render
-    from nightjar.errors import InvalidNameError
-    from nightjar.names import parse_date
+    from nightjar.core.errors import InvalidNameError
+    from nightjar.core.names import parse_date
+    from nightjar.ui.dashboard import render
 
     try:
         day = parse_date(date) if date else None
@@ -71,7 +71,7 @@ def report_lib(name: str) -> FileResponse:
     """Evidently's bundle and font, which every report refers to instead of inlining."""
     if not _REPORT_LIB_NAME.match(name):
         raise HTTPException(status_code=400, detail="invalid report file name")
-    from nightjar.drift_report import LIB_DIR
+    from nightjar.monitoring.drift_report import LIB_DIR
     from nightjar.pipeline import reports_dir
 
     settings, config = _context()
@@ -86,7 +86,7 @@ def report_lib(name: str) -> FileResponse:
 def model_card(version: int) -> str:
     from mlflow.exceptions import MlflowException
 
-    from nightjar import tracking
+    from nightjar.io import tracking
 
     settings, config = _context()
     try:

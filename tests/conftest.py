@@ -28,29 +28,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("NIGHTJAR_LAKEFS_STANDIN_PORT", str(_free_port()))
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    from nightjar.embedded import apply_airflow_env
-    from nightjar.settings import load_settings
+    from nightjar.core.settings import load_settings
+    from nightjar.embedded.supervisor import apply_airflow_env
 
     apply_airflow_env(load_settings())
 
 
 @pytest.fixture(scope="session")
 def settings():
-    from nightjar.settings import load_settings
+    from nightjar.core.settings import load_settings
 
     return load_settings()
 
 
 @pytest.fixture(scope="session")
 def config(settings):
-    from nightjar.dataset_config import load_dataset_config
+    from nightjar.core.dataset_config import load_dataset_config
 
     return load_dataset_config(settings.dataset_config)
 
 
 @pytest.fixture(scope="session")
 def spark():
-    from nightjar.spark import get_spark
+    from nightjar.io.spark import get_spark
 
     return get_spark()
 
@@ -58,7 +58,7 @@ def spark():
 @pytest.fixture(scope="session")
 def embedded_stack(settings):
     """The lakeFS stand-in (or NIGHTJAR_LAKEFS_ENDPOINT) for the whole session."""
-    from nightjar.embedded import EmbeddedStack
+    from nightjar.embedded.supervisor import EmbeddedStack
 
     with EmbeddedStack(settings) as stack:
         yield stack
@@ -66,14 +66,14 @@ def embedded_stack(settings):
 
 @pytest.fixture(scope="session")
 def airflow_db(settings):
-    from nightjar.embedded import migrate_airflow_db
+    from nightjar.embedded.supervisor import migrate_airflow_db
 
     migrate_airflow_db(settings)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop Spark while logging still works (py4j logs from its finalisers otherwise)."""
-    from nightjar.spark import get_spark
+    from nightjar.io.spark import get_spark
 
     if get_spark.cache_info().currsize:
         get_spark().stop()

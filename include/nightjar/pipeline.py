@@ -13,14 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nightjar import registry, snapshots, tracking
-from nightjar.dataset_config import DatasetConfig, load_dataset_config
-from nightjar.errors import MissingInputError
-from nightjar.features import FEATURE_DATE
-from nightjar.lakefs_client import make_client
-from nightjar.run_info import RunInfo
-from nightjar.settings import Settings, load_settings
-from nightjar.snapshots import Snapshot
+from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
+from nightjar.core.errors import MissingInputError
+from nightjar.core.run_info import RunInfo
+from nightjar.core.settings import Settings, load_settings
+from nightjar.features.definitions import FEATURE_DATE
+from nightjar.io import snapshots, tracking
+from nightjar.io.lakefs_client import make_client
+from nightjar.io.snapshots import Snapshot
+from nightjar.promotion import registry
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,8 @@ def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
 
 
 def build_training_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
-    from nightjar.feature_job import run_feature_job
-    from nightjar.training import TRAINING_RUN, training_window
+    from nightjar.features.job import run_feature_job
+    from nightjar.training.trainer import TRAINING_RUN, training_window
 
     settings, config = _context()
     start, end = training_window(config, run.target_date)
@@ -113,7 +114,7 @@ def build_training_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str,
 def train(
     run: RunInfo, snapshot: dict[str, str], features: dict[str, Any], *, intent: str
 ) -> dict[str, Any]:
-    from nightjar.training import train_and_log
+    from nightjar.training.trainer import train_and_log
 
     settings, config = _context()
     result = train_and_log(
@@ -136,8 +137,8 @@ def train(
 
 def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
     """Run the gate; record the decision; raise StepSkipped with the reasons if it fails."""
-    from nightjar.evaluation import evaluate_challenger
-    from nightjar.scoring import resolve_alias
+    from nightjar.evaluation.evaluate import evaluate_challenger
+    from nightjar.scoring.scorer import resolve_alias
 
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
@@ -149,7 +150,7 @@ def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
     decision = evaluate_challenger(settings, config, trained["run_id"], run)
     log.info("%s", decision.summary())
     if not decision.passed:
-        from nightjar import notify
+        from nightjar.evaluation import notify
 
         notify.gate_failed(settings, config, decision, run, trained["run_id"])
         raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
@@ -163,8 +164,8 @@ def _model_sha256(settings: Settings, run_id: str) -> str | None:
 def register_and_promote(
     run: RunInfo, trained: dict[str, Any], decision: dict[str, Any]
 ) -> dict[str, Any]:
-    from nightjar.gate import load_policy
-    from nightjar.promotion import may_promote
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.promotion.rule import may_promote
 
     settings, config = _context()
     name = config.model.name
@@ -204,7 +205,7 @@ def register_and_promote(
         reason=decision.get("note") or "passed the evaluation gate",
         dag_run_id=run.run_id,
     )
-    from nightjar.model_card import write_model_card
+    from nightjar.promotion.model_card import write_model_card
 
     write_model_card(settings, config, name, version)
     return {"model_name": name, "version": version, "promoted": True}
@@ -215,7 +216,7 @@ def register_and_promote(
 
 def resolve_models(run: RunInfo) -> dict[str, Any]:
     """Pin the champion (and challenger, for shadow scoring) once, at run start."""
-    from nightjar.scoring import resolve_alias
+    from nightjar.scoring.scorer import resolve_alias
 
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
@@ -248,7 +249,7 @@ def _each_date(run: RunInfo, step: Callable[[RunInfo], dict[str, Any]]) -> dict[
 
 
 def _build_scoring_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
-    from nightjar.feature_job import run_feature_job
+    from nightjar.features.job import run_feature_job
 
     settings, config = _context()
     result = run_feature_job(
@@ -278,8 +279,8 @@ def _score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
     """Score the night with the pinned champion into the scores table, and the challenger
     (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
     are served the challenger's scores."""
-    from nightjar import shadow
-    from nightjar.scoring import (
+    from nightjar.scoring import shadow
+    from nightjar.scoring.scorer import (
         ModelRef,
         ScoringContext,
         canary_mix,
@@ -287,7 +288,7 @@ def _score_one_date(run: RunInfo, models: dict[str, Any]) -> dict[str, Any]:
         score_table,
         write_scores,
     )
-    from nightjar.training import load_categories
+    from nightjar.training.trainer import load_categories
 
     settings, config = _context()
     context = ScoringContext(
@@ -341,7 +342,7 @@ MANUAL_LOOKBACK = dt.timedelta(hours=24)
 def detect_raw_changes(run: RunInfo) -> dict[str, Any]:
     """Dates of scoring sources that commits on main changed in the run's interval (the
     last 24 hours for a manual run); StepSkipped, so no Asset event, when there are none."""
-    from nightjar.raw_changes import raw_changes, scoring_source_paths
+    from nightjar.ingest.raw_changes import raw_changes, scoring_source_paths
 
     settings, config = _context()
     end = run.interval_end
@@ -401,8 +402,8 @@ def measure_drift(run: RunInfo) -> dict[str, Any]:
 def _unmonitored_dates(
     settings: Settings, config: DatasetConfig, *, since: dt.date
 ) -> set[dt.date]:
-    from nightjar.delta_tables import partition_dates
-    from nightjar.scoring import SCORE_DATE
+    from nightjar.io.delta_tables import partition_dates
+    from nightjar.scoring.scorer import SCORE_DATE
 
     scored = partition_dates(settings.table_uri(config.table_name("scores")), SCORE_DATE)
     monitored = partition_dates(settings.table_uri(config.table_name("drift_metrics")), SCORE_DATE)
@@ -410,8 +411,8 @@ def _unmonitored_dates(
 
 
 def _measure_drift(run: RunInfo) -> dict[str, Any]:
-    from nightjar.drift import measure_drift as measure
-    from nightjar.scoring import resolve_alias
+    from nightjar.monitoring.drift import measure_drift as measure
+    from nightjar.scoring.scorer import resolve_alias
 
     settings, config = _context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
@@ -435,7 +436,7 @@ def _measure_drift(run: RunInfo) -> dict[str, Any]:
 def measure_performance(run: RunInfo, snapshot: dict[str, str]) -> dict[str, dict[str, Any] | None]:
     """Realised metrics for the scores whose labels landed by each of the run's dates, by
     date (None for a date whose labels have not landed yet)."""
-    from nightjar.performance import measure_performance as measure
+    from nightjar.monitoring.performance import measure_performance as measure
 
     settings, config = _context()
     return {
@@ -452,7 +453,7 @@ def decide_retrain(
     first (each decision is recorded before the next is taken, so one breach fires once);
     raise StepSkipped (no Asset event) unless one fired. The request names the newest
     date that fired: the retrain trains as of it."""
-    from nightjar import retrain_policy
+    from nightjar.monitoring import retrain_policy
 
     settings, config = _context()
     table = config.table_name("retrain_decisions")

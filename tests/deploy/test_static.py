@@ -73,7 +73,7 @@ def test_dockerfile_rules():
 
 def _env_reads() -> set[str]:
     names = set()
-    settings = (ROOT / "include" / "nightjar" / "settings.py").read_text()
+    settings = (ROOT / "include" / "nightjar" / "core" / "settings.py").read_text()
     for field in re.findall(r"^    ([a-z_]+): .*=", settings, re.M):
         names.add(f"NIGHTJAR_{field.upper()}")
     for folder in ("include", "dags", "jobs", "tests", "bench"):

@@ -1,6 +1,6 @@
 import pytest
 
-from nightjar import demo_data
+from nightjar.embedded import demo_data
 
 # Small but real: enough rows for a model that passes the demo gate.
 E2E_SPEC = demo_data.DemoSpec(
@@ -14,8 +14,8 @@ DEMO_SCORES_VERSION: dict[str, int] = {}
 @pytest.fixture(scope="session")
 def demo_world(settings, config, embedded_stack, airflow_db):
     """The demo loop, run once per session through dag.test() on the embedded stack."""
-    from nightjar import delta_tables
-    from nightjar.demo import InProcessRunner, run_demo
+    from nightjar.embedded.demo import InProcessRunner, run_demo
+    from nightjar.io import delta_tables
 
     run_demo(settings, config, runner=InProcessRunner(), nights=E2E_NIGHTS, spec=E2E_SPEC)
     scores = delta_tables.open_table(settings.table_uri(config.table_name("scores")))

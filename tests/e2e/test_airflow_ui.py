@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nightjar.airflow_api import AirflowAPI
-from nightjar.airflow_stack import AirflowStack, stack_env
-from nightjar.embedded import standin_credentials, start_mlflow_ui
+from nightjar.embedded.airflow_api import AirflowAPI
+from nightjar.embedded.airflow_stack import AirflowStack, stack_env
+from nightjar.embedded.supervisor import standin_credentials, start_mlflow_ui
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]

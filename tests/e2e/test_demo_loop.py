@@ -5,9 +5,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nightjar import registry, tracking
-from nightjar.analytics import run_query, versions_at_commits
-from nightjar.demo import FIRST_NIGHT, InProcessRunner
+from nightjar.embedded.demo import FIRST_NIGHT, InProcessRunner
+from nightjar.io import tracking
+from nightjar.io.analytics import run_query, versions_at_commits
+from nightjar.promotion import registry
 
 from .conftest import DEMO_SCORES_VERSION, E2E_NIGHTS
 
@@ -92,8 +93,9 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
 
 
 def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
-    from nightjar import demo, pipeline
-    from nightjar.run_info import RunInfo
+    from nightjar import pipeline
+    from nightjar.core.run_info import RunInfo
+    from nightjar.embedded import demo
 
     from .conftest import E2E_SPEC
 
@@ -126,7 +128,7 @@ def test_analysts_get_friendly_view_names(demo_world, config):
 
 
 def test_analysts_time_travel_to_what_a_lakefs_commit_produced(demo_world, config):
-    from nightjar import delta_tables
+    from nightjar.io import delta_tables
 
     table = config.table_name("scores")
     # The first night was scored from the commit its ingest made (later tests re-score it).
@@ -153,10 +155,10 @@ def test_re_monitoring_a_date_keeps_one_report_run(demo_world, config):
 
 MLFLOW_FIRST_STEPS = """
 import sys
-from nightjar.scoring import resolve_alias
-from nightjar.settings import load_settings
-from nightjar.training import load_categories
-from nightjar import tracking
+from nightjar.scoring.scorer import resolve_alias
+from nightjar.core.settings import load_settings
+from nightjar.training.trainer import load_categories
+from nightjar.io import tracking
 
 settings = load_settings()
 # What a fresh task process does first: read the champion's run, before anything else.

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from nightjar import demo, pipeline
-from nightjar.demo import FIRST_NIGHT
-from nightjar.run_info import RunInfo
+from nightjar import pipeline
+from nightjar.core.run_info import RunInfo
+from nightjar.embedded import demo
+from nightjar.embedded.demo import FIRST_NIGHT
 
 from .conftest import E2E_NIGHTS, E2E_SPEC
 
@@ -61,7 +62,7 @@ def test_fourteen_nights_with_drift_from_night_three(demo_world, config):
     # k=2 of n=3: nights 3 and 4 breach, so night 4 fires; then one request per cooldown.
     assert fired == [NIGHTS[3], NIGHTS[3] + dt.timedelta(days=cooldown)]
 
-    from nightjar.analytics import run_query
+    from nightjar.io.analytics import run_query
 
     decisions = run_query(
         demo_world,

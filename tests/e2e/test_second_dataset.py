@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightjar import pipeline, registry
-from nightjar.analytics import run_query
-from nightjar.dataset_config import load_dataset_config
-from nightjar.ingest import Batch, ingest
-from nightjar.lakefs_client import make_client
-from nightjar.run_info import RunInfo
-from nightjar.snapshots import ensure_repository
+from nightjar import pipeline
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.run_info import RunInfo
+from nightjar.features.definitions import spec_hash
+from nightjar.ingest.landing import Batch, ingest
+from nightjar.io.analytics import run_query
+from nightjar.io.lakefs_client import make_client
+from nightjar.io.snapshots import ensure_repository
+from nightjar.promotion import registry
 from tests.fixtures.churn import generator
 
 pytestmark = pytest.mark.e2e
@@ -80,7 +82,7 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
 
     scores = run_query(settings, "SELECT * FROM scores_churn")
     assert len(scores) == generator.ACCOUNTS and scores["snapshot_id"].is_unique
-    assert set(scores["feature_spec"]) == {config.spec_hash()}
+    assert set(scores["feature_spec"]) == {spec_hash(config)}
 
 
 def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
@@ -102,7 +104,7 @@ def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
     _land(settings, config, "ingest-churn-gap", batches, "churn: no usage file for one night")
 
     run = _run("nightjar_score", night)
-    with caplog.at_level(logging.WARNING, logger="nightjar.feature_job"):
+    with caplog.at_level(logging.WARNING, logger="nightjar.features.job"):
         built = pipeline.build_scoring_features(run, pipeline.open_snapshot(run))
 
     assert built["rows"] == generator.ACCOUNTS

@@ -6,10 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nightjar import registry, tracking
-from nightjar.model_card import render_model_card
-from nightjar.snapshots import Snapshot
-from nightjar.training import train_and_log
+from nightjar.io import tracking
+from nightjar.io.snapshots import Snapshot
+from nightjar.promotion import registry
+from nightjar.promotion.model_card import render_model_card
+from nightjar.training.trainer import train_and_log
 
 pytestmark = pytest.mark.e2e
 
@@ -135,8 +136,8 @@ def test_manual_promotion_waits_for_the_policys_shadow_nights(
 ):
     from click.testing import CliRunner
 
-    from nightjar.cli import main
-    from nightjar.settings import PROJECT_ROOT
+    from nightjar.cli.main import main
+    from nightjar.core.settings import PROJECT_ROOT
 
     configs = PROJECT_ROOT / "include" / "configs"
     policy = (configs / "policies" / "default.yaml").read_text()

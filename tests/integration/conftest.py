@@ -9,8 +9,9 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from nightjar import delta_tables, demo_data
-from nightjar.features import FEATURE_DATE, compute_features, join_sources
+from nightjar.embedded import demo_data
+from nightjar.features.definitions import FEATURE_DATE, compute_features, join_sources, spec_hash
+from nightjar.io import delta_tables
 
 DAYS = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(30)]
 
@@ -20,7 +21,7 @@ def scoring_world(settings, config, spark):
     """Feature partitions for ``DAYS`` in the warehouse, and a model to score them with."""
     import pandas as pd
 
-    from nightjar.training import fit
+    from nightjar.training.trainer import fit
 
     spec = demo_data.DemoSpec(rows_per_day=600, customers=3000)
     apps = pd.concat([demo_data.applications_for(d, spec) for d in DAYS], ignore_index=True)
@@ -29,7 +30,7 @@ def scoring_world(settings, config, spark):
         config, join_sources(config, {"applications": spark.createDataFrame(apps)})
     ).toPandas()
     features["lakefs_commit"] = "c" * 64
-    features["feature_spec"] = config.spec_hash()
+    features["feature_spec"] = spec_hash(config)
     uri = settings.table_uri(config.table_name("features"))
     for day in DAYS:
         part = features[features[FEATURE_DATE] == day]

@@ -5,10 +5,11 @@ import datetime as dt
 import pytest
 from click.testing import CliRunner
 
-from nightjar import demo_data, snapshots
-from nightjar.cli import main
-from nightjar.ingest import protect_main
-from nightjar.lakefs_client import make_client
+from nightjar.cli.main import main
+from nightjar.embedded import demo_data
+from nightjar.ingest.landing import protect_main
+from nightjar.io import snapshots
+from nightjar.io.lakefs_client import make_client
 
 DAY = dt.date(2026, 2, 2)
 
@@ -147,7 +148,7 @@ def test_rows_the_rules_will_set_aside_are_reported_before_the_merge(runner, tmp
     frame.loc[1, "application_id"] = frame.loc[0, "application_id"]
     path = tmp_path / "dupes.parquet"
     frame.to_parquet(path)
-    with caplog.at_level("WARNING", logger="nightjar.ingest"):
+    with caplog.at_level("WARNING", logger="nightjar.ingest.landing"):
         result = _invoke(runner, "data", "ingest", "applications", str(DAY), str(path))
     assert result.exit_code == 0, result.output
     warning = next(r for r in caplog.records if "set aside" in r.getMessage())

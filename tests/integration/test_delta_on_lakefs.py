@@ -13,8 +13,8 @@ import lakefs
 import pyarrow as pa
 import pytest
 
-from nightjar import delta_tables, snapshots
-from nightjar.lakefs_client import make_client
+from nightjar.io import delta_tables, snapshots
+from nightjar.io.lakefs_client import make_client
 
 REPO = "nightjar-warehouse-test"
 DAYS = [dt.date(2026, 4, 1) + dt.timedelta(days=i) for i in range(8)]
@@ -86,7 +86,7 @@ def test_rewriting_a_date_is_idempotent_and_time_travel_finds_each_write(warehou
 
 
 def test_analysts_see_the_delta_tables_in_lakefs_and_only_those(settings, warehouse):
-    from nightjar.analytics import table_names
+    from nightjar.io.analytics import table_names
 
     client, root = warehouse
     _replace(f"{root}/scores_listed", DAYS[0])

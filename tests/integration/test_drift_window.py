@@ -17,12 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from nightjar import delta_tables, tracking
-from nightjar.dataset_config import load_dataset_config
-from nightjar.drift import PROBABILITY, measure_drift
-from nightjar.features import FEATURE_DATE
-from nightjar.scoring import SCORE_DATE, ModelRef
-from nightjar.training import PREDICTION, TRAINING_RUN
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.features.definitions import FEATURE_DATE
+from nightjar.io import delta_tables, tracking
+from nightjar.monitoring.drift import PROBABILITY, measure_drift
+from nightjar.scoring.scorer import SCORE_DATE, ModelRef
+from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 from tests.fixtures.seasonal import generator
 
 FIXTURE = Path(__file__).parents[1] / "fixtures/seasonal/seasonal.yaml"

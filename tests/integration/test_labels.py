@@ -2,10 +2,11 @@
 
 import datetime as dt
 
-from nightjar import demo_data, snapshots
-from nightjar.ingest import Batch, ingest
-from nightjar.lakefs_client import make_client
-from nightjar.training import load_labels
+from nightjar.embedded import demo_data
+from nightjar.ingest.landing import Batch, ingest
+from nightjar.io import snapshots
+from nightjar.io.lakefs_client import make_client
+from nightjar.training.trainer import load_labels
 
 REPO = "nightjar-labels"
 EVENT_DAYS = [dt.date(2026, 1, 10), dt.date(2026, 1, 11)]

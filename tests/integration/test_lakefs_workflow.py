@@ -10,10 +10,11 @@ import time
 import lakefs
 import pytest
 
-from nightjar import demo_data, snapshots
-from nightjar.errors import DataValidationError, LakeFSUnavailableError
-from nightjar.ingest import Batch, ingest, protect_main
-from nightjar.lakefs_client import call_with_retry, make_client
+from nightjar.core.errors import DataValidationError, LakeFSUnavailableError
+from nightjar.embedded import demo_data
+from nightjar.ingest.landing import Batch, ingest, protect_main
+from nightjar.io import snapshots
+from nightjar.io.lakefs_client import call_with_retry, make_client
 
 REPO = "nightjar-workflow"  # its own repository: other tests land data in "nightjar"
 DAY = dt.date(2026, 1, 10)
@@ -87,11 +88,12 @@ def test_a_run_reads_its_pinned_commit_while_main_moves(client, config):
 
 _KILLED_INGEST = """
 import datetime as dt, sys, time
-from nightjar import demo_data, snapshots
-from nightjar.dataset_config import load_dataset_config
-from nightjar.ingest import Batch, ingest
-from nightjar.lakefs_client import make_client
-from nightjar.settings import load_settings
+from nightjar.embedded import demo_data
+from nightjar.io import snapshots
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.ingest.landing import Batch, ingest
+from nightjar.io.lakefs_client import make_client
+from nightjar.core.settings import load_settings
 
 def stall(*args, **kwargs):
     print("committed on the branch; merge pending", flush=True)
@@ -164,7 +166,7 @@ def test_an_unreachable_lakefs_is_retried_then_named(settings):
 
 
 def test_commits_on_main_name_the_scoring_dates_they_changed(client, config):
-    from nightjar.raw_changes import raw_changes
+    from nightjar.ingest.raw_changes import raw_changes
 
     spec = demo_data.DemoSpec(rows_per_day=200)
     days = [dt.date(2026, 1, 20), dt.date(2026, 1, 21)]

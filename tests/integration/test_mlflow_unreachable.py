@@ -6,7 +6,8 @@ import socket
 import mlflow
 import pytest
 
-from nightjar import registry, tracking
+from nightjar.io import tracking
+from nightjar.promotion import registry
 
 
 def _closed_port() -> int:

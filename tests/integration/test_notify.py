@@ -7,10 +7,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from nightjar import notify
-from nightjar.gate import Check, GateDecision
-from nightjar.run_info import RunInfo
-from nightjar.settings import Settings
+from nightjar.core.run_info import RunInfo
+from nightjar.core.settings import Settings
+from nightjar.evaluation import notify
+from nightjar.evaluation.gate import Check, GateDecision
 
 DECISION = GateDecision(
     passed=False,

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from nightjar.scoring import ModelRef, ScoringContext, score_partition
+from nightjar.features.definitions import spec_hash
+from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
 
 from .conftest import DAYS
 
@@ -65,7 +66,7 @@ def test_rescoring_a_date_replaces_exactly_that_partition(settings, config, scor
         "7",
         "run-abc",
     )
-    assert lineage.lakefs_commit == "c" * 64 and lineage.feature_spec == config.spec_hash()
+    assert lineage.lakefs_commit == "c" * 64 and lineage.feature_spec == spec_hash(config)
 
 
 def test_a_30_date_concurrent_backfill_lands_every_partition_exactly_once(
@@ -83,7 +84,7 @@ def test_a_30_date_concurrent_backfill_lands_every_partition_exactly_once(
 
 _KILLED_WRITER = """
 import sys, numpy as np, pyarrow as pa, datetime as dt
-from nightjar import delta_tables
+from nightjar.io import delta_tables
 day = dt.date.fromisoformat(sys.argv[2])
 rows = 6_000_000
 table = pa.table({"application_id": pa.array(np.arange(rows).astype(str)),
@@ -133,8 +134,8 @@ def test_a_killed_scoring_run_leaves_the_previous_partition_visible(
 def test_partition_values_cannot_inject_into_the_predicate(settings, bad):
     import pyarrow as pa
 
-    from nightjar import delta_tables
-    from nightjar.errors import InvalidNameError
+    from nightjar.core.errors import InvalidNameError
+    from nightjar.io import delta_tables
 
     with pytest.raises(InvalidNameError):
         delta_tables.replace_partition(
@@ -145,7 +146,7 @@ def test_partition_values_cannot_inject_into_the_predicate(settings, bad):
 def test_a_date_range_is_replaced_in_one_commit_and_refuses_rows_outside_it(settings):
     import pyarrow as pa
 
-    from nightjar import delta_tables
+    from nightjar.io import delta_tables
 
     uri = settings.table_uri("range_replace")
     days = [dt.date(2026, 1, d) for d in (1, 2, 3, 4)]
@@ -182,7 +183,7 @@ def test_a_date_range_replacement_narrowed_to_one_source_leaves_the_others(setti
     replaces that source's rows only."""
     import pyarrow as pa
 
-    from nightjar import delta_tables
+    from nightjar.io import delta_tables
 
     uri = settings.table_uri("shared_by_sources")
     day = dt.date(2026, 1, 1)

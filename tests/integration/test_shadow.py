@@ -6,10 +6,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nightjar import delta_tables, demo_data, shadow
-from nightjar.features import FEATURE_DATE
-from nightjar.scoring import ModelRef, ScoringContext, canary_mix, score_partition
-from nightjar.training import fit
+from nightjar.embedded import demo_data
+from nightjar.features.definitions import FEATURE_DATE
+from nightjar.io import delta_tables
+from nightjar.scoring import shadow
+from nightjar.scoring.scorer import ModelRef, ScoringContext, canary_mix, score_partition
+from nightjar.training.trainer import fit
 
 from .conftest import DAYS
 
@@ -139,7 +141,7 @@ def test_a_canary_serves_the_challenger_to_a_stable_share_of_entities(settings, 
 
 
 def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_world):
-    from nightjar.dashboard import _shadow_section
+    from nightjar.ui.dashboard import _shadow_section
 
     own, _, _ = shadow_world
     section = "\n".join(_shadow_section(settings, own, "8"))

@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 import pyarrow as pa
 
-from nightjar import delta_tables
-from nightjar.spark_delta import replace_partition_from_spark
+from nightjar.io import delta_tables
+from nightjar.io.spark_delta import replace_partition_from_spark
 
 DAYS = [dt.date(2026, 5, 1), dt.date(2026, 5, 2)]
 

@@ -20,7 +20,7 @@ def lakefs_endpoint(tmp_path_factory):
             os.environ["LAKEFS_SECRET_ACCESS_KEY"],
         )
         return
-    from nightjar.lakefs_standin.process import StandinServer
+    from nightjar.embedded.lakefs_standin.process import StandinServer
 
     with StandinServer(
         tmp_path_factory.mktemp("standin"),

@@ -8,7 +8,7 @@ import lakefs_sdk
 import pytest
 from lakefs.exceptions import NotAuthorizedException
 
-from nightjar.lakefs_standin.process import StandinServer, StandinStartError
+from nightjar.embedded.lakefs_standin.process import StandinServer, StandinStartError
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("LAKEFS_ENDPOINT")), reason="stand-in only")
 KEY, SECRET = "AKSTANDIN", "standin-secret"

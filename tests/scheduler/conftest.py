@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nightjar.airflow_api import AirflowAPI
+from nightjar.embedded.airflow_api import AirflowAPI
 
 VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]

@@ -10,11 +10,12 @@ import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nightjar import delta_tables, demo_data
-from nightjar.airflow_api import AirflowAPI
-from nightjar.dataset_config import DatasetConfig
-from nightjar.drift import PROBABILITY
-from nightjar.settings import Settings
+from nightjar.core.dataset_config import DatasetConfig
+from nightjar.core.settings import Settings
+from nightjar.embedded import demo_data
+from nightjar.embedded.airflow_api import AirflowAPI
+from nightjar.io import delta_tables
+from nightjar.monitoring.drift import PROBABILITY
 
 from .conftest import UserShell, processes_of
 

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from nightjar import demo, demo_data
-from nightjar.dataset_config import load_dataset_config
-from nightjar.errors import AirflowAPIError
-from nightjar.settings import Settings
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.errors import AirflowAPIError
+from nightjar.core.settings import Settings
+from nightjar.embedded import demo, demo_data
 
 from . import stack_checks
 from .conftest import (

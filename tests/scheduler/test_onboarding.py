@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nightjar import delta_tables
-from nightjar.analytics import run_query
-from nightjar.dataset_config import load_dataset_config
-from nightjar.settings import Settings
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.settings import Settings
+from nightjar.io import delta_tables
+from nightjar.io.analytics import run_query
 from tests.fixtures.bikes import generator
 
 from .conftest import UserShell, start_airflow

@@ -16,7 +16,7 @@ SCRIPT = """
 import sys, threading
 from sqlalchemy import create_engine, text
 if sys.argv[2] != "driver default":
-    from nightjar.airflow_sqlite import begin_immediate
+    from nightjar.embedded.airflow_sqlite import begin_immediate
     # "another database": the remedy is for Airflow's file; MLflow's keeps the default
     other = "-other" if sys.argv[2] == "another database" else ""
     assert begin_immediate(sys.argv[1] + other, argv=["airflow", "backfill", "create"])
@@ -56,7 +56,7 @@ def test_a_read_then_write_transaction_waits_instead_of_failing(tmp_path, mode):
 
 
 def test_local_settings_are_written_once_and_a_users_own_file_is_kept(tmp_path):
-    from nightjar.airflow_sqlite import MARKER, write_local_settings
+    from nightjar.embedded.airflow_sqlite import MARKER, write_local_settings
 
     assert write_local_settings(tmp_path, tmp_path / "airflow.db")
     assert write_local_settings(tmp_path, tmp_path / "airflow.db")  # ours: rewritten
@@ -68,7 +68,7 @@ def test_local_settings_are_written_once_and_a_users_own_file_is_kept(tmp_path):
 
 
 def test_only_backfill_commands_take_the_remedy():
-    from nightjar.airflow_sqlite import begin_immediate
+    from nightjar.embedded.airflow_sqlite import begin_immediate
 
     for command in ("scheduler", "api-server", "dag-processor", "triggerer", "db", "dags"):
         assert not begin_immediate("/nowhere/airflow.db", argv=["airflow", command])

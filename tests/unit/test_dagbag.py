@@ -37,7 +37,7 @@ def test_scoring_runs_may_overlap_for_backfills(dagbag):
 
 
 def test_raw_data_on_main_schedules_scoring_as_well_as_the_clock(dagbag):
-    from nightjar.assets import RAW_DATA
+    from nightjar.airflow.assets import RAW_DATA
 
     watcher = dagbag.dags["nightjar_watch_main"].get_task("detect_raw_changes")
     assert RAW_DATA in watcher.outlets

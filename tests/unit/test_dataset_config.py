@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightjar.dataset_config import load_dataset_config
-from nightjar.errors import ConfigError
+from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.errors import ConfigError
+from nightjar.features.definitions import spec_hash
 
 DEMO = Path(__file__).parents[2] / "include" / "configs" / "datasets" / "credit_default.yaml"
 
@@ -32,7 +33,7 @@ def _bureau(join_on: list[str]) -> dict:
 def test_demo_config_loads(config):
     assert config.name == "credit_default"
     assert config.history_days == 90
-    assert len(config.spec_hash()) == 16
+    assert len(spec_hash(config)) == 16
 
 
 def test_spec_hash_changes_with_a_feature_definition(tmp_path, config):
@@ -40,7 +41,7 @@ def test_spec_hash_changes_with_a_feature_definition(tmp_path, config):
         tmp_path,
         lambda raw: raw["features"]["age"]["definition"].update(expr="cast(age as double) + 1"),
     )
-    assert load_dataset_config(path).spec_hash() != config.spec_hash()
+    assert spec_hash(load_dataset_config(path)) != spec_hash(config)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from scipy.stats import ks_2samp
 
-from nightjar.drift_stats import fit_bins, psi, shares
+from nightjar.core.drift_stats import fit_bins, psi, shares
 
 CURRENT_ROWS, REFERENCE_ROWS = 2_000_000, 1_000_000
 CATEGORIES = np.array(["a", "b", "c", "d"], dtype=object)

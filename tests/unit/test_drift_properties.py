@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nightjar.drift_stats import EPSILON, compare, fit_bins, matcher, psi, shares
+from nightjar.core.drift_stats import EPSILON, compare, fit_bins, matcher, psi, shares
 
 NUMBERS = st.one_of(
     st.none(),
@@ -109,7 +109,7 @@ def test_a_window_of_any_nights_compares_without_raising(categorical, seasonal, 
 @given(data=st.data())
 def test_evidently_is_only_given_columns_it_can_draw(config, data):
     """Seconds per example: Evidently builds a whole report each time."""
-    from nightjar.drift_report import evidently_snapshot
+    from nightjar.monitoring.drift_report import evidently_snapshot
 
     rows = data.draw(st.integers(1, 60))
 

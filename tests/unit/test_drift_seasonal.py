@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nightjar import retrain_policy
-from nightjar.dataset_config import DatasetConfig, load_dataset_config
-from nightjar.drift import (
+from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
+from nightjar.core.drift_stats import SEASON_SHIFT
+from nightjar.monitoring import retrain_policy
+from nightjar.monitoring.drift import (
     PROBABILITY,
     Reference,
     build_reference,
@@ -28,8 +29,7 @@ from nightjar.drift import (
     is_breach,
     window_nights,
 )
-from nightjar.drift_stats import SEASON_SHIFT
-from nightjar.training import PREDICTION
+from nightjar.training.trainer import PREDICTION
 from tests.fixtures.seasonal import generator
 
 CONFIG = load_dataset_config(Path(__file__).parents[1] / "fixtures/seasonal/seasonal.yaml")

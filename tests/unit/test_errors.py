@@ -1,5 +1,5 @@
 """One error hierarchy: every error Nightjar raises on purpose is a NightjarError, defined
-in ``nightjar.errors``, which the CLI prints as one line and the task glue fails without
+in ``nightjar.core.errors``, which the CLI prints as one line and the task glue fails without
 retries (unless the class says a retry can help)."""
 
 import ast
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from nightjar import errors
-from nightjar.cli import main
+from nightjar.cli.main import main
+from nightjar.core import errors
 
 PACKAGE = Path(errors.__file__).parent
 EMBEDDED_ONLY = {"lakefs_standin"}  # the stand-in server speaks lakeFS's own errors

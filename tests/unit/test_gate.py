@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightjar.gate import GatePolicy, evaluate_gate
+from nightjar.core.gate_policy import GatePolicy
+from nightjar.evaluation.gate import evaluate_gate
 
 
 @pytest.fixture

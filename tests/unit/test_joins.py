@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from nightjar.dataset_config import DatasetConfig
-from nightjar.features import compute_features, join_sources
+from nightjar.core.dataset_config import DatasetConfig
+from nightjar.features.definitions import compute_features, join_sources
 
 T0 = pd.Timestamp("2026-01-10 09:00")
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nightjar.model_inputs import encode, encode_batch
+from nightjar.training.model_inputs import encode, encode_batch
 
 KNOWN = ["north", "south", "west"]
 CATEGORY = st.one_of(st.none(), st.sampled_from([*KNOWN, "east", "", "North"]))

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from nightjar.names import (
+from nightjar.core.names import (
     InvalidNameError,
     parse_date,
     run_branch_name,

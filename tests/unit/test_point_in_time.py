@@ -4,8 +4,8 @@ import datetime as dt
 
 import pandas as pd
 
-from nightjar.demo_data import DemoSpec, applications_for
-from nightjar.features import compute_features, join_sources
+from nightjar.embedded.demo_data import DemoSpec, applications_for
+from nightjar.features.definitions import compute_features, join_sources
 
 
 def _features(spark, config, frame):

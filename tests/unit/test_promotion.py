@@ -2,8 +2,8 @@
 
 import pytest
 
-from nightjar.gate import GatePolicy
-from nightjar.promotion import may_promote
+from nightjar.core.gate_policy import GatePolicy
+from nightjar.promotion.rule import may_promote
 
 
 def _policy(**overrides) -> GatePolicy:

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pandas as pd
 
-from nightjar.dataset_config import DriftSpec
-from nightjar.retrain_policy import DECISION_DATE, decide
+from nightjar.core.dataset_config import DriftSpec
+from nightjar.monitoring.retrain_policy import DECISION_DATE, decide
 
 START = dt.date(2026, 3, 1)
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from nightjar.run_info import from_context
+from nightjar.core.run_info import from_context
 
 UTC = dt.UTC
 

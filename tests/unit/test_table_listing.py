@@ -3,8 +3,8 @@ object-store listing runs through pyarrow's filesystems, here with file://)."""
 
 import pyarrow as pa
 
-from nightjar import delta_tables
-from nightjar.analytics import table_names
+from nightjar.io import delta_tables
+from nightjar.io.analytics import table_names
 
 
 def test_tables_are_listed_the_same_on_a_path_and_behind_a_uri(settings, tmp_path):

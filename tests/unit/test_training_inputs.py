@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nightjar.errors import TrainingDataError
-from nightjar.training import fit
+from nightjar.core.errors import TrainingDataError
+from nightjar.training.trainer import fit
 
 
 def _rows(config, labels) -> pd.DataFrame:

@@ -5,8 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from nightjar.demo_data import DemoSpec, applications_for
-from nightjar.validation import (
+from nightjar.embedded.demo_data import DemoSpec, applications_for
+from nightjar.ingest.validation import (
     PARTITION_COLUMN,
     DataValidationError,
     validate_features,

@@ -1,0 +1,3 @@
+"""The Airflow adapters: assets, task defaults, the step glue, extra links and
+notifications.
+"""

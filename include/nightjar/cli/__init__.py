@@ -1,0 +1,3 @@
+"""The nightjar command line, by audience: data engineers, ML engineers, analysts,
+operators.
+"""

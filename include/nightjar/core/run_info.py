@@ -1,0 +1,110 @@
+"""What a pipeline step needs to know about the Airflow run it belongs to.
+
+The pipeline functions take a ``RunInfo`` rather than Airflow's context, so they can be
+called and tested without Airflow; ``from_context`` is the one adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from nightjar.core.names import parse_date
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    dag_id: str
+    run_id: str
+    logical_date: str  # ISO timestamp; for asset-triggered runs, the run's start
+    target_date: dt.date  # the date the run is about: scored date, or training as-of date
+    interval_end: dt.datetime
+    interval_start: dt.datetime | None = None  # set when the run covers a non-empty interval
+    # Every date named by the Asset events that triggered the run, oldest first: Airflow
+    # batches the events that arrive between two runs of a consumer into one run.
+    event_dates: tuple[dt.date, ...] = ()
+    run_type: str = "manual"  # Airflow's: manual, scheduled, backfill, asset_triggered
+
+    @property
+    def dates(self) -> tuple[dt.date, ...]:
+        """The dates this run must handle, in order (one, unless events were batched)."""
+        return self.event_dates or (self.target_date,)
+
+    def for_date(self, day: dt.date) -> RunInfo:
+        """The same run, about one of its dates."""
+        return replace(self, target_date=day, event_dates=())
+
+    def as_tags(self) -> dict[str, str]:
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "logical_date": self.logical_date}
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_date"] = self.target_date.isoformat()
+        data["interval_end"] = self.interval_end.isoformat()
+        data["interval_start"] = self.interval_start and self.interval_start.isoformat()
+        data["event_dates"] = [day.isoformat() for day in self.event_dates]
+        return data
+
+
+def from_context(context: Any) -> RunInfo:
+    """The run's identity and target date, from conf, the data interval or the run time.
+
+    ``conf["date"]`` (YYYY-MM-DD) wins, for manual runs and the demo; then the dates the
+    upstream Asset events carried (a scoring run tells monitoring which date; batched events
+    name several, all kept in ``event_dates`` and the newest the target); otherwise the
+    data interval's start (the day a nightly run covers), else the logical date, else, for
+    asset-triggered runs, the date the run was queued for.
+    """
+    dag_run = context["dag_run"]
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    event_dates: tuple[dt.date, ...] = ()
+    if "date" not in conf and (event_dates := _triggering_dates(context)):
+        conf["date"] = event_dates[-1].isoformat()
+    start = context.get("data_interval_start")
+    end = context.get("data_interval_end")
+    logical = context.get("logical_date")
+    run_after = getattr(dag_run, "run_after", None)
+    anchor = start or logical or run_after
+    if "date" in conf:
+        target = parse_date(conf["date"])
+    elif start is not None and end is not None and end > start:
+        target = start.date()
+    else:
+        target = anchor.date()
+    interval_end = end or logical or run_after
+    if "date" in conf:
+        interval_end = dt.datetime.combine(target + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return RunInfo(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        logical_date=(logical or anchor).isoformat(),
+        target_date=target,
+        interval_end=interval_end,
+        interval_start=start if start is not None and end is not None and end > start else None,
+        event_dates=event_dates if len(event_dates) > 1 else (),
+        run_type=_run_type(dag_run),
+    )
+
+
+def _run_type(dag_run: Any) -> str:
+    """Airflow's run type as its plain value (``str()`` of the Task SDK's enum gives
+    ``DagRunType.ASSET_TRIGGERED``, not ``asset_triggered``)."""
+    run_type = getattr(dag_run, "run_type", None)
+    return str(getattr(run_type, "value", run_type) or "manual")
+
+
+def _triggering_dates(context: Any) -> tuple[dt.date, ...]:
+    """Every date (``date`` and ``dates`` extras) of the Asset events that triggered this
+    run, validated, without repeats, oldest first."""
+    events = context.get("triggering_asset_events") or {}
+    named: set[str] = set()
+    for asset_events in events.values():
+        for event in asset_events:
+            extra = getattr(event, "extra", None)
+            if not isinstance(extra, dict):
+                continue
+            if "date" in extra:
+                named.add(extra["date"])
+            named.update(extra.get("dates") or ())
+    return tuple(sorted(parse_date(day) for day in named))

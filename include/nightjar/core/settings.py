@@ -1,0 +1,115 @@
+"""Runtime settings: where each service lives and how to reach it.
+
+One typed object, read from ``NIGHTJAR_*`` environment variables (and an optional
+``.env`` file), so the same code runs on the embedded stack and in production: only
+configuration changes. Everything the embedded stack writes lives under ``home``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    """Service endpoints and locations; defaults describe the embedded stack."""
+
+    model_config = SettingsConfigDict(env_prefix="NIGHTJAR_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".nightjar"), description="Embedded stack state folder.")
+    dataset_config: Path = Field(
+        default=PROJECT_ROOT / "include" / "configs" / "datasets" / "credit_default.yaml",
+        description="The dataset (use case) config the DAGs run.",
+    )
+    lakefs_endpoint: str | None = Field(
+        default=None, description="lakeFS URL; unset means the embedded stand-in."
+    )
+    lakefs_access_key_id: str | None = None
+    lakefs_secret_access_key: SecretStr | None = None
+    lakefs_repository: str = "nightjar"
+    lakefs_storage_namespace: str | None = Field(
+        default=None,
+        description="Storage namespace for a new repository (e.g. s3://bucket/nightjar).",
+    )
+    lakefs_standin_port: int = Field(default=8765, description="Port of the embedded stand-in.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; unset means SQLite under home."
+    )
+    mlflow_tracking_username: str | None = Field(
+        default=None, description="User for a tracking server with basic auth."
+    )
+    mlflow_tracking_password: SecretStr | None = None
+    airflow_port: int = Field(
+        default=8080, description="Port of the Airflow API server and UI on 127.0.0.1."
+    )
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    spark_write_min_rows: int = Field(
+        default=2_000_000,
+        description="Feature outputs this large are written by Spark executors and committed "
+        "by delta-rs (local or mounted warehouse); smaller ones are collected through Arrow.",
+    )
+    scoring_engine: Literal["arrow", "spark"] = Field(
+        default="arrow",
+        description="arrow: score Arrow batches in the task process (fastest on one machine, "
+        "see bench/); spark: mapInArrow on the Spark cluster.",
+    )
+    warehouse_uri: str | None = Field(
+        default=None,
+        description="Where Delta tables live: a path, s3://..., or lakefs://repo/branch/path "
+        "(delta-rs's lakeFS mode); unset means home/warehouse.",
+    )
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links."
+    )
+    lakefs_ui_url: str | None = Field(
+        default=None, description="Base URL of the lakeFS UI; unset means the endpoint."
+    )
+    gate_failed_webhook: SecretStr | None = Field(
+        default=None,
+        description="http(s) URL that gets a JSON POST when a challenger fails the gate "
+        "(Slack-compatible: a 'text' field); a secret, since such URLs carry a token.",
+    )
+    runtime_image: str | None = Field(
+        default=None, description="Container image reference, recorded as lineage."
+    )
+    git_commit: str | None = Field(
+        default=None, description="Code commit recorded as lineage; read from git when unset."
+    )
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def standin_dir(self) -> Path:
+        return self.home_dir / "lakefs"
+
+    @property
+    def warehouse(self) -> str:
+        return self.warehouse_uri or str(self.home_dir / "warehouse")
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.home_dir / "mlflow" / "artifacts").as_uri()
+
+    def table_uri(self, name: str) -> str:
+        """URI of the Delta table ``name`` (a validated identifier) in the warehouse."""
+        from nightjar.core.names import validate_identifier
+
+        return f"{self.warehouse.rstrip('/')}/{validate_identifier(name)}"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, read fresh each call (tasks run in new processes)."""
+    return Settings()

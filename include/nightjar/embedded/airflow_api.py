@@ -1,0 +1,121 @@
+"""A small client of Airflow's REST API (v2), for driving DAGs the way a user does.
+
+Used by ``nightjar demo`` and the scheduler tests: trigger a run, follow it, read its
+task instances. Authentication is Airflow's simple auth manager: the generated admin
+password under ``AIRFLOW_HOME``, exchanged for a token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from nightjar.core.errors import AirflowAPIError
+
+FINISHED = frozenset({"success", "failed"})
+
+
+@dataclass
+class AirflowAPI:
+    base_url: str
+    token: str
+
+    @classmethod
+    def login(cls, base_url: str, airflow_home: Path, *, timeout: float = 60.0) -> AirflowAPI:
+        """Log in as admin with the password the api-server generated on start-up."""
+        passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + timeout
+        while not passwords.is_file():
+            if time.monotonic() > deadline:
+                raise AirflowAPIError(f"no admin password file at {passwords}")
+            time.sleep(0.5)
+        password = json.loads(passwords.read_text())["admin"]
+        response = httpx.post(
+            f"{base_url}/auth/token",
+            json={"username": "admin", "password": password},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return cls(base_url, response.json()["access_token"])
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.base_url}/api/v2",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self._client() as client:
+            response = client.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise AirflowAPIError(
+                f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}"
+            )
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> None:
+        """Wait until the DAG processor has parsed ``dag_id``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.request("GET", f"/dags/{dag_id}")
+                return
+            except AirflowAPIError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any], *, run_id: str | None = None) -> str:
+        """Trigger a manual run now; return its run id."""
+        body: dict[str, Any] = {"conf": conf, "logical_date": None}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of ``dag_id``, oldest first."""
+        answer = self.request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "run_after"}
+        )
+        return answer["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        answer = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return answer["task_instances"]
+
+    def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        return self.request("GET", path)["value"]
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float = 900.0,
+        on_poll: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
+    ) -> str:
+        """Poll until the run finishes; return its state. ``on_poll`` sees each poll."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if on_poll is not None:
+                on_poll(run, self.task_instances(dag_id, run_id))
+            if run["state"] in FINISHED:
+                return run["state"]
+            if time.monotonic() > deadline:
+                raise AirflowAPIError(f"{dag_id} {run_id} did not finish in {timeout:.0f} s")
+            time.sleep(2)

@@ -1,0 +1,234 @@
+"""DAG runs through Airflow's scheduler, driven by its REST API, with a compact progress
+display: ``nightjar demo`` and ``nightjar run``.
+
+Airflow's four components run as ``nightjar airflow`` runs them (``AirflowStack``). An
+Airflow started here has time schedules off (the data of the demo, or of a user's
+history, is dated in the past): runs happen only when triggered, and through Asset events
+exactly as in production (the scores Asset starts monitoring, a fired retrain request
+starts ``nightjar_retrain``). The console gets one line per DAG run; everything else
+(Nightjar's own log, each Airflow component's log, the task logs) goes to files under
+the home folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from nightjar.core.errors import AirflowAPIError, DagRunFailedError, StackError
+from nightjar.core.settings import Settings
+from nightjar.embedded.airflow_api import AirflowAPI
+from nightjar.embedded.airflow_stack import AirflowStack, port_is_taken, stack_env
+
+log = logging.getLogger(__name__)
+DEMO_DAGS = ("nightjar_retrain", "nightjar_score", "nightjar_monitor")
+DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+FOLLOW_UP_TIMEOUT = 300.0
+
+
+class RunProgress:
+    """One console line per DAG run: redrawn in place on a terminal, printed once when the
+    run ends otherwise."""
+
+    def __init__(self, dag_id: str, label: str) -> None:
+        self.dag_id, self.label = dag_id, label
+        self.started = time.monotonic()
+        self.live = sys.stdout.isatty()
+
+    def _line(self, state: str, done: int, total: int) -> str:
+        width = 20
+        filled = width * done // total if total else 0
+        bar = "#" * filled + "." * (width - filled)
+        elapsed = time.monotonic() - self.started
+        return (
+            f"  {self.dag_id:<17} {self.label:<22} [{bar}] {done:>2}/{total:<2} tasks "
+            f"{elapsed:>5.0f} s  {state}"
+        )
+
+    def update(self, run: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+        done = sum(task["state"] in DONE_STATES for task in tasks)
+        line = self._line(run["state"], done, len(tasks))
+        if run["state"] in ("success", "failed"):
+            click.echo(f"\r{line}" if self.live else line)
+        elif self.live:
+            click.echo(f"\r{line}", nl=False)
+
+
+@dataclass
+class SchedulerRunner:
+    """Drives the demo's DAGs through a running Airflow's REST API."""
+
+    api: AirflowAPI
+    task_logs: Path  # Airflow's base log folder
+    retrains: list[dict[str, Any]] = field(default_factory=list)
+    followed: dict[str, set[str]] = field(default_factory=dict)  # Asset-triggered runs seen
+
+    def run(self, dag_id: str, day: dt.date, conf: dict[str, Any]) -> str:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        run_id = self.api.trigger(
+            dag_id, {"date": day.isoformat(), **conf}, run_id=f"demo__{day}__{stamp}"
+        )
+        return self.follow(dag_id, run_id, str(day))
+
+    def follow(self, dag_id: str, run_id: str, label: str) -> str:
+        """Show the run's progress until it ends; a failed run raises, naming the failed
+        tasks and where their logs are."""
+        progress = RunProgress(dag_id, label)
+        state = self.api.wait_for_run(dag_id, run_id, on_poll=progress.update)
+        if state != "success":
+            failed = [
+                task["task_id"]
+                for task in self.api.task_instances(dag_id, run_id)
+                if task["state"] in ("failed", "upstream_failed")
+            ]
+            logs = self.task_logs / f"dag_id={dag_id}" / f"run_id={run_id}"
+            raise DagRunFailedError(
+                f"{dag_id} run {run_id} ended {state} (failed: {', '.join(failed) or 'none'}); "
+                f"task logs: {logs}"
+            )
+        return state
+
+    def after_scoring(self, day: dt.date) -> None:
+        """Follow the monitoring run the scores Asset started, and the retrain it requested."""
+        monitor = self._next_triggered_run("nightjar_monitor")
+        self.follow("nightjar_monitor", monitor, f"{day} (asset)")
+        request = _task_state(self.api, "nightjar_monitor", monitor, "request_retrain")
+        if request != "success":
+            return
+        retrain = self._next_triggered_run("nightjar_retrain")
+        state = self.follow("nightjar_retrain", retrain, f"{day} (drift)")
+        self.retrains.append(describe_retrain(self.api, retrain, state, day))
+
+    def _next_triggered_run(self, dag_id: str) -> str:
+        """The run of ``dag_id`` that an Asset event created since the last one followed."""
+        seen = self.followed.setdefault(dag_id, set())
+        deadline = time.monotonic() + FOLLOW_UP_TIMEOUT
+        while time.monotonic() < deadline:
+            fresh = [
+                run["dag_run_id"]
+                for run in self.api.runs(dag_id)
+                if run["run_type"] == "asset_triggered" and run["dag_run_id"] not in seen
+            ]
+            if fresh:
+                seen.add(fresh[0])
+                return fresh[0]
+            time.sleep(2)
+        raise AirflowAPIError(f"no {dag_id} run was triggered within {FOLLOW_UP_TIMEOUT:.0f} s")
+
+
+def _task_state(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> str | None:
+    for task in api.task_instances(dag_id, run_id):
+        if task["task_id"] == task_id:
+            return task["state"]
+    return None
+
+
+def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> dict[str, Any]:
+    """What a drift-triggered retrain did: ran or declined, the gate, the new version."""
+    tasks = {
+        task["task_id"]: task["state"] for task in api.task_instances("nightjar_retrain", run_id)
+    }
+    outcome: dict[str, Any] = {"requested_by": str(day), "run_id": run_id, "state": state}
+    if tasks.get("guard") == "skipped":
+        outcome["result"] = "declined by the guard (see its log)"
+    elif tasks.get("evaluate_gate") == "skipped":
+        outcome["result"] = "trained; not registered (the gate failed, or the model is "
+        "byte-identical to the champion: see evaluate_gate's log)"
+    elif tasks.get("register_and_promote") == "success":
+        promoted = api.return_value("nightjar_retrain", run_id, "register_and_promote")
+        role = "champion" if promoted["promoted"] else "challenger (awaits approval)"
+        outcome["result"] = f"trained; passed the gate; v{promoted['version']} is {role}"
+    else:
+        outcome["result"] = f"ended {state}"
+    return outcome
+
+
+@contextmanager
+def started_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
+    """Airflow started for the block (time schedules off) and stopped after it; yields a
+    logged-in API client and Airflow's task log folder."""
+    stack = AirflowStack(
+        settings,
+        {**stack_env(settings), "NIGHTJAR_TIME_SCHEDULES": "false"},
+        log_dir=settings.home_dir / "airflow" / "logs" / "stack",
+    )
+    stack.check_port()
+    click.echo(f"starting Airflow on {stack.base_url} (logs: {stack.log_dir}) ...")
+    try:
+        stack.start()
+        stack.wait_until_healthy()
+        airflow_home = Path(stack.env["AIRFLOW_HOME"])
+        yield AirflowAPI.login(stack.base_url, airflow_home), airflow_home / "logs"
+    finally:
+        click.echo("stopping Airflow ...")
+        stack.stop()
+
+
+@contextmanager
+def any_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
+    """The Airflow that `nightjar airflow` serves for this home, if it is up; otherwise
+    one started for the block."""
+    airflow_home = Path(stack_env(settings)["AIRFLOW_HOME"])
+    base_url = f"http://127.0.0.1:{settings.airflow_port}"
+    if port_is_taken(settings.airflow_port):
+        try:
+            api = AirflowAPI.login(base_url, airflow_home, timeout=1)
+        except (AirflowAPIError, httpx.HTTPError, KeyError, ValueError) as exc:
+            raise StackError(
+                f"port {settings.airflow_port} on 127.0.0.1 is taken, but not by this home's "
+                f"Airflow ({exc}): stop it, or set NIGHTJAR_AIRFLOW_PORT"
+            ) from None
+        click.echo(f"using the Airflow at {base_url}")
+        yield api, airflow_home / "logs"
+        return
+    with started_airflow(settings) as running:
+        yield running
+
+
+def unpause(api: AirflowAPI, dag_ids: tuple[str, ...]) -> None:
+    for dag_id in dag_ids:
+        api.wait_for_dag(dag_id)
+        api.set_paused(dag_id, False)
+
+
+def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
+    """Start Airflow, run the demo loop through it, stop Airflow; return what it did."""
+    from nightjar.embedded import demo
+
+    with started_airflow(settings) as (api, task_logs):
+        unpause(api, DEMO_DAGS)
+        click.echo(f"Airflow is up; Nightjar's log: {settings.home_dir / 'logs' / 'demo.log'}")
+        runner = SchedulerRunner(api, task_logs=task_logs)
+        demo.run_demo(settings, config, runner=runner, nights=nights)
+        return runner
+
+
+def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[str, Any]) -> int:
+    """Trigger ``dag_id`` once per date (conf ``date``), follow every run to its end, and
+    return how many failed. Uses the running Airflow, or starts one for the purpose."""
+    with any_airflow(settings) as (api, task_logs):
+        unpause(api, (dag_id,))
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        run_ids = [
+            api.trigger(dag_id, {**conf, "date": day.isoformat()}, run_id=f"cli__{day}__{stamp}")
+            for day in dates
+        ]
+        runner = SchedulerRunner(api, task_logs=task_logs)
+        failed = 0
+        for day, run_id in zip(dates, run_ids, strict=True):
+            try:
+                runner.follow(dag_id, run_id, str(day))
+            except DagRunFailedError as exc:
+                click.echo(f"  {exc}", err=True)
+                failed += 1
+        return failed

@@ -1,0 +1,3 @@
+"""The feature definitions and the Spark job that computes them, one code path for training
+and scoring.
+"""

@@ -1,0 +1,3 @@
+"""Drift, realised performance, and the loop guard that decides whether to request a
+retrain.
+"""

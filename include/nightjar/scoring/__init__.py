@@ -1,0 +1,1 @@
+"""Scoring a date into its Delta partition with lineage, and shadow-scoring the challenger."""

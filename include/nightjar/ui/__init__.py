@@ -1,0 +1,1 @@
+"""The Nightjar page in Airflow's UI."""

@@ -17,6 +17,7 @@ from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
 from nightjar.core.errors import MissingInputError
 from nightjar.core.run_info import RunInfo
 from nightjar.core.settings import Settings, load_settings
+from nightjar.core.vocabulary import TAG_MODEL_SHA256, TAG_RUN_ID
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.io import snapshots, tracking
 from nightjar.io.lakefs_client import make_client
@@ -158,7 +159,7 @@ def evaluate(run: RunInfo, trained: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model_sha256(settings: Settings, run_id: str) -> str | None:
-    return tracking.client(settings).get_run(run_id).data.tags.get("nightjar.model_sha256")
+    return tracking.client(settings).get_run(run_id).data.tags.get(TAG_MODEL_SHA256)
 
 
 def register_and_promote(
@@ -174,8 +175,8 @@ def register_and_promote(
         trained["model_uri"],
         name,
         tags={
-            "nightjar.run_id": trained["run_id"],
-            "nightjar.model_sha256": trained["model_sha256"],
+            TAG_RUN_ID: trained["run_id"],
+            TAG_MODEL_SHA256: trained["model_sha256"],
         },
     )
     registry.move_alias(

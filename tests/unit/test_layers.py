@@ -36,3 +36,20 @@ def test_dag_files_import_only_the_sdk_and_the_airflow_adapters_at_parse_time():
                 if not (module.startswith(PARSE_TIME_ALLOWED) or module == "airflow.sdk")
             ]
     assert found == []
+
+
+def test_every_module_of_the_package_imports():
+    """A module no fast test imports (an Airflow-only step, a CLI-only command) still
+    imports: a moved or renamed name fails here, not in a task process."""
+    import importlib
+    import pkgutil
+
+    import nightjar
+
+    failed = {}
+    for module in pkgutil.walk_packages(nightjar.__path__, "nightjar."):
+        try:
+            importlib.import_module(module.name)
+        except Exception as error:  # report every module that fails, not the first
+            failed[module.name] = repr(error)
+    assert failed == {}

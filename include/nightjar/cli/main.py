@@ -9,6 +9,7 @@ import sys
 import click
 
 from nightjar.core.settings import Settings, load_settings
+from nightjar.core.vocabulary import TAG_GATE
 
 
 def _settings() -> Settings:
@@ -372,7 +373,7 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
     name = name or config.model.name
     mlflow_client = tracking.client(settings)
     run_id = mlflow_client.get_model_version(name, version).run_id
-    gate_passed = mlflow_client.get_run(run_id).data.tags.get("nightjar.gate") == "passed"
+    gate_passed = mlflow_client.get_run(run_id).data.tags.get(TAG_GATE) == "passed"
     nights = shadow.history(settings, config, version) if gate_passed else None
     if nights is not None:
         _echo_comparison(nights, version)

@@ -17,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from nightjar.core.dataset_config import DatasetConfig
+from nightjar.core.gate_policy import load_policy
 from nightjar.core.run_info import RunInfo
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import GATE_DECISION, HOLDOUT, MODEL_TEXT, TAG_GATE
 from nightjar.evaluation.gate import (
     APPROVAL_LOG,
     GateDecision,
     evaluate_gate,
-    load_policy,
     measure_latency_ms_per_10k,
 )
 from nightjar.io import delta_tables, tracking
@@ -36,7 +37,7 @@ CHAMPION_PREDICTION = "champion_prediction"
 
 
 def _booster(settings: Settings, run_id: str) -> lgb.Booster:
-    return lgb.Booster(model_str=tracking.read_text(settings, run_id, "model_file/model.txt"))
+    return lgb.Booster(model_str=tracking.read_text(settings, run_id, MODEL_TEXT))
 
 
 def schema_problems(settings: Settings, config: DatasetConfig, run_id: str) -> list[str]:
@@ -62,9 +63,7 @@ def evaluate_challenger(
 ) -> GateDecision:
     policy = load_policy(config.gate_policy)
     with tempfile.TemporaryDirectory() as tmp:
-        holdout = pd.read_parquet(
-            tracking.download(settings, run_id, "evaluation/holdout.parquet", Path(tmp))
-        )
+        holdout = pd.read_parquet(tracking.download(settings, run_id, HOLDOUT, Path(tmp)))
     categories = load_categories(settings, run_id)
     challenger = _booster(settings, run_id)
     matrix = encode(config, holdout, categories).to_numpy()
@@ -88,8 +87,8 @@ def evaluate_challenger(
         schema_problems=schema_problems(settings, config, run_id),
     )
     mlflow_client = tracking.client(settings)
-    mlflow_client.log_text(run_id, decision.to_json(), "gate/decision.json")
-    mlflow_client.set_tag(run_id, "nightjar.gate", "passed" if decision.passed else "failed")
+    mlflow_client.log_text(run_id, decision.to_json(), GATE_DECISION)
+    mlflow_client.set_tag(run_id, TAG_GATE, "passed" if decision.passed else "failed")
     _append_approval(settings, config, run_id, decision, run)
     return decision
 

@@ -27,8 +27,7 @@ from nightjar.core.dataset_config import (
     TransformFeature,
     WindowFeature,
 )
-
-FEATURE_DATE = "feature_date"
+from nightjar.core.vocabulary import FEATURE_DATE
 
 
 def _monthly_payment_ratio(loan_amount: Column, term_months: Column, income: Column) -> Column:

@@ -19,6 +19,7 @@ from lakefs_sdk.models import BranchProtectionRule
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.names import validate_branch
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import COMMIT_RUN_ID
 from nightjar.ingest.validation import (
     PARTITION_COLUMN,
     DataValidationError,
@@ -132,7 +133,7 @@ def ingest(
     lineage = {
         **snapshots.lineage_metadata(
             dag_id=metadata.get("nightjar.dag_id", "-"),
-            run_id=metadata.get("nightjar.run_id", "-"),
+            run_id=metadata.get(COMMIT_RUN_ID, "-"),
             logical_date=min(b.day for b in batches).isoformat(),
             produced_by=metadata.get("nightjar.produced_by", "nightjar ingest"),
         ),

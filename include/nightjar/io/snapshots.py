@@ -18,6 +18,7 @@ from lakefs.exceptions import BadRequestException, NotFoundException
 
 from nightjar import __version__
 from nightjar.core.names import run_branch_name, validate_branch, validate_repository
+from nightjar.core.vocabulary import COMMIT_RUN_ID
 from nightjar.io.lakefs_client import call_with_retry
 from nightjar.io.lineage import code_version
 
@@ -82,7 +83,7 @@ def lineage_metadata(
     """The metadata every Nightjar commit carries."""
     return {
         "nightjar.dag_id": dag_id,
-        "nightjar.run_id": run_id,
+        COMMIT_RUN_ID: run_id,
         "nightjar.logical_date": logical_date,
         "nightjar.git_commit": code_version(),
         "nightjar.version": __version__,

@@ -40,13 +40,13 @@ from nightjar.core.drift_stats import (
 )
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import HOLDOUT, PROBABILITY, TAG_TRAINING_KEY
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.io import delta_tables, tracking
 from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 
 log = logging.getLogger(__name__)
-PROBABILITY = "probability"
 UNDATED = dt.date(1970, 1, 1)
 """The one "day" of reference rows that carry no date (a holdout without its dates)."""
 _REFERENCE_ARTIFACT = "drift/reference_v2.json"
@@ -169,7 +169,7 @@ def reference_frame(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The champion's training features, and its holdout with its predictions."""
     run = tracking.client(settings).get_run(model.run_id)
-    training_key = run.data.tags["nightjar.training_key"]
+    training_key = run.data.tags[TAG_TRAINING_KEY]
     table = delta_tables.read(
         settings.table_uri(config.table_name("training_features")),
         filters=[(TRAINING_RUN, "=", training_key)],
@@ -180,9 +180,7 @@ def reference_frame(
             f"({training_key}) are gone; cannot build the drift reference"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        holdout = pd.read_parquet(
-            tracking.download(settings, model.run_id, "evaluation/holdout.parquet", Path(tmp))
-        )
+        holdout = pd.read_parquet(tracking.download(settings, model.run_id, HOLDOUT, Path(tmp)))
     return table.to_pandas(), holdout
 
 

@@ -20,6 +20,7 @@ from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.gate_policy import load_policy
 from nightjar.core.metrics import binary_metrics, slice_metrics
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import PROBABILITY
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.io import delta_tables
 from nightjar.io.snapshots import Snapshot
@@ -28,7 +29,6 @@ from nightjar.scoring.scorer import SCORE_DATE
 from nightjar.training.trainer import load_labels
 
 log = logging.getLogger(__name__)
-PROBABILITY = "probability"
 
 
 def measure_performance(

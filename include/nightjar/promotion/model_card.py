@@ -7,6 +7,7 @@ import json
 
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import GATE_DECISION, TAG_MODEL_SHA256
 from nightjar.io import tracking
 
 _TEMPLATE = """# Model card: {name} v{version}
@@ -67,7 +68,7 @@ def render_model_card(settings: Settings, config: DatasetConfig, name: str, vers
     run = mlflow_client.get_run(model_version.run_id)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     try:
-        gate = json.loads(tracking.read_text(settings, run.info.run_id, "gate/decision.json"))
+        gate = json.loads(tracking.read_text(settings, run.info.run_id, GATE_DECISION))
         gate_text = "\n".join(
             f"- {'PASS' if c['passed'] else 'FAIL'} `{c['name']}`: {c['value']} "
             f"(threshold {c['threshold']}) {c.get('detail', '')}"
@@ -107,7 +108,7 @@ def render_model_card(settings: Settings, config: DatasetConfig, name: str, vers
         rows_holdout=params.get("rows_holdout"),
         seed=tags.get("nightjar.seed"),
         runtime_image=tags.get("nightjar.runtime_image"),
-        model_sha256=tags.get("nightjar.model_sha256"),
+        model_sha256=tags.get(TAG_MODEL_SHA256),
         run_id=run.info.run_id,
         metrics=_table(
             {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}

@@ -23,13 +23,13 @@ import pyarrow.compute as pc
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import DECISION, MODEL_TEXT, PROBABILITY, SCORE_DATE
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.features.job import FEATURE_SPEC, LAKEFS_COMMIT
 from nightjar.io import delta_tables
 from nightjar.training.model_inputs import Categories, encode_batch
 
 log = logging.getLogger(__name__)
-SCORE_DATE = "score_date"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef |
 def load_model_text(settings: Settings, model: ModelRef) -> str:
     from nightjar.io.tracking import read_text
 
-    return read_text(settings, model.run_id, "model_file/model.txt")
+    return read_text(settings, model.run_id, MODEL_TEXT)
 
 
 @cache
@@ -97,8 +97,8 @@ def score_record_batches(
             continue
         probability = booster.predict(encode_batch(batch, features, categories))
         columns = {name: batch.column(name) for name in keep}
-        columns["probability"] = pa.array(probability, pa.float64())
-        columns["decision"] = pa.array(probability >= threshold, pa.bool_())
+        columns[PROBABILITY] = pa.array(probability, pa.float64())
+        columns[DECISION] = pa.array(probability >= threshold, pa.bool_())
         for name, value in stamp.items():
             columns[name] = pa.repeat(pa.scalar(value), batch.num_rows)
         yield pa.RecordBatch.from_pydict(columns)

@@ -22,12 +22,13 @@ from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import psi
 from nightjar.core.metrics import binary_metrics
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import DECISION, PROBABILITY
 from nightjar.io import delta_tables
 from nightjar.scoring.scorer import SCORE_DATE
 
 log = logging.getLogger(__name__)
 TABLE = "challenger_comparison"
-_COLUMNS = ["probability", "decision", "model_version", "model_alias"]
+_COLUMNS = [PROBABILITY, DECISION, "model_version", "model_alias"]
 _DISTRIBUTION_BINS = np.linspace(0.0, 1.0, 11)
 # What people read of a night's comparison (CLI and the Nightjar page).
 SUMMARY_COLUMNS = [
@@ -65,7 +66,7 @@ def compare(
     metric: str = "roc_auc",
 ) -> dict[str, float | int | str | None]:
     """Agreement and distance of two models' scores of the same rows (joined on ``key``)."""
-    columns = [key, "probability", "decision", "model_version"]
+    columns = [key, PROBABILITY, DECISION, "model_version"]
     both = champion[columns].merge(
         challenger[columns], on=key, suffixes=("_champion", "_challenger")
     )

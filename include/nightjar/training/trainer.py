@@ -23,6 +23,13 @@ from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import TrainingDataError
 from nightjar.core.metrics import binary_metrics, slice_metrics
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import (
+    MODEL_DIR,
+    PREDICTION,
+    TAG_MODEL_SHA256,
+    TAG_TRAINING_KEY,
+    TRAINING_RUN,
+)
 from nightjar.features.definitions import FEATURE_DATE, spec_hash
 from nightjar.ingest.validation import PARTITION_COLUMN, validate_raw
 from nightjar.io import delta_tables, raw_tables, tracking
@@ -32,8 +39,6 @@ from nightjar.io.snapshots import Snapshot
 from nightjar.training.model_inputs import Categories, encode, fit_categories
 
 log = logging.getLogger(__name__)
-TRAINING_RUN = "training_run"
-PREDICTION = "prediction"
 FIXED_PARAMS = {
     "objective": "binary",
     "deterministic": True,
@@ -254,9 +259,9 @@ def log_training_run(
         "nightjar.lakefs_branch": snapshot.branch,
         "nightjar.feature_spec": spec,
         "nightjar.dataset": config.name,
-        "nightjar.model_sha256": sha,
+        TAG_MODEL_SHA256: sha,
         "nightjar.seed": str(config.model.seed),
-        "nightjar.training_key": training_key,
+        TAG_TRAINING_KEY: training_key,
         "nightjar.runtime_image": runtime_versions()["image"],
         **{f"airflow.{k}": v for k, v in airflow_run.items()},
     }
@@ -303,7 +308,7 @@ def log_training_run(
             mlflow.log_artifact(str(holdout_path), "evaluation")
             model_path = Path(tmp) / "model.txt"
             booster.save_model(str(model_path))
-            mlflow.log_artifact(str(model_path), "model_file")
+            mlflow.log_artifact(str(model_path), MODEL_DIR)
         example = encode(config, holdout.head(5), categories)
         info = mlflow.lightgbm.log_model(
             booster,
@@ -311,7 +316,7 @@ def log_training_run(
             signature=infer_signature(example, holdout[PREDICTION].head(5)),
             input_example=example,
             params={"feature_spec": spec},
-            tags={"nightjar.model_sha256": sha},
+            tags={TAG_MODEL_SHA256: sha},
             pip_requirements=[f"lightgbm=={lgb.__version__}"],
         )
         log.info(

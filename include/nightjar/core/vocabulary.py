@@ -1,0 +1,29 @@
+"""The names Nightjar's stages share: table columns, MLflow artifact paths and MLflow tags.
+
+Each is written by one stage and read by others (training writes the holdout that
+evaluation and drift read; evaluation tags the gate result that promotion checks), so each
+is defined here once.
+"""
+
+# Columns
+FEATURE_DATE = "feature_date"  # features tables: the date a row's features describe
+SCORE_DATE = "score_date"  # scores tables: the partition a night's scores land in
+TRAINING_RUN = "training_run"  # training features: the run (branch) that built them
+PROBABILITY = "probability"  # scores: the model's predicted probability
+DECISION = "decision"  # scores: probability >= the model's threshold
+PREDICTION = "prediction"  # a training run's holdout: its own predictions
+
+# Artifacts of a training run in MLflow
+MODEL_DIR = "model_file"
+MODEL_TEXT = f"{MODEL_DIR}/model.txt"  # LightGBM's text model, what scoring loads
+HOLDOUT = "evaluation/holdout.parquet"  # holdout rows with PREDICTION
+GATE_DECISION = "gate/decision.json"
+
+# Tags of a training run in MLflow
+TAG_GATE = "nightjar.gate"  # "passed" or "failed"
+TAG_TRAINING_KEY = "nightjar.training_key"  # its rows in training_features (TRAINING_RUN)
+TAG_MODEL_SHA256 = "nightjar.model_sha256"
+TAG_RUN_ID = "nightjar.run_id"  # on a registered version: the run that trained it
+
+# lakeFS commit metadata
+COMMIT_RUN_ID = "nightjar.run_id"  # the Airflow run (or CLI command) that made the commit

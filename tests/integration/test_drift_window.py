@@ -18,9 +18,10 @@ import pyarrow as pa
 import pytest
 
 from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.vocabulary import PROBABILITY
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.io import delta_tables, tracking
-from nightjar.monitoring.drift import PROBABILITY, measure_drift
+from nightjar.monitoring.drift import measure_drift
 from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 from tests.fixtures.seasonal import generator

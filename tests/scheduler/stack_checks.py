@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import PROBABILITY
 from nightjar.embedded import demo_data
 from nightjar.embedded.airflow_api import AirflowAPI
 from nightjar.io import delta_tables
-from nightjar.monitoring.drift import PROBABILITY
 
 from .conftest import UserShell, processes_of
 

@@ -20,16 +20,10 @@ import pytest
 
 from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
 from nightjar.core.drift_stats import SEASON_SHIFT
+from nightjar.core.vocabulary import PREDICTION, PROBABILITY
 from nightjar.monitoring import retrain_policy
-from nightjar.monitoring.drift import (
-    PROBABILITY,
-    Reference,
-    build_reference,
-    compare_window,
-    is_breach,
-    window_nights,
-)
-from nightjar.training.trainer import PREDICTION
+from nightjar.monitoring.drift import compare_window, is_breach, window_nights
+from nightjar.monitoring.drift_reference import Reference, build_reference
 from tests.fixtures.seasonal import generator
 
 CONFIG = load_dataset_config(Path(__file__).parents[1] / "fixtures/seasonal/seasonal.yaml")

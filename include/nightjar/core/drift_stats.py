@@ -30,6 +30,8 @@ SEASON_SHIFT = {"weekly": dt.timedelta(days=7), "yearly": dt.timedelta(days=364)
 """How far back the matching period lies: 364 days is 52 weeks, so the weekday matches too."""
 
 DayCounts = Mapping[dt.date, np.ndarray]
+NightCounts = dict[dt.date, dict[str, np.ndarray]]
+"""Rows per bin, by night (or reference day), then by column."""
 Status = Literal["measured", "no_values", "no_reference"]
 
 

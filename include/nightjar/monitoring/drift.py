@@ -1,24 +1,21 @@
 """Drift of a window of scored nights against a reference, for the champion.
 
-Decisions use the Population Stability Index over fixed bins (``drift_stats``): PSI
+Decisions use the Population Stability Index over fixed bins (``core.drift_stats``): PSI
 measures how far a distribution moved, not how sure we are that it moved at all, so
 unlike a p-value it does not flag every column once n is large.
 
-Each night is counted once per champion version into ``drift_counts_<dataset>`` (rows
-per bin, per column), so the current window (``drift.current_window_days`` nights ending
-at the monitored date) and a reference span of scored nights are sums of stored counts.
-The training reference, with its bins and its counts per training day, is computed once
-per model version and kept with the model in MLflow. A night is read one Arrow batch at a
-time, so memory does not grow with its rows. Evidently renders the human-readable report
-from a sample of the monitored night (``drift_report``); the decision never depends on it.
+This module chooses what to compare: the current window (``drift.current_window_days``
+nights ending at the monitored date), and the reference the config asks for (the
+training data from ``drift_reference``, or scored nights a week or 52 weeks earlier, or
+the accepted nights before the window), as sums of per-night counts (``drift_counts``).
+It stores one row per column in ``drift_metrics_*``; ``drift_report`` renders the
+human-readable report, on which the decision never depends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,34 +23,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
-from pyarrow.parquet import filters_to_expression
 
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import (
     SEASON_SHIFT,
-    ColumnBins,
     Comparison,
+    NightCounts,
     compare,
-    fit_bins,
     matcher,
 )
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
-from nightjar.core.vocabulary import HOLDOUT, PROBABILITY, TAG_TRAINING_KEY
-from nightjar.features.definitions import FEATURE_DATE
-from nightjar.io import delta_tables, tracking
+from nightjar.core.vocabulary import PROBABILITY
+from nightjar.io import delta_tables
+from nightjar.monitoring.drift_counts import count_night, night_counts, store_counts
+from nightjar.monitoring.drift_reference import UNDATED, Reference, load_or_build_reference
 from nightjar.scoring.scorer import SCORE_DATE, ModelRef
-from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 
 log = logging.getLogger(__name__)
-UNDATED = dt.date(1970, 1, 1)
-"""The one "day" of reference rows that carry no date (a holdout without its dates)."""
-_REFERENCE_ARTIFACT = "drift/reference_v2.json"
-_REFERENCE_SAMPLE = "drift/reference_sample.parquet"
-
-NightCounts = dict[dt.date, dict[str, np.ndarray]]
-"""Rows per bin, by night, then by column."""
 
 
 @dataclass(frozen=True)
@@ -67,236 +54,6 @@ class DriftSummary:
     window: tuple[dt.date, dt.date]
     reference: str
     data_quality: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The champion's training data as drift sees it: each column's bins, rows per bin for
-    each training day (each holdout day for the prediction), and a sample for the report."""
-
-    bins: dict[str, ColumnBins]
-    daily: NightCounts
-    sample: pd.DataFrame
-
-    def to_json(self) -> dict:
-        return {
-            "bins": {name: b.as_dict() for name, b in self.bins.items()},
-            "daily": {
-                day.isoformat(): {name: c.tolist() for name, c in columns.items()}
-                for day, columns in self.daily.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict, sample: pd.DataFrame) -> Reference:
-        return cls(
-            {name: ColumnBins.from_dict(b) for name, b in data["bins"].items()},
-            {
-                dt.date.fromisoformat(day): {name: np.asarray(c) for name, c in columns.items()}
-                for day, columns in data["daily"].items()
-            },
-            sample,
-        )
-
-
-def _daily_counts(
-    frame: pd.DataFrame, bins: dict[str, ColumnBins], columns: Iterable[str]
-) -> NightCounts:
-    """Rows per bin of each of ``columns``, per ``FEATURE_DATE`` (or all under UNDATED)."""
-    if FEATURE_DATE not in frame.columns:
-        return {UNDATED: {name: bins[name].count(frame[name]) for name in columns}}
-    days = pd.to_datetime(frame[FEATURE_DATE]).dt.date
-    return {
-        day: {name: bins[name].count(group[name]) for name in columns}
-        for day, group in frame.groupby(days, sort=True)
-    }
-
-
-def build_reference(
-    config: DatasetConfig, training: pd.DataFrame, holdout: pd.DataFrame
-) -> Reference:
-    """Bins fitted on the training features and the holdout predictions, and their counts
-    per day. Every feature is binned (excluded ones too: the config may change later)."""
-    bins = {
-        name: fit_bins(
-            training[name], categorical=name in config.categorical, bins=config.drift.bins
-        )
-        for name in config.feature_names
-    }
-    bins[PROBABILITY] = fit_bins(holdout[PREDICTION], categorical=False, bins=config.drift.bins)
-    daily = _daily_counts(training, bins, config.feature_names)
-    holdout = holdout.rename(columns={PREDICTION: PROBABILITY})
-    for day, columns in _daily_counts(holdout, bins, [PROBABILITY]).items():
-        daily.setdefault(day, {}).update(columns)
-    return Reference(bins, daily, _sample(config, training))
-
-
-def _sample(config: DatasetConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    rows = min(config.drift.report_sample_rows, len(frame))
-    return frame.sample(rows, random_state=0)[config.feature_names]
-
-
-def load_or_build_reference(
-    settings: Settings, config: DatasetConfig, model: ModelRef
-) -> Reference:
-    """The reference for a model version: read from its MLflow run, else built once there."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        data = json.loads(tracking.read_text(settings, model.run_id, _REFERENCE_ARTIFACT))
-        with tempfile.TemporaryDirectory() as tmp:
-            sample = pd.read_parquet(
-                tracking.download(settings, model.run_id, _REFERENCE_SAMPLE, Path(tmp))
-            )
-        return Reference.from_json(data, sample)
-    except (MlflowException, OSError):  # not cached yet
-        log.info("no cached drift reference for %s v%s; building it", model.name, model.version)
-    training, holdout = reference_frame(settings, config, model)
-    built = build_reference(config, training, holdout)
-    mlflow_client = tracking.client(settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        mlflow_client.log_dict(model.run_id, built.to_json(), _REFERENCE_ARTIFACT)
-        path = Path(tmp) / Path(_REFERENCE_SAMPLE).name
-        built.sample.to_parquet(path, index=False)
-        mlflow_client.log_artifact(
-            model.run_id, str(path), Path(_REFERENCE_SAMPLE).parent.as_posix()
-        )
-    return built
-
-
-def reference_frame(
-    settings: Settings, config: DatasetConfig, model: ModelRef
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The champion's training features, and its holdout with its predictions."""
-    run = tracking.client(settings).get_run(model.run_id)
-    training_key = run.data.tags[TAG_TRAINING_KEY]
-    table = delta_tables.read(
-        settings.table_uri(config.table_name("training_features")),
-        filters=[(TRAINING_RUN, "=", training_key)],
-    )
-    if table is None or table.num_rows == 0:
-        raise MissingInputError(
-            f"training features of {model.name} v{model.version} "
-            f"({training_key}) are gone; cannot build the drift reference"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        holdout = pd.read_parquet(tracking.download(settings, model.run_id, HOLDOUT, Path(tmp)))
-    return table.to_pandas(), holdout
-
-
-# --- per-night counts ------------------------------------------------------------------
-
-
-def _partition(uri: str, column: str, value: dt.date) -> ds.Dataset | None:
-    """The rows of one partition of a Delta table, as a lazily read dataset."""
-    table = delta_tables.open_table(uri)
-    if table is None:
-        return None
-    return table.to_pyarrow_dataset().filter(filters_to_expression([(column, "=", value)]))
-
-
-def _count_night(
-    settings: Settings,
-    config: DatasetConfig,
-    model: ModelRef,
-    bins: dict[str, ColumnBins],
-    night: dt.date,
-    *,
-    sample_rows: int = 0,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
-    """One pass over a night's features, one Arrow batch at a time: rows per bin of each
-    feature, and of the predictions the champion itself made that night; and, when
-    ``sample_rows``, a seeded sample of the night's features for the report."""
-    features = _partition(settings.table_uri(config.table_name("features")), FEATURE_DATE, night)
-    rows = features.count_rows() if features is not None else 0
-    if rows == 0:
-        return {}, None
-    names = config.feature_names
-    counts = {name: np.zeros(bins[name].size) for name in names}
-    drawn = np.random.RandomState(0).choice(rows, size=min(sample_rows, rows), replace=False)
-    wanted, kept, offset = np.sort(drawn), [], 0
-    for batch in features.to_batches(columns=names, fragment_readahead=1):
-        frame = batch.to_pandas()
-        for name in names:
-            counts[name] += bins[name].count(frame[name])
-        low, high = np.searchsorted(wanted, [offset, offset + batch.num_rows])
-        kept.append(batch.take(pa.array(wanted[low:high] - offset)))
-        offset += batch.num_rows
-    scores = delta_tables.read(
-        settings.table_uri(config.table_name("scores")),
-        filters=[(SCORE_DATE, "=", night), ("model_version", "=", model.version)],
-        columns=[PROBABILITY],
-    )
-    if scores is not None and scores.num_rows:
-        counts[PROBABILITY] = bins[PROBABILITY].count(scores.column(PROBABILITY).to_pandas())
-    sample = None
-    if sample_rows:
-        schema = pa.schema([features.schema.field(name) for name in names])
-        taken = pa.Table.from_batches(kept, schema=schema)
-        sample = taken.to_pandas().iloc[np.searchsorted(wanted, drawn)].set_axis(drawn)
-    return counts, sample
-
-
-def _store_counts(
-    settings: Settings, config: DatasetConfig, model: ModelRef, night: dt.date, counts: dict
-) -> None:
-    rows = [
-        {SCORE_DATE: night, "model_version": model.version, "column": name, "counts": c.tolist()}
-        for name, c in counts.items()
-    ]
-    delta_tables.replace_partition(
-        settings.table_uri(config.table_name("drift_counts")),
-        pa.Table.from_pylist(
-            rows,
-            schema=pa.schema(
-                [
-                    (SCORE_DATE, pa.date32()),
-                    ("model_version", pa.string()),
-                    ("column", pa.string()),
-                    ("counts", pa.list_(pa.float64())),
-                ]
-            ),
-        ),
-        partition_column=SCORE_DATE,
-        value=night,
-    )
-
-
-def night_counts(
-    settings: Settings,
-    config: DatasetConfig,
-    model: ModelRef,
-    bins: dict[str, ColumnBins],
-    nights: Iterable[dt.date],
-) -> NightCounts:
-    """Counts of the scored ``nights`` under this model version's bins: stored ones, else
-    counted now and stored (once per night and version). Unscored nights are absent."""
-    nights = sorted(set(nights) & _scored_nights(settings, config))
-    if not nights:
-        return {}
-    stored = delta_tables.read(
-        settings.table_uri(config.table_name("drift_counts")),
-        filters=[(SCORE_DATE, "in", nights), ("model_version", "=", model.version)],
-    )
-    found: NightCounts = {}
-    for row in stored.to_pylist() if stored is not None else []:
-        found.setdefault(row[SCORE_DATE], {})[row["column"]] = np.asarray(row["counts"])
-    for night in nights:
-        if night in found and set(config.feature_names) <= set(found[night]):
-            continue
-        found[night], _ = _count_night(settings, config, model, bins, night)
-        if found[night]:
-            _store_counts(settings, config, model, night, found[night])
-    return {night: counts for night, counts in found.items() if counts}
-
-
-def _scored_nights(settings: Settings, config: DatasetConfig) -> set[dt.date]:
-    return delta_tables.partition_dates(
-        settings.table_uri(config.table_name("features")), FEATURE_DATE
-    )
-
-
-# --- the window and its reference -------------------------------------------------------
 
 
 def window_nights(last: dt.date, days: int) -> list[dt.date]:
@@ -435,7 +192,7 @@ def measure_drift(
     from nightjar.monitoring.drift_report import render_report
 
     reference = load_or_build_reference(settings, config, model)
-    tonight, sample = _count_night(
+    tonight, sample = count_night(
         settings,
         config,
         model,
@@ -460,7 +217,7 @@ def measure_drift(
             model.version,
             model.version,
         )
-    _store_counts(settings, config, model, score_date, tonight)
+    store_counts(settings, config, model, score_date, tonight)
     window = window_nights(score_date, config.drift.current_window_days)
     current = night_counts(settings, config, model, reference.bins, window[:-1])
     current[score_date] = tonight

@@ -153,7 +153,8 @@ def render(
     if drift in tables:
         status = _query(
             connection,
-            f"SELECT score_date, feature, round(value, 3) AS psi, "
+            f"SELECT score_date, feature, CASE WHEN coalesce(status, 'measured') = 'measured' "
+            f"THEN round(value, 3)::VARCHAR ELSE replace(status, '_', ' ') END AS psi, "
             f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
             f"FROM {drift} ORDER BY 1 DESC LIMIT 7)",
         )

@@ -1,0 +1,166 @@
+"""ML engineers' commands: the registry (history, promote, rollback, compare), the
+features and the gate policy."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from nightjar.core.settings import load_settings
+from nightjar.core.vocabulary import TAG_GATE
+
+
+@click.group()
+def model() -> None:
+    """Registry: alias history, rollback and manual promotion."""
+
+
+def _dataset_config():
+    from nightjar.core.dataset_config import load_dataset_config
+
+    return load_dataset_config(load_settings().dataset_config)
+
+
+def _model_name(name: str | None) -> str:
+    return name or _dataset_config().model.name
+
+
+@model.command("history")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+def model_history(name: str | None) -> None:
+    """Every alias move: when, from which version to which, by whom and why."""
+    from nightjar.promotion.registry import history
+
+    frame = history(load_settings(), _model_name(name))
+    click.echo(frame.to_string(index=False) if len(frame) else "no alias moves recorded yet")
+
+
+@model.command("rollback")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+@click.option("--to", "to_version", help="Version to restore (default: the previous champion).")
+@click.option("--reason", default="manual rollback", show_default=True)
+def model_rollback(name: str | None, to_version: str | None, reason: str) -> None:
+    """Make a previous version the champion again, recorded in the alias history."""
+    from nightjar.promotion.registry import rollback
+
+    move = rollback(
+        load_settings(),
+        _model_name(name),
+        to_version=to_version,
+        actor=f"cli:{os.environ.get('USER', 'unknown')}",
+        reason=reason,
+    )
+    click.echo(f"{move.model_name}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+@model.command("promote")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+@click.option("--version", required=True, help="The challenger version to promote.")
+@click.option("--reason", default="manual promotion", show_default=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even with fewer shadow nights than the policy's min_shadow_nights.",
+)
+def model_promote(name: str | None, version: str, reason: str, force: bool) -> None:
+    """Promote a version to champion once it has passed the evaluation gate.
+
+    Prints the version's shadow comparison with the champion; with the gate policy's
+    min_shadow_nights > 0, refuses a version with fewer compared nights unless --force.
+    """
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.io import tracking
+    from nightjar.promotion.registry import promote
+    from nightjar.promotion.rule import may_promote
+    from nightjar.scoring import shadow
+
+    settings = load_settings()
+    config = _dataset_config()
+    name = name or config.model.name
+    mlflow_client = tracking.client(settings)
+    run_id = mlflow_client.get_model_version(name, version).run_id
+    gate_passed = mlflow_client.get_run(run_id).data.tags.get(TAG_GATE) == "passed"
+    nights = shadow.history(settings, config, version) if gate_passed else None
+    if nights is not None:
+        _echo_comparison(nights, version)
+    verdict = may_promote(
+        load_policy(config.gate_policy),
+        version=version,
+        gate_passed=gate_passed,
+        shadow_nights=0 if nights is None else len(nights),
+        by_person=True,
+        force=force,
+    )
+    if not verdict.allowed:
+        raise click.ClickException(f"{name} {verdict.reason}")
+    if len(nights):
+        reason = f"{reason} (shadow: {len(nights)} nights, {_agreement(nights)} agreement)"
+    move = promote(
+        settings, name, version, actor=f"cli:{os.environ.get('USER', 'unknown')}", reason=reason
+    )
+    click.echo(f"{name}@champion -> v{version}" if move else f"v{version} is already champion")
+
+
+def _agreement(nights) -> str:
+    return f"{100 * nights['decision_agreement'].mean():.1f}%"
+
+
+def _echo_comparison(nights, version: str) -> None:
+    if nights.empty:
+        click.echo(f"v{version} has no shadow nights yet")
+        return
+    from nightjar.scoring.shadow import SUMMARY_COLUMNS
+
+    table = nights[SUMMARY_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    click.echo(table)
+    click.echo(f"{len(nights)} nights, {_agreement(nights)} mean decision agreement")
+
+
+@model.command("compare")
+@click.option("--version", help="Challenger version (default: the current challenger).")
+def model_compare(version: str | None) -> None:
+    """Show the challenger's nightly shadow comparison with the champion."""
+    from nightjar.promotion import registry
+    from nightjar.scoring import shadow
+
+    settings = load_settings()
+    config = _dataset_config()
+    version = version or registry.version_for_alias(settings, config.model.name, "challenger")
+    if version is None:
+        raise click.ClickException(f"{config.model.name} has no challenger; pass --version")
+    _echo_comparison(shadow.history(settings, config, version), version)
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+@click.group()
+def features() -> None:
+    """The dataset's features and their lineage."""
+
+
+@features.command("describe")
+def features_describe() -> None:
+    """Each feature: definition, sources, owner, checks; and the feature-spec version."""
+    from nightjar.features.catalog import describe
+
+    click.echo(describe(_dataset_config()))
+
+
+# --- gate ---------------------------------------------------------------------------------
+
+
+@click.group()
+def gate() -> None:
+    """The evaluation gate a challenger must pass to be promoted."""
+
+
+@gate.command("explain")
+def gate_explain() -> None:
+    """Print the dataset's gate policy: each setting, its value, and whether the policy
+    file set it or Nightjar's default applies. The example policy's thresholds are tuned
+    to the demo data: set your own for your model."""
+    from nightjar.core.gate_policy import explain_policy
+
+    click.echo(explain_policy(_dataset_config().gate_policy))

@@ -1,0 +1,191 @@
+"""Operators' commands: the demo, the embedded stack, Airflow, and running the DAGs for dates."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from nightjar.core.settings import load_settings
+
+
+@click.command()
+@click.option(
+    "--nights",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 30),
+    help="Nightly batches to score after the first model is promoted.",
+)
+def demo(nights: int) -> None:
+    """Run the whole loop through Airflow's scheduler on the embedded stack.
+
+    Ingests seeded demo data into lakeFS; starts Airflow (api-server, scheduler, DAG
+    processor, triggerer) on NIGHTJAR_AIRFLOW_PORT; trains and promotes a first model;
+    scores NIGHTS nightly batches into Delta, each followed by the monitoring run the
+    scores Asset starts (and any retrain that drift requests); stops Airflow; prints what
+    happened. Full logs go to NIGHTJAR_HOME/logs/demo.log and NIGHTJAR_HOME/airflow/logs.
+    Safe to run again: it replaces the same partitions with the same rows.
+    """
+    import signal
+
+    from nightjar.cli.summary import print_retrains, print_summary
+    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.embedded import scheduler_runs
+    from nightjar.embedded.supervisor import EmbeddedStack
+    from nightjar.io.spark import require_java
+
+    settings = load_settings()
+    config = load_dataset_config(settings.dataset_config)
+    require_java()
+    _log_to_file(settings.home_dir / "logs" / "demo.log")
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    with EmbeddedStack(settings):
+        runner = scheduler_runs.run_demo(settings, config, nights=nights)
+    print_summary(settings, config)
+    print_retrains(runner.retrains)
+
+
+RUNNABLE_DAGS = {
+    "retrain": "nightjar_retrain",
+    "score": "nightjar_score",
+    "monitor": "nightjar_monitor",
+}
+MAX_RUN_DATES = 366
+
+
+@click.command("run")
+@click.argument("what", type=click.Choice(sorted(RUNNABLE_DAGS)))
+@click.option("--date", "first", required=True, help="The date (YYYY-MM-DD) to run for.")
+@click.option("--to", "last", help="Last date of a range (inclusive): one run per date.")
+@click.option("--force", is_flag=True, help="retrain: train even inside the cooldown.")
+def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
+    """Run a Nightjar DAG for a date, or for each date of a range, through the scheduler.
+
+    Uses the Airflow that `nightjar airflow` serves for this home when it is up;
+    otherwise starts one (with time schedules off) for the duration and stops it after.
+    Runs are manual runs with conf {"date": ...}, so any date of your data's past works.
+    Prints one line per run; exits 1 if any run failed, naming its failed tasks and logs.
+
+    \b
+    Examples:
+      nightjar run retrain --date 2026-02-28 --force
+      nightjar run score --date 2026-02-01 --to 2026-02-07
+    """
+    import datetime as dt
+
+    from nightjar.core.names import parse_date
+    from nightjar.embedded import scheduler_runs
+    from nightjar.embedded.supervisor import EmbeddedStack
+
+    start = parse_date(first)
+    end = parse_date(last) if last else start
+    if end < start or (end - start).days >= MAX_RUN_DATES:
+        raise click.BadParameter(
+            f"--to must be on or after --date, within {MAX_RUN_DATES} days", param_hint="--to"
+        )
+    dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    conf = {"force": True} if force else {}
+    settings = load_settings()
+    with EmbeddedStack(settings):
+        failed = scheduler_runs.run_dates(settings, RUNNABLE_DAGS[what], dates, conf)
+    if what == "score":
+        from nightjar.cli.summary import print_scored
+        from nightjar.core.dataset_config import load_dataset_config
+
+        print_scored(settings, load_dataset_config(settings.dataset_config), start, end)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(dates)} run(s) failed")
+
+
+def _log_to_file(path) -> None:
+    """Send Nightjar's log (and its libraries') to ``path`` instead of the console."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.getLogger().handlers[0].formatter)
+    logging.getLogger().handlers = [handler]
+
+
+@click.group()
+def stack() -> None:
+    """Start, stop and inspect the embedded stack's lakeFS stand-in."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start the lakeFS stand-in in the background (for `make airflow` and the CLI)."""
+    from nightjar.embedded.supervisor import EmbeddedStack
+
+    settings = load_settings()
+    embedded = EmbeddedStack(settings, detach=True)
+    embedded.start()
+    click.echo(f"lakeFS stand-in: {embedded.endpoint} (data in {settings.standin_dir})")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop a stand-in started with `nightjar stack up`."""
+    from nightjar.embedded.supervisor import stop_detached
+
+    stopped = stop_detached(load_settings())
+    click.echo("stopped the lakeFS stand-in" if stopped else "no stand-in was running")
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Say what is running and where the embedded state lives."""
+    from nightjar.embedded.supervisor import running_standin_pid
+
+    settings = load_settings()
+    pid = running_standin_pid(settings)
+    state = f"running, pid {pid}" if pid else "not running"
+    click.echo(f"home:      {settings.home_dir}")
+    click.echo(f"lakeFS:    {settings.lakefs_endpoint or 'stand-in'} ({state})")
+    click.echo(f"MLflow:    {settings.mlflow_uri}")
+    click.echo(f"warehouse: {settings.warehouse}")
+
+
+@click.command()
+def airflow() -> None:
+    """Run Airflow with Nightjar's DAGs on 127.0.0.1 until Ctrl-C or SIGTERM.
+
+    Starts the lakeFS stand-in (unless `nightjar stack up` left one running), the MLflow UI
+    at NIGHTJAR_MLFLOW_UI_URL, and Airflow's api-server, scheduler, DAG processor and
+    triggerer on NIGHTJAR_AIRFLOW_PORT (default 8080), each as production runs it. Stopping
+    stops every one of them; component logs are under NIGHTJAR_HOME/airflow/logs/.
+    """
+    import signal
+
+    from nightjar.embedded.airflow_stack import AirflowStack, stack_env
+    from nightjar.embedded.supervisor import EmbeddedStack, start_mlflow_ui
+
+    settings = load_settings()
+    stack = AirflowStack(
+        settings, stack_env(settings), log_dir=settings.home_dir / "airflow" / "logs" / "stack"
+    )
+    stack.check_port()
+    # SIGTERM (a supervisor, `timeout`, `kill`) stops everything the way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    mlflow_ui = None
+    with EmbeddedStack(settings):
+        try:
+            mlflow_ui = start_mlflow_ui(settings, settings.home_dir / "mlflow" / "server.log")
+            stack.start()
+            stack.wait_until_healthy()
+            click.echo(f"Airflow UI: {stack.base_url}")
+            click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
+            click.echo(
+                f"admin password: {stack.env['AIRFLOW_HOME']}/"
+                "simple_auth_manager_passwords.json.generated"
+            )
+            click.echo(f"logs: {stack.log_dir}   (Ctrl-C stops everything)")
+            stack.watch()
+        except KeyboardInterrupt:
+            click.echo("stopping Airflow")
+        finally:
+            stack.stop()
+            if mlflow_ui is not None:
+                os.killpg(mlflow_ui.pid, signal.SIGTERM)
+                mlflow_ui.wait(timeout=30)

@@ -43,10 +43,8 @@ RUN pip install --no-cache-dir --no-deps /opt/nightjar/src
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 jobs /opt/airflow/jobs
-COPY --chown=airflow:0 include/configs /opt/airflow/include/configs
 
 ENV NIGHTJAR_RUNTIME_IMAGE=${NIGHTJAR_RUNTIME_IMAGE} \
-    NIGHTJAR_DATASET_CONFIG=/opt/airflow/include/configs/datasets/credit_default.yaml \
     NIGHTJAR_SPARK_JARS=/opt/nightjar/jars \
     MLFLOW_DISABLE_TELEMETRY=true \
     OMP_WAIT_POLICY=PASSIVE \

@@ -137,9 +137,9 @@ def test_manual_promotion_waits_for_the_policys_shadow_nights(
     from click.testing import CliRunner
 
     from nightjar.cli.main import main
-    from nightjar.core.settings import PROJECT_ROOT
+    from nightjar.core.settings import PACKAGED_CONFIGS
 
-    configs = PROJECT_ROOT / "include" / "configs"
+    configs = PACKAGED_CONFIGS
     policy = (configs / "policies" / "default.yaml").read_text()
     (tmp_path / "policy.yaml").write_text(
         policy.replace("min_shadow_nights: 0", "min_shadow_nights: 2")

@@ -7,7 +7,7 @@ from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.errors import ConfigError
 from nightjar.features.definitions import spec_hash
 
-DEMO = Path(__file__).parents[2] / "include" / "configs" / "datasets" / "credit_default.yaml"
+DEMO = Path(__file__).parents[2] / "include" / "nightjar" / "configs" / "datasets" / "credit_default.yaml"
 
 
 def _write(tmp_path: Path, mutate) -> Path:

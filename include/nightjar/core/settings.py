@@ -15,6 +15,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+"""The checkout (its dags/ and plugins/, for the embedded stack); meaningless once installed."""
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+"""The example dataset config and gate policy, shipped with the package."""
 
 
 class Settings(BaseSettings):
@@ -24,7 +27,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".nightjar"), description="Embedded stack state folder.")
     dataset_config: Path = Field(
-        default=PROJECT_ROOT / "include" / "configs" / "datasets" / "credit_default.yaml",
+        default=PACKAGED_CONFIGS / "datasets" / "credit_default.yaml",
         description="The dataset (use case) config the DAGs run.",
     )
     lakefs_endpoint: str | None = Field(

@@ -1,0 +1,80 @@
+"""The package works installed from its wheel, not only from a checkout: the CLI finds the
+example dataset config that ships inside the package."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_path):
+    """About 20 s: builds the wheel and installs it into a fresh venv (its dependencies
+    come from this environment, without the checkout's editable nightjar)."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    wheel = next(wheels.glob("nightjar-*.whl"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import nightjar; print(nightjar.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(site) in where.stdout, where.stdout  # the wheel's copy, not the checkout
+    done = subprocess.run(
+        [str(venv / "bin" / "nightjar"), "features", "describe"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dataset credit_default" in done.stdout

@@ -1,7 +1,6 @@
 """The package works installed from its wheel, not only from a checkout: the CLI finds the
 example dataset config that ships inside the package."""
 
-import os
 import subprocess
 import sys
 import sysconfig
@@ -57,7 +56,6 @@ def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_pa
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "MLFLOW_DISABLE_TELEMETRY": "true",
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
     }
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import nightjar; print(nightjar.__file__)"],

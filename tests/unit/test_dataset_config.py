@@ -5,9 +5,10 @@ import yaml
 
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.errors import ConfigError
+from nightjar.core.settings import PACKAGED_CONFIGS
 from nightjar.features.definitions import spec_hash
 
-DEMO = Path(__file__).parents[2] / "include" / "nightjar" / "configs" / "datasets" / "credit_default.yaml"
+DEMO = PACKAGED_CONFIGS / "datasets" / "credit_default.yaml"
 
 
 def _write(tmp_path: Path, mutate) -> Path:

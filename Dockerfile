@@ -39,7 +39,9 @@ WORKDIR /opt/airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt pyproject.toml README.md /opt/nightjar/src/
 RUN pip install --no-cache-dir -r /opt/nightjar/src/requirements.txt -c /opt/nightjar/src/constraints.txt
 COPY --chown=airflow:0 include /opt/nightjar/src/include
-RUN pip install --no-cache-dir --no-deps /opt/nightjar/src
+RUN pip install --no-cache-dir --no-deps /opt/nightjar/src \
+    # the embedded stack (lakeFS stand-in, local Airflow, demo) is for laptops and CI only
+    && python -c "import nightjar, pathlib, shutil; shutil.rmtree(pathlib.Path(nightjar.__file__).parent / 'embedded')"
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 jobs /opt/airflow/jobs

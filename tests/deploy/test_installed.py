@@ -1,6 +1,7 @@
 """The package works installed from its wheel, not only from a checkout: the CLI finds the
 example dataset config that ships inside the package."""
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -76,3 +77,17 @@ def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_pa
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "dataset credit_default" in done.stdout
+
+    # The production image drops the embedded stack (see the Dockerfile): the CLI still
+    # lists its commands, and a command that needs no embedded stack still works.
+    shutil.rmtree(site / "nightjar" / "embedded")
+    for command in (["--help"], ["features", "describe"], ["gate", "explain"]):
+        done = subprocess.run(
+            [str(venv / "bin" / "nightjar"), *command],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (command, done.stdout + done.stderr)

@@ -60,12 +60,10 @@ def close_snapshot(run: RunInfo, snapshot: dict[str, str] | None) -> None:
 
 
 def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
-    """Skip a retrain when a model trained on nearly the same data exists (no double-train).
+    """Skip a retrain when a model trained on nearly the same data exists (no double-train);
+    the rule is ``retrain_policy.training_declined``."""
+    from nightjar.monitoring.retrain_policy import training_declined
 
-    A run started by a retrain request is past the monitor's loop guard already (its own
-    cooldown, counted from the last request): it is declined only when a model trained as
-    of the very same date exists. A scheduled or manual run is declined within
-    ``drift.cooldown_days`` of the newest model's as-of date."""
     settings, config = _context()
     experiment = tracking.ensure_experiment(settings, config.name)
     runs = tracking.client(settings).search_runs(
@@ -74,17 +72,15 @@ def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
         order_by=["params.as_of DESC"],
         max_results=1,
     )
-    last_as_of = runs[0].data.params.get("as_of") if runs else None
-    if not force and last_as_of:
-        last = dt.date.fromisoformat(last_as_of)
-        if run.run_type == "asset_triggered" and last == run.target_date:
-            raise StepSkipped(f"a model trained as of {last}, the requested date, exists")
-        cooldown = config.drift.cooldown_days
-        if run.run_type != "asset_triggered" and abs((run.target_date - last).days) < cooldown:
-            raise StepSkipped(
-                f"a model trained as of {last} exists, within the {cooldown}-day cooldown of "
-                f"{run.target_date}; pass force=true to retrain anyway"
-            )
+    newest = runs[0].data.params.get("as_of") if runs else None
+    reason = training_declined(
+        config.model.retrain_cooldown_days,
+        requested=run.run_type == "asset_triggered",
+        as_of=run.target_date,
+        newest_as_of=dt.date.fromisoformat(newest) if newest else None,
+    )
+    if reason and not force:
+        raise StepSkipped(reason)
     return {"as_of": run.target_date.isoformat()}
 
 

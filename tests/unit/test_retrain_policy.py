@@ -107,3 +107,18 @@ def test_a_missing_night_counts_as_not_monitored_not_as_a_breach():
     assert "(1 not monitored)" in decision.reason
     quiet = _decide_after([(START, False)], START + dt.timedelta(days=2), True)
     assert not quiet.fired and "1 of the 3 nights" in quiet.reason
+
+
+def test_a_training_is_declined_on_nearly_the_same_data_unless_drift_asked_for_a_new_date():
+    from nightjar.monitoring.retrain_policy import training_declined
+
+    newest = START
+    nearby, far = START + dt.timedelta(days=3), START + dt.timedelta(days=7)
+    scheduled = training_declined(7, requested=False, as_of=nearby, newest_as_of=newest)
+    assert "retrain cooldown (model.retrain_cooldown_days)" in scheduled
+    assert training_declined(7, requested=False, as_of=far, newest_as_of=newest) is None
+    # a request already passed the loop guard's drift.cooldown_days
+    assert training_declined(7, requested=True, as_of=nearby, newest_as_of=newest) is None
+    same = training_declined(7, requested=True, as_of=newest, newest_as_of=newest)
+    assert "the requested date, exists" in same
+    assert training_declined(7, requested=False, as_of=nearby, newest_as_of=None) is None

@@ -158,6 +158,12 @@ class ModelSpec(_Strict):
         default=60, gt=0, description="Days of labelled events a model trains on."
     )
     split: SplitSpec = SplitSpec()
+    retrain_cooldown_days: int = Field(
+        default=7,
+        ge=0,
+        description="A scheduled or manual retrain is declined when a model trained as of a "
+        "date this close to its own exists (requests from drift have drift.cooldown_days).",
+    )
     canary_share: float = Field(
         default=0.0,
         ge=0,

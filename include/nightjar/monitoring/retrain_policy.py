@@ -103,3 +103,32 @@ def record(settings: Settings, table: str, decision: RetrainDecision) -> None:
         partition_column=DECISION_DATE,
         value=decision.decision_date,
     )
+
+
+def training_declined(
+    cooldown_days: int,
+    *,
+    requested: bool,
+    as_of: dt.date,
+    newest_as_of: dt.date | None,
+) -> str | None:
+    """Why a retraining as of ``as_of`` should not run, or None.
+
+    A retrain requested by drift is past ``decide`` already (``drift.cooldown_days``,
+    counted between requests): it is declined only when a model trained as of that very
+    date exists. A scheduled or manual one is declined when the newest model was trained
+    as of a date within ``model.retrain_cooldown_days`` of it: nearly the same data.
+    """
+    if newest_as_of is None:
+        return None
+    if requested:
+        if newest_as_of == as_of:
+            return f"a model trained as of {newest_as_of}, the requested date, exists"
+        return None
+    if abs((as_of - newest_as_of).days) < cooldown_days:
+        return (
+            f"a model trained as of {newest_as_of} exists, within the {cooldown_days}-day "
+            f"retrain cooldown (model.retrain_cooldown_days) of {as_of}; pass force=true to "
+            "retrain anyway"
+        )
+    return None

@@ -67,6 +67,19 @@ def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_pa
         check=True,
     )
     assert str(site) in where.stdout, where.stdout  # the wheel's copy, not the checkout
+    template = (
+        "from nightjar.core.templates import render; "
+        "print(render('nightjar.promotion', 'model_card.html.j2', name='m', version='1', "
+        "markdown='card'))"
+    )
+    rendered = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", template],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "<pre" in rendered.stdout, rendered.stderr  # the templates ship as package data
     done = subprocess.run(
         [str(venv / "bin" / "nightjar"), "features", "describe"],
         cwd=elsewhere,

@@ -11,7 +11,6 @@ and each night's Evidently JSON stays in MLflow.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import re
 import shutil
@@ -22,6 +21,7 @@ import pandas as pd
 
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
+from nightjar.core.templates import render
 from nightjar.io import tracking
 from nightjar.scoring.scorer import ModelRef
 
@@ -114,22 +114,24 @@ def _evidently_html(snapshot, lib: str, font: str) -> str:
     return file_html_template(params)
 
 
+_HEADER_COLUMNS = [
+    "feature", "status", "value", "threshold", "drifted", "nights", "null_nights", "reference"
+]  # fmt: skip
+
+
 def _header(config: DatasetConfig, score_date: dt.date, headline: str, metrics, left_out) -> str:
-    table = metrics[
-        ["feature", "status", "value", "threshold", "drifted", "nights", "null_nights", "reference"]
-    ].to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-", escape=True)
-    note = (
-        f"<p>Not drawn by Evidently (no value, or one value, in a sample): "
-        f"{html.escape(', '.join(left_out))}. PSI above still measures them.</p>"
-        if left_out
-        else ""
-    )
-    return (
-        "<section style='font-family:sans-serif;margin:1em'>"
-        f"<h1>Nightjar drift: {html.escape(config.name)} {score_date}</h1>"
-        f"<p>{html.escape(headline)}. The decision is PSI per column below; Evidently's "
-        "view under it compares a sample of the monitored night with a sample of the "
-        f"training data.</p>{table}{note}</section>"
+    """The decision table the report opens with (``templates/drift_header.html.j2``)."""
+    shown = metrics[_HEADER_COLUMNS].astype(object)
+    shown["value"] = [f"{v:.4f}" if v == v else "-" for v in metrics["value"]]  # NaN: no PSI
+    return render(
+        "nightjar.monitoring",
+        "drift_header.html.j2",
+        dataset=config.name,
+        score_date=score_date,
+        headline=headline,
+        columns=_HEADER_COLUMNS,
+        rows=shown.to_dict("records"),
+        left_out=left_out,
     )
 
 

@@ -85,6 +85,8 @@ def guard_training(run: RunInfo, *, force: bool) -> dict[str, Any]:
 
 
 def build_training_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str, Any]:
+    """Compute the training window's features from the pinned snapshot into
+    ``training_features_*``, keyed by this run's branch."""
     from nightjar.features.job import run_feature_job
     from nightjar.training.trainer import TRAINING_RUN, training_window
 
@@ -111,6 +113,8 @@ def build_training_features(run: RunInfo, snapshot: dict[str, str]) -> dict[str,
 def train(
     run: RunInfo, snapshot: dict[str, str], features: dict[str, Any], *, intent: str
 ) -> dict[str, Any]:
+    """Train on the pinned snapshot's features and labels, logging the model and its lineage to
+    MLflow."""
     from nightjar.training.trainer import train_and_log
 
     settings, config = _context()
@@ -161,6 +165,8 @@ def _model_sha256(settings: Settings, run_id: str) -> str | None:
 def register_and_promote(
     run: RunInfo, trained: dict[str, Any], decision: dict[str, Any]
 ) -> dict[str, Any]:
+    """Register the version as challenger; make it champion if the promotion rule allows it
+    now."""
     from nightjar.core.gate_policy import load_policy
     from nightjar.promotion.rule import may_promote
 
@@ -488,4 +494,5 @@ def decide_retrain(
 
 
 def reports_dir(settings: Settings, config: DatasetConfig) -> Path:
+    """Where a dataset's HTML drift reports are written (and served from)."""
     return settings.home_dir / "reports" / config.name

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
+    """Run pipeline step ``step`` for the current task's run: a skip stays a skip, and an error
+    retrying cannot fix fails the task at once."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 

@@ -30,9 +30,12 @@ def _settings():
 
 
 class MlflowRunLink(BaseOperatorLink):
+    """The MLflow run a training task logged."""
+
     name = "MLflow run"
 
     def get_link(self, operator, *, ti_key) -> str:
+        """The link from the task's own result; empty when the task produced nothing to link."""
         run_id = _result(ti_key).get("run_id")
         if not run_id:
             return ""
@@ -40,9 +43,12 @@ class MlflowRunLink(BaseOperatorLink):
 
 
 class RegisteredModelLink(BaseOperatorLink):
+    """The registered model version a promotion task produced."""
+
     name = "Registered model"
 
     def get_link(self, operator, *, ti_key) -> str:
+        """The link from the task's own result; empty when the task produced nothing to link."""
         result = _result(ti_key)
         if not result.get("version"):
             return ""
@@ -53,9 +59,12 @@ class RegisteredModelLink(BaseOperatorLink):
 
 
 class LakeFSCommitLink(BaseOperatorLink):
+    """The lakeFS commit a task pinned: the exact data it read."""
+
     name = "lakeFS commit"
 
     def get_link(self, operator, *, ti_key) -> str:
+        """The link from the task's own result; empty when the task produced nothing to link."""
         result = _result(ti_key)
         if not result.get("commit_id"):
             return ""
@@ -68,9 +77,12 @@ class LakeFSCommitLink(BaseOperatorLink):
 
 
 class DriftReportLink(BaseOperatorLink):
+    """The drift report a monitoring task wrote, served by the Nightjar page."""
+
     name = "Drift report"
 
     def get_link(self, operator, *, ti_key) -> str:
+        """The link from the task's own result; empty when the task produced nothing to link."""
         report = _result(ti_key).get("report_html")
         if not report:
             return ""
@@ -78,9 +90,12 @@ class DriftReportLink(BaseOperatorLink):
 
 
 class ModelCardLink(BaseOperatorLink):
+    """The model card of the version a task registered or scored with."""
+
     name = "Model card"
 
     def get_link(self, operator, *, ti_key) -> str:
+        """The link from the task's own result; empty when the task produced nothing to link."""
         version = _result(ti_key).get("version")
         return f"{PAGE}/model-card/{version}" if version else ""
 

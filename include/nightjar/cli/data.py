@@ -39,6 +39,7 @@ class DataGroup(click.Group):
     """A command that meets a missing repository says so in one line, with the fix."""
 
     def invoke(self, ctx: click.Context):
+        """Turn lakeFS's NotFoundException into one line that says what to create first."""
         from lakefs.exceptions import NotFoundException
 
         try:

@@ -24,6 +24,7 @@ class NightjarGroup(click.Group):
     """Turn Nightjar's expected errors into one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context):
+        """Run the command; print a NightjarError as one line and exit 1, not a traceback."""
         from nightjar.core.errors import NightjarError
 
         try:

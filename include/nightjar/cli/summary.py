@@ -52,6 +52,8 @@ def print_scored(settings: Settings, config: DatasetConfig, start: dt.date, end:
 
 
 def print_summary(settings: Settings, config: DatasetConfig) -> None:
+    """What ``nightjar demo`` did: the champion, rows scored per date, the retrain decisions
+    and where to look next."""
     scores = config.table_name("scores")
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     per_date = scored_per_date(settings, config)

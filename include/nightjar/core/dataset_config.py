@@ -27,6 +27,8 @@ class _Strict(BaseModel):
 
 
 class ColumnSpec(_Strict):
+    """One raw column: its type and the rules a row must keep (nullability, range, categories)."""
+
     type: ColumnType
     nullable: bool = True
     min: float | None = None
@@ -87,6 +89,9 @@ class SourceTable(_Strict):
 
 
 class LabelSpec(_Strict):
+    """Where the label comes from and when it becomes known, so training never sees a label
+    before it landed."""
+
     source: str
     column: str
     available_at: str | None = Field(
@@ -98,6 +103,8 @@ class LabelSpec(_Strict):
 
 
 class ExprFeature(_Strict):
+    """A feature computed by one Spark SQL expression over the joined row."""
+
     kind: Literal["expr"] = "expr"
     expr: str = Field(description="Spark SQL expression over the joined row.")
 
@@ -121,6 +128,8 @@ class WindowFeature(_Strict):
 
 
 class TransformFeature(_Strict):
+    """A feature computed by a named Python transform registered in the feature code."""
+
     kind: Literal["transform"] = "transform"
     transform: str = Field(description="Name of a registered Python transform.")
     inputs: list[str]
@@ -130,6 +139,8 @@ FeatureDef = Annotated[ExprFeature | WindowFeature | TransformFeature, Field(dis
 
 
 class FeatureSpec(_Strict):
+    """A feature: how it is computed, its type, owner and the range it must stay in."""
+
     definition: FeatureDef
     type: Literal["float", "int", "string"] = "float"
     owner: str = ""
@@ -148,6 +159,9 @@ class SplitSpec(_Strict):
 
 
 class ModelSpec(_Strict):
+    """The model: LightGBM parameters, the training window, the split and the decision
+    threshold."""
+
     name: str
     seed: int = 42
     num_boost_round: int = Field(default=200, gt=0)
@@ -185,6 +199,9 @@ class FeatureDriftPolicy(_Strict):
 
 
 class PredictionDriftPolicy(_Strict):
+    """How the predicted probability is monitored, where it differs from the features'
+    defaults."""
+
     monitored: bool = Field(
         default=True, description="Whether prediction drift alone breaches a window."
     )
@@ -192,6 +209,9 @@ class PredictionDriftPolicy(_Strict):
 
 
 class DriftSpec(_Strict):
+    """Drift monitoring: the window, the reference, per-feature policies, the breach rule and
+    the loop guard."""
+
     psi_threshold: float = Field(default=0.2, gt=0)
     bins: int = Field(default=10, ge=2, le=100)
     max_drifted_share: float = Field(
@@ -236,10 +256,15 @@ class DriftSpec(_Strict):
 
 
 class ValidationSpec(_Strict):
+    """How many bad rows a batch may set aside before the whole batch is refused."""
+
     max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
 
 
 class DatasetConfig(_Strict):
+    """One use case, onboarded by one YAML file: sources, label, features, model, drift and
+    validation."""
+
     name: str
     description: str = ""
     owner: str = ""
@@ -375,6 +400,7 @@ class DatasetConfig(_Strict):
 
     @property
     def feature_names(self) -> list[str]:
+        """The features in the order the model sees them."""
         return list(self.features)
 
     @property
@@ -407,6 +433,7 @@ class DatasetConfig(_Strict):
 
     @property
     def monitored_features(self) -> list[str]:
+        """The features drift monitoring measures (all but ``drift.exclude``)."""
         return [name for name in self.features if name not in self.drift.exclude]
 
 

@@ -46,6 +46,7 @@ class ColumnBins:
 
     @property
     def size(self) -> int:
+        """Number of bins, the unseen and missing bins included."""
         return (len(self.edges) if self.kind == "numeric" else len(self.categories)) + 2
 
     def count(self, values: pd.Series) -> np.ndarray:
@@ -65,10 +66,12 @@ class ColumnBins:
         return np.append(counts, float(missing.sum()))
 
     def as_dict(self) -> dict:
+        """JSON-ready form, to store with the model's drift reference."""
         return {"kind": self.kind, "edges": list(self.edges), "categories": list(self.categories)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ColumnBins:
+        """The bins ``as_dict`` stored."""
         return cls(data["kind"], tuple(data["edges"]), tuple(data["categories"]))
 
 
@@ -88,6 +91,7 @@ def fit_bins(values: pd.Series, *, categorical: bool, bins: int) -> ColumnBins:
 
 
 def shares(counts: np.ndarray) -> np.ndarray:
+    """Counts as shares of their total (all zero when there are no rows)."""
     total = float(np.sum(counts))
     return np.asarray(counts, float) / total if total > 0 else np.zeros(len(counts))
 

@@ -57,6 +57,7 @@ def explain_policy(path: Path) -> str:
 
 
 def load_policy(path: Path) -> GatePolicy:
+    """The policy at ``path``; ConfigError naming each bad setting otherwise."""
     try:
         return GatePolicy.model_validate(yaml.safe_load(Path(path).read_text()))
     except (OSError, yaml.YAMLError) as exc:

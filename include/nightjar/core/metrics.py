@@ -8,6 +8,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 
 def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, bins: int = 10) -> float:
+    """Mean gap between predicted and observed rates over equal-width probability bins,
+    weighted by rows: how far probabilities can be taken at face value."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(y_prob, edges[1:-1]), 0, bins - 1)
     error = 0.0

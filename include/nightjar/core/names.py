@@ -19,6 +19,8 @@ MAX_BRANCH_LENGTH = 128
 
 
 def validate_identifier(name: str, *, what: str = "identifier") -> str:
+    """``name`` if it is safe as a table or column name in SQL and paths; InvalidNameError
+    otherwise."""
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise InvalidNameError(
             f"invalid {what} {name!r}: use letters, digits and '_', starting with a letter or "
@@ -28,6 +30,7 @@ def validate_identifier(name: str, *, what: str = "identifier") -> str:
 
 
 def validate_branch(name: str) -> str:
+    """``name`` if it is a valid lakeFS branch name; InvalidNameError otherwise."""
     if not isinstance(name, str) or not _BRANCH.match(name) or len(name) > MAX_BRANCH_LENGTH:
         raise InvalidNameError(
             f"invalid lakeFS branch name {name!r}: use letters, digits, '_' and '-', "
@@ -37,6 +40,7 @@ def validate_branch(name: str) -> str:
 
 
 def validate_repository(name: str) -> str:
+    """``name`` if it is a valid lakeFS repository name; InvalidNameError otherwise."""
     if not isinstance(name, str) or not _REPOSITORY.match(name):
         raise InvalidNameError(
             f"invalid lakeFS repository name {name!r}: 3-63 lowercase letters, digits or '-', "

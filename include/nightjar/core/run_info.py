@@ -15,6 +15,9 @@ from nightjar.core.names import parse_date
 
 @dataclass(frozen=True)
 class RunInfo:
+    """What a step needs to know about its DAG run; every date it uses derives from the logical
+    date, so a rerun is deterministic."""
+
     dag_id: str
     run_id: str
     logical_date: str  # ISO timestamp; for asset-triggered runs, the run's start
@@ -36,9 +39,11 @@ class RunInfo:
         return replace(self, target_date=day, event_dates=())
 
     def as_tags(self) -> dict[str, str]:
+        """The run's identity as MLflow tags."""
         return {"dag_id": self.dag_id, "run_id": self.run_id, "logical_date": self.logical_date}
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (dates as ISO strings)."""
         data = asdict(self)
         data["target_date"] = self.target_date.isoformat()
         data["interval_end"] = self.interval_end.isoformat()

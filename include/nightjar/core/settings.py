@@ -88,22 +88,27 @@ class Settings(BaseSettings):
 
     @cached_property
     def home_dir(self) -> Path:
+        """The embedded stack's state folder, absolute."""
         return self.home.expanduser().resolve()
 
     @property
     def standin_dir(self) -> Path:
+        """Where the lakeFS stand-in keeps its repositories."""
         return self.home_dir / "lakefs"
 
     @property
     def warehouse(self) -> str:
+        """Where the Delta tables live: NIGHTJAR_WAREHOUSE_URI, else under home."""
         return self.warehouse_uri or str(self.home_dir / "warehouse")
 
     @property
     def mlflow_uri(self) -> str:
+        """The MLflow tracking store: the configured server, else SQLite under home."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
 
     @property
     def mlflow_artifact_root(self) -> str:
+        """Where embedded MLflow experiments keep their artifacts."""
         return (self.home_dir / "mlflow" / "artifacts").as_uri()
 
     def table_uri(self, name: str) -> str:

@@ -61,6 +61,8 @@ def schema_problems(settings: Settings, config: DatasetConfig, run_id: str) -> l
 def evaluate_challenger(
     settings: Settings, config: DatasetConfig, run_id: str, run: RunInfo
 ) -> GateDecision:
+    """Score the challenger and the champion on the challenger's holdout, apply the gate
+    policy, and record the decision in MLflow and the approval log."""
     policy = load_policy(config.gate_policy)
     with tempfile.TemporaryDirectory() as tmp:
         holdout = pd.read_parquet(tracking.download(settings, run_id, HOLDOUT, Path(tmp)))

@@ -22,6 +22,8 @@ APPROVAL_LOG = "approval_log"  # Delta table: every gate decision, passed or fai
 
 @dataclass(frozen=True)
 class Check:
+    """One check of the gate: its value, its threshold and whether it passed."""
+
     name: str
     value: float | str | None
     threshold: float | str | None
@@ -31,18 +33,23 @@ class Check:
 
 @dataclass
 class GateDecision:
+    """Every check of the gate and the verdict, stored so the decision can be audited."""
+
     passed: bool
     checks: list[Check] = field(default_factory=list)
     champion_version: str | None = None
     note: str = ""
 
     def as_dict(self) -> dict:
+        """JSON-ready form."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The decision as indented JSON, as MLflow stores it."""
         return json.dumps(self.as_dict(), indent=2, default=_json_number)
 
     def summary(self) -> str:
+        """The verdict and each check on one line each, for logs and notifications."""
         lines = [
             f"gate {'PASSED' if self.passed else 'FAILED'}"
             + (f": {self.note}" if self.note else "")

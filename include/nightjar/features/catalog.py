@@ -29,6 +29,8 @@ def _definition(spec: FeatureSpec) -> tuple[str, set[str]]:
 
 
 def describe(config: DatasetConfig) -> str:
+    """Each feature with its definition, type, owner and the sources it reads: what ``nightjar
+    features describe`` prints."""
     lines = [
         f"dataset {config.name}: feature spec {spec_hash(config)}",
         f"entity {config.entity_key}, event time {config.event_time}",

@@ -68,6 +68,7 @@ def _window_column(config: DatasetConfig, feature: WindowFeature) -> Column:
 
 
 def feature_column(config: DatasetConfig, name: str) -> Column:
+    """The Spark column that computes feature ``name``, the same for training and scoring."""
     spec = config.features[name]
     definition = spec.definition
     if isinstance(definition, ExprFeature):

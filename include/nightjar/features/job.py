@@ -37,6 +37,8 @@ FEATURE_SPEC = "feature_spec"
 
 @dataclass(frozen=True)
 class FeatureJobResult:
+    """What a feature job wrote: the table, its rows, the rows set aside, the feature spec."""
+
     table_uri: str
     rows: int
     quarantined: int

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Batch:
+    """One source's rows for one date, to land on lakeFS."""
+
     source: str
     day: dt.date
     frame: pd.DataFrame

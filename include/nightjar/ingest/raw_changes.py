@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RawChanges:
+    """What merges into main changed since the last look: the commits, and the scoring dates
+    they touched."""
+
     commits: list[str] = field(default_factory=list)  # newest first
     dates: list[dt.date] = field(default_factory=list)  # sorted, changed scoring partitions
 
     @property
     def head(self) -> str | None:
+        """The newest commit seen, or None."""
         return self.commits[0] if self.commits else None
 
 

@@ -38,11 +38,14 @@ EVENT_TIME_RULE = "event_time_not_after_batch_date"
 
 @dataclass(frozen=True)
 class ValidatedBatch:
+    """A batch split into the rows that pass the rules and the rows set aside, with why."""
+
     valid: pd.DataFrame
     quarantined: pd.DataFrame  # original columns as JSON, plus source, rule and reason
 
     @property
     def quarantine_share(self) -> float:
+        """The share of the batch's rows set aside."""
         total = len(self.valid) + len(self.quarantined)
         return len(self.quarantined) / total if total else 0.0
 
@@ -70,6 +73,7 @@ def _column_checks(spec: ColumnSpec) -> list[pa.Check]:
 
 
 def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.DataFrameSchema:
+    """The pandera schema of a raw source, from its column rules in the dataset config."""
     columns = {
         column: pa.Column(
             RAW_DTYPES[spec.type], checks=_column_checks(spec), nullable=spec.nullable

@@ -154,6 +154,7 @@ def replace_date_range(
 
 
 def append(uri: str, data: pa.Table, *, partition_by: list[str] | None = None) -> None:
+    """Append ``data`` to the table in one commit, retrying a concurrent-commit conflict."""
     _with_commit_retry(
         lambda: write_deltalake(
             uri,
@@ -190,6 +191,7 @@ def partition_dates(uri: str, column: str) -> set[dt.date]:
 
 
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
+    """The Delta table at ``uri`` (at ``version``), or None if it does not exist yet."""
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options(uri))
     except TableNotFoundError:
@@ -199,6 +201,8 @@ def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
 def read(
     uri: str, filters: list[tuple] | None = None, columns: list[str] | None = None
 ) -> pa.Table | None:
+    """Rows of the table at ``uri`` matching ``filters`` (partitions pruned), or None if it
+    does not exist."""
     table = open_table(uri)
     if table is None:
         return None

@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class LakeFSCredentials:
+    """Where lakeFS is and the keys to reach it."""
+
     endpoint: str
     access_key_id: str
     secret_access_key: str
@@ -80,6 +82,7 @@ def delta_storage_options(settings: Settings) -> dict[str, str]:
 
 
 def make_client(settings: Settings) -> lakefs.Client:
+    """A lakeFS SDK client built from ``settings``, never from process-global state."""
     creds = resolve_credentials(settings)
     return lakefs.Client(
         host=creds.endpoint, username=creds.access_key_id, password=creds.secret_access_key

@@ -26,6 +26,7 @@ def partition_date(path: str) -> dt.date | None:
 
 
 def partition_path(table_path: str, day: dt.date) -> str:
+    """The object path of a raw source's partition for ``day``."""
     return f"{table_path}/date={day.isoformat()}/part-0.parquet"
 
 

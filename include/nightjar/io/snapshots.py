@@ -35,10 +35,12 @@ class Snapshot:
     commit_id: str
 
     def as_dict(self) -> dict[str, str]:
+        """JSON-ready form, as a step result."""
         return asdict(self)
 
 
 def ensure_repository(client: lakefs.Client, repository: str, storage_namespace: str) -> None:
+    """Create the repository if it does not exist (idempotent)."""
     repo = lakefs.Repository(validate_repository(repository), client=client)
     call_with_retry(
         client,
@@ -139,6 +141,7 @@ def merge_into_main(
 
 
 def delete_branch(client: lakefs.Client, repository: str, branch_id: str) -> None:
+    """Delete a run's branch; a branch already gone is not an error."""
     branch = lakefs.Repository(repository, client=client).branch(validate_branch(branch_id))
     try:
         call_with_retry(client, branch.delete, what=f"delete branch {branch_id}")

@@ -17,6 +17,7 @@ from nightjar.io.spark_jvm import is_local, local_driver_options
 
 
 def require_java() -> None:
+    """Fail with one clear line when no Java is installed, before Spark tries to start."""
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise SparkUnavailableError(
             "Spark needs a Java runtime (17 or newer), and none was found: install one "

@@ -30,6 +30,7 @@ ARCHIVE_TIMEOUT_SECONDS = 300
 
 
 def is_local(master: str) -> bool:
+    """Whether ``master`` runs Spark in this process (local[N]), where the JVM tuning applies."""
     return master.startswith("local")
 
 

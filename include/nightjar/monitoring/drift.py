@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DriftSummary:
+    """What one night's monitoring found, with the windows it compared."""
+
     score_date: dt.date
     features: int
     drifted: list[str]
@@ -129,6 +131,8 @@ def _column(counts: NightCounts, name: str) -> dict[dt.date, np.ndarray]:
 
 @dataclass(frozen=True)
 class ColumnResult:
+    """One column's comparison, its threshold and what it was compared with."""
+
     name: str
     comparison: Comparison
     threshold: float
@@ -136,6 +140,8 @@ class ColumnResult:
 
     @property
     def drifted(self) -> bool:
+        """Whether the column's PSI exceeds its threshold (never, when it could not be
+        compared)."""
         value = self.comparison.psi
         return value is not None and value > self.threshold
 

@@ -84,6 +84,7 @@ def count_night(
 def store_counts(
     settings: Settings, config: DatasetConfig, model: ModelRef, night: dt.date, counts: dict
 ) -> None:
+    """Replace a night's counts in ``drift_counts_*`` with those under this model version."""
     rows = [
         {SCORE_DATE: night, "model_version": model.version, "column": name, "counts": c.tolist()}
         for name, c in counts.items()

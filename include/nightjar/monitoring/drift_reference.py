@@ -49,6 +49,7 @@ class Reference:
     sample: pd.DataFrame
 
     def to_json(self) -> dict:
+        """JSON-ready form, to log with the model in MLflow."""
         return {
             "bins": {name: b.as_dict() for name, b in self.bins.items()},
             "daily": {
@@ -59,6 +60,7 @@ class Reference:
 
     @classmethod
     def from_json(cls, data: dict, sample: pd.DataFrame) -> Reference:
+        """The reference ``to_json`` stored."""
         return cls(
             {name: ColumnBins.from_dict(b) for name, b in data["bins"].items()},
             {

@@ -26,6 +26,8 @@ DECISION_DATE = "decision_date"
 
 @dataclass(frozen=True)
 class RetrainDecision:
+    """One night's decision, fired or suppressed, with its reason."""
+
     decision_date: dt.date
     fired: bool
     reason: str
@@ -83,6 +85,7 @@ def decide(
 
 
 def load_history(settings: Settings, table: str) -> pd.DataFrame:
+    """Every decision recorded so far (empty before the first)."""
     data = delta_tables.read(settings.table_uri(table))
     if data is None:
         return pd.DataFrame(

@@ -21,6 +21,8 @@ def _metric_table(rows: dict[str, float]) -> str:
 
 
 def render_model_card(settings: Settings, config: DatasetConfig, name: str, version: str) -> str:
+    """The model card of ``name`` v``version`` as Markdown, from its MLflow run, gate decision
+    and alias history."""
     from mlflow.exceptions import MlflowException
 
     from nightjar.promotion import registry

@@ -42,6 +42,8 @@ _HISTORY_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class AliasMove:
+    """One alias move: which version it left and reached, who moved it and why."""
+
     model_name: str
     alias: str
     from_version: str | None
@@ -52,6 +54,7 @@ class AliasMove:
 
 
 def version_for_alias(settings: Settings, model_name: str, alias: str) -> str | None:
+    """The version an alias points at, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -127,6 +130,7 @@ def promote(
 
 
 def history(settings: Settings, model_name: str | None = None) -> pd.DataFrame:
+    """Every alias move recorded, oldest first (of one model, or of all)."""
     table = delta_tables.read(settings.table_uri(HISTORY_TABLE))
     if table is None:
         return pd.DataFrame(columns=_HISTORY_SCHEMA.names)

@@ -16,6 +16,8 @@ from nightjar.core.gate_policy import GatePolicy
 
 @dataclass(frozen=True)
 class PromotionVerdict:
+    """Whether a version may become champion now, and the reason either way."""
+
     allowed: bool
     reason: str
 

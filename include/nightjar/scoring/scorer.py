@@ -53,6 +53,8 @@ class ScoringContext:
 
 
 def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef | None:
+    """The version behind an alias, pinned once at run start so every task scores with the same
+    model."""
     from mlflow.exceptions import MlflowException
 
     from nightjar.io.tracking import client
@@ -65,6 +67,7 @@ def resolve_alias(settings: Settings, model_name: str, alias: str) -> ModelRef |
 
 
 def load_model_text(settings: Settings, model: ModelRef) -> str:
+    """The model's LightGBM text, from its MLflow run."""
     from nightjar.io.tracking import read_text
 
     return read_text(settings, model.run_id, MODEL_TEXT)

@@ -21,6 +21,8 @@ Categories = dict[str, list[str]]
 
 
 def fit_categories(config: DatasetConfig, frame: pd.DataFrame) -> Categories:
+    """Each categorical feature's categories seen in training, in a fixed order: the codes the
+    model learned."""
     return {
         column: sorted(str(v) for v in frame[column].dropna().unique())
         for column in config.categorical

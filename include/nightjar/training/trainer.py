@@ -50,6 +50,8 @@ FIXED_PARAMS = {
 
 @dataclass(frozen=True)
 class TrainingResult:
+    """What a training run produced: the MLflow run, the model and its lineage."""
+
     run_id: str
     model_uri: str
     model_id: str
@@ -98,6 +100,8 @@ def load_labels(
 def load_training_set(
     settings: Settings, config: DatasetConfig, snapshot: Snapshot, training_key: str, as_of: dt.date
 ) -> pd.DataFrame:
+    """The training features joined with the labels that had landed by ``as_of``: no label from
+    the future."""
     features = delta_tables.read(
         settings.table_uri(config.table_name("training_features")),
         filters=[(TRAINING_RUN, "=", training_key)],
@@ -140,6 +144,7 @@ def split_by_time(
 
 
 def lightgbm_params(config: DatasetConfig) -> dict:
+    """The config's LightGBM parameters with the ones Nightjar fixes for determinism."""
     return {**config.model.params, **FIXED_PARAMS, "seed": config.model.seed}
 
 
@@ -164,6 +169,8 @@ def check_trainable(config: DatasetConfig, train: pd.DataFrame, valid: pd.DataFr
 def fit(
     config: DatasetConfig, train: pd.DataFrame, valid: pd.DataFrame
 ) -> tuple[lgb.Booster, Categories]:
+    """Train LightGBM with early stopping on the validation split; return the booster and the
+    categories it learned."""
     check_trainable(config, train, valid)
     categories = fit_categories(config, train)
     label = config.label.column
@@ -187,12 +194,14 @@ def fit(
 
 
 def model_sha256(booster: lgb.Booster) -> str:
+    """The model text's SHA-256, recorded so a scored row can be traced to the exact file."""
     return hashlib.sha256(booster.model_to_string().encode()).hexdigest()
 
 
 def predict(
     config: DatasetConfig, booster: lgb.Booster, categories: Categories, frame: pd.DataFrame
 ) -> np.ndarray:
+    """Probabilities for ``frame`` through the one encoder, as scoring computes them."""
     return booster.predict(encode(config, frame, categories).to_numpy())
 
 
@@ -337,4 +346,5 @@ def log_training_run(
 
 
 def load_categories(settings: Settings, run_id: str) -> Categories:
+    """The categories a training run stored with its model."""
     return json.loads(tracking.read_text(settings, run_id, "model_inputs/categories.json"))

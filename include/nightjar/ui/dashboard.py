@@ -115,6 +115,7 @@ def render(
     entity: str | None = None,
     day: dt.date | None = None,
 ) -> str:
+    """The Nightjar page as HTML, from the same tables and registry the CLI reads."""
     scores, drift, decisions, performance = (
         config.table_name(k)
         for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")

@@ -141,10 +141,21 @@ def test_a_canary_serves_the_challenger_to_a_stable_share_of_entities(settings, 
 
 
 def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_world):
-    from nightjar.ui.dashboard import _shadow_section
+    from nightjar.core.templates import render
+    from nightjar.ui.dashboard import _shadow
 
     own, _, _ = shadow_world
-    section = "\n".join(_shadow_section(settings, own, "8"))
-    assert "Challenger v8 in shadow" in section and str(DAY) in section
-    assert "decision_agreement" in section
-    assert "no shadow nights yet" in "\n".join(_shadow_section(settings, own, "99"))
+
+    def section(version: str) -> str:
+        page = render(
+            "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
+            challenger=version, gate=None, nights=None, drift=None, performance=None,
+            shadow=_shadow(settings, own, version), decisions=None,
+            aliases={"columns": [], "rows": []}, entity=None, lineage=None,
+        )  # fmt: skip
+        return page
+
+    shown = section("8")
+    assert "Challenger v8 in shadow" in shown and str(DAY) in shown
+    assert "decision_agreement" in shown
+    assert "no shadow nights yet" in section("99")

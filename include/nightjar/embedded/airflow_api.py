@@ -23,6 +23,9 @@ FINISHED = frozenset({"success", "failed"})
 
 @dataclass
 class AirflowAPI:
+    """A client of Airflow's REST API, for `nightjar run`, the demo and the tests: the path
+    users take."""
+
     base_url: str
     token: str
 
@@ -52,6 +55,7 @@ class AirflowAPI:
         )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; AirflowAPIError with the status and body when Airflow refuses it."""
         with self._client() as client:
             response = client.request(method, path, **kwargs)
         if response.status_code >= 400:
@@ -73,6 +77,7 @@ class AirflowAPI:
                 time.sleep(1)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG."""
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
     def trigger(self, dag_id: str, conf: dict[str, Any], *, run_id: str | None = None) -> str:
@@ -83,6 +88,7 @@ class AirflowAPI:
         return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """A DAG run as the API reports it."""
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
@@ -93,10 +99,12 @@ class AirflowAPI:
         return answer["dag_runs"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The task instances of a DAG run."""
         answer = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return answer["task_instances"]
 
     def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """What a task returned (its return_value XCom)."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         return self.request("GET", path)["value"]
 

@@ -42,6 +42,8 @@ STOP_GRACE_SECONDS = 30.0
 
 
 def port_is_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``port``, so a second Airflow fails with one clear
+    line."""
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
@@ -69,9 +71,12 @@ class AirflowStack:
 
     @property
     def base_url(self) -> str:
+        """Where this Airflow's API server answers."""
         return f"http://127.0.0.1:{self.settings.airflow_port}"
 
     def check_port(self) -> None:
+        """Refuse to start when the API server's port is taken, naming the port and the
+        setting."""
         port = self.settings.airflow_port
         if port_is_taken(port):
             raise StackError(
@@ -112,6 +117,8 @@ class AirflowStack:
             log.debug("started airflow %s (pid %d)", name, self.processes[name].pid)
 
     def wait_until_healthy(self, timeout: float = 180.0) -> None:
+        """Wait for the API server to report every component healthy; StackError with the logs'
+        tails otherwise."""
         import httpx
 
         deadline = time.monotonic() + timeout

@@ -75,6 +75,7 @@ class InProcessRunner:
     monitoring is run explicitly after each night's scoring."""
 
     def run(self, dag_id: str, day: dt.date, conf: dict[str, Any]) -> str:
+        """Run a DAG for ``day`` in this process with ``dag.test()``; return the run's state."""
         from airflow.dag_processing.dagbag import DagBag
 
         from nightjar.core.settings import PROJECT_ROOT
@@ -91,6 +92,7 @@ class InProcessRunner:
         return state
 
     def after_scoring(self, day: dt.date) -> None:
+        """Monitor ``day`` the way the scores Asset would start it."""
         _require_success("nightjar_monitor", self.run("nightjar_monitor", day, {}))
 
 

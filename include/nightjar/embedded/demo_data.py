@@ -23,6 +23,8 @@ PRODUCTS = ["card", "personal", "auto", "mortgage"]
 
 @dataclass(frozen=True)
 class DemoSpec:
+    """The seeded demo population: its size, label delay and when the injected drift starts."""
+
     seed: int = 7
     rows_per_day: int = 2000
     customers: int = 20000

@@ -56,6 +56,7 @@ class RunProgress:
         )
 
     def update(self, run: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+        """Show the run's progress: rewritten in place on a terminal, once at the end otherwise."""
         done = sum(task["state"] in DONE_STATES for task in tasks)
         line = self._line(run["state"], done, len(tasks))
         if run["state"] in ("success", "failed"):
@@ -74,6 +75,8 @@ class SchedulerRunner:
     followed: dict[str, set[str]] = field(default_factory=dict)  # Asset-triggered runs seen
 
     def run(self, dag_id: str, day: dt.date, conf: dict[str, Any]) -> str:
+        """Trigger ``dag_id`` for ``day`` through the API and follow it to the end; return its
+        state."""
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         run_id = self.api.trigger(
             dag_id, {"date": day.isoformat(), **conf}, run_id=f"demo__{day}__{stamp}"
@@ -196,6 +199,7 @@ def any_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
 
 
 def unpause(api: AirflowAPI, dag_ids: tuple[str, ...]) -> None:
+    """Unpause the DAGs once the DAG processor has parsed them."""
     for dag_id in dag_ids:
         api.wait_for_dag(dag_id)
         api.set_paused(dag_id, False)

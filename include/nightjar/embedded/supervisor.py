@@ -128,11 +128,13 @@ class EmbeddedStack:
 
     @property
     def endpoint(self) -> str:
+        """The lakeFS endpoint the stack serves (the stand-in's, or the configured one)."""
         return (
             self.settings.lakefs_endpoint or f"http://127.0.0.1:{self.settings.lakefs_standin_port}"
         )
 
     def start(self) -> None:
+        """Start the stand-in unless lakeFS is configured or already running here."""
         settings = self.settings
         settings.home_dir.mkdir(parents=True, exist_ok=True)
         if settings.lakefs_endpoint:
@@ -172,6 +174,7 @@ class EmbeddedStack:
         )
 
     def stop(self) -> None:
+        """Stop what ``start`` started, and nothing else."""
         if self._server is not None:
             self._server.stop()
             _pidfile(self.settings).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the stand-in until stopped; the command line of ``python -m``."""
     parser = argparse.ArgumentParser(
         prog="python -m nightjar.embedded.lakefs_standin",
         description="Serve Nightjar's lakeFS-compatible stand-in. Credentials come from "

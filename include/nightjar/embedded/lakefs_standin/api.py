@@ -55,6 +55,7 @@ def _object_stats(path: str, entry: dict, namespace: str) -> dict:
 
 
 def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
+    """The stand-in's HTTP app: the part of lakeFS's API the SDK uses, and its S3 gateway."""
     store = Store(data_dir)
     repos = Repositories(store)
     app = FastAPI(title="Nightjar lakeFS stand-in", docs_url=None, redoc_url=None)

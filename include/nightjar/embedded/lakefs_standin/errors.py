@@ -2,6 +2,8 @@
 
 
 class LakeFSError(Exception):
+    """An error answered with lakeFS's status code and message shape, as the SDK expects."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -9,16 +11,20 @@ class LakeFSError(Exception):
 
 
 def not_found(what: str) -> LakeFSError:
+    """404, as lakeFS words it."""
     return LakeFSError(404, f"{what}: not found")
 
 
 def bad_request(message: str) -> LakeFSError:
+    """400 with ``message``."""
     return LakeFSError(400, message)
 
 
 def conflict(message: str) -> LakeFSError:
+    """409 with ``message``."""
     return LakeFSError(409, message)
 
 
 def forbidden(message: str) -> LakeFSError:
+    """403 with ``message`` (a protected branch, bad credentials)."""
     return LakeFSError(403, message)

@@ -57,10 +57,12 @@ class StandinServer:
 
     @property
     def endpoint(self) -> str:
+        """The stand-in's URL."""
         return f"http://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
+        """The server process's id, while it runs."""
         return self._process.pid if self._process else None
 
     def __enter__(self) -> StandinServer:
@@ -77,6 +79,8 @@ class StandinServer:
             return "(no log)"
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start the server and wait until it answers; StandinStartError with its log
+        otherwise."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
@@ -127,6 +131,7 @@ class StandinServer:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server, killing it if it does not exit in ``timeout`` seconds."""
         if self._process is None or self._process.poll() is not None:
             self._process = None
             return

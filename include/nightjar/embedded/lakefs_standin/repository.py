@@ -55,12 +55,16 @@ def _valid_tag(name: str) -> bool:
 
 
 class Repositories:
+    """lakeFS's version-control semantics over the store: repositories, branches, commits,
+    merges, tags."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     # --- repositories ---------------------------------------------------------------------
 
     def create_repository(self, name: str, storage_namespace: str, default_branch: str) -> dict:
+        """Create a repository with its default branch and an empty first commit."""
         if not REPOSITORY_NAME.match(name or ""):
             raise bad_request(f"repository name {name!r}: invalid value")
         if not BRANCH_NAME.match(default_branch or ""):
@@ -83,6 +87,7 @@ class Repositories:
         return self.repository(name)
 
     def repository(self, name: str) -> dict:
+        """A repository as lakeFS describes it; 404 when absent."""
         row = self.store.one("SELECT * FROM repositories WHERE name=?", name)
         if row is None:
             raise not_found(f"repository {name}")
@@ -96,12 +101,14 @@ class Repositories:
         }
 
     def repositories(self) -> list[dict]:
+        """Every repository, by name."""
         return [
             self.repository(r["name"])
             for r in self.store.all("SELECT name FROM repositories ORDER BY name")
         ]
 
     def delete_repository(self, name: str) -> None:
+        """Delete a repository and everything in it."""
         self.repository(name)
         with self.store.transaction():
             for table in ("commits", "branches", "staging", "tags"):
@@ -133,6 +140,7 @@ class Repositories:
         return commit_id
 
     def commit(self, repo: str, commit_id: str) -> dict:
+        """A commit as lakeFS describes it; 404 when absent."""
         row = self.store.one("SELECT * FROM commits WHERE repo=? AND id=?", repo, commit_id)
         if row is None:
             raise not_found(f"commit {commit_id}")
@@ -199,9 +207,11 @@ class Repositories:
         raise not_found(f"ref {name!r}")
 
     def committed_tree(self, repo: str, commit_id: str) -> Tree:
+        """The objects of a commit, path to entry."""
         return self.store.tree(self.commit(repo, commit_id)["meta_range_id"])
 
     def staged(self, repo: str, branch: str) -> dict[str, dict | None]:
+        """A branch's uncommitted changes, path to entry (None: deleted)."""
         rows = self.store.all(
             "SELECT path, entry FROM staging WHERE repo=? AND branch=?", repo, branch
         )
@@ -235,6 +245,7 @@ class Repositories:
     # --- branches -------------------------------------------------------------------------
 
     def branch(self, repo: str, name: str) -> dict:
+        """A branch and its head commit; 404 when absent."""
         self.repository(repo)
         head = self._branch_head(repo, name)
         if head is None:
@@ -242,6 +253,7 @@ class Repositories:
         return {"id": name, "commit_id": head}
 
     def branches(self, repo: str) -> list[dict]:
+        """Every branch of a repository with its head."""
         self.repository(repo)
         return [
             {"id": r["name"], "commit_id": r["head"]}
@@ -251,6 +263,7 @@ class Repositories:
         ]
 
     def create_branch(self, repo: str, name: str, source: str) -> str:
+        """Create a branch at ``source`` (a branch, tag or commit); return its head."""
         if not BRANCH_NAME.match(name or ""):
             raise bad_request(f"branch name {name!r}: invalid value")
         with self.store.transaction():
@@ -281,6 +294,7 @@ class Repositories:
             self.store.run("DELETE FROM branches WHERE repo=? AND name=?", repo, name)
 
     def reset(self, repo: str, branch: str, kind: str, path: str | None) -> None:
+        """Drop a branch's uncommitted changes: all, one object, or a prefix."""
         self._writable(repo, branch)
         if kind == "reset":
             self.store.run("DELETE FROM staging WHERE repo=? AND branch=?", repo, branch)
@@ -312,6 +326,7 @@ class Repositories:
         metadata: dict[str, str],
         if_none_match: bool,
     ) -> dict:
+        """Stage an object write on a branch."""
         if not path:
             raise bad_request("path: invalid value")
         self._writable(repo, branch)
@@ -331,10 +346,12 @@ class Repositories:
         return entry
 
     def delete_object(self, repo: str, branch: str, path: str) -> None:
+        """Stage an object deletion on a branch."""
         self._writable(repo, branch)
         self.store.run("INSERT OR REPLACE INTO staging VALUES (?,?,?,NULL)", repo, branch, path)
 
     def object_entry(self, repo: str, ref: str, path: str) -> dict:
+        """An object's entry at ``ref``; 404 when absent."""
         entry = self.read_tree(repo, ref).get(path)
         if entry is None:
             raise not_found(f"object {path}")
@@ -345,6 +362,7 @@ class Repositories:
     def commit_branch(
         self, repo: str, branch: str, message: str, metadata: dict[str, str], allow_empty: bool
     ) -> dict:
+        """Commit a branch's staged changes with a message and metadata."""
         self._writable(repo, branch)
         with self.store.transaction():
             staged = self.staged(repo, branch)
@@ -385,10 +403,12 @@ class Repositories:
         )
 
     def diff_uncommitted(self, repo: str, branch: str) -> list[dict]:
+        """What a branch changed since its head commit."""
         head = self.branch(repo, branch)["commit_id"]
         return self.diff_trees(self.committed_tree(repo, head), self.read_tree(repo, branch))
 
     def merge_base(self, repo: str, left: str, right: str) -> str | None:
+        """The newest commit both refs descend from, or None."""
         ancestors = {c["id"] for c in self.log(repo, left)}
         for commit in self.log(repo, right):
             if commit["id"] in ancestors:
@@ -404,6 +424,8 @@ class Repositories:
     def three_way(
         self, base: Tree, source: Tree, dest: Tree, strategy: str
     ) -> tuple[Tree, list[str]]:
+        """Merge ``source`` into ``dest`` from ``base``; the merged tree and the paths both
+        sides changed."""
         merged, conflicts = dict(dest), []
         for path in set(base) | set(source) | set(dest):
             b, s, d = base.get(path), source.get(path), dest.get(path)
@@ -430,6 +452,7 @@ class Repositories:
         squash: bool,
         allow_empty: bool,
     ) -> str:
+        """Merge a ref into a branch as one commit; 409 naming the conflicting paths."""
         if strategy not in STRATEGIES:
             raise bad_request(f"strategy {strategy!r}: invalid value")
         with self.store.transaction():
@@ -469,6 +492,7 @@ class Repositories:
         metadata: dict[str, str],
         allow_empty: bool,
     ) -> None:
+        """Undo a commit on a branch as a new commit (``parent`` picks the side of a merge)."""
         self._writable(repo, branch)
         with self.store.transaction():
             if self.staged(repo, branch):
@@ -500,6 +524,7 @@ class Repositories:
     # --- tags and protection --------------------------------------------------------------
 
     def create_tag(self, repo: str, name: str, ref: str) -> dict:
+        """Create a tag at a ref."""
         if not _valid_tag(name):
             raise bad_request(f"tag {name!r}: invalid value")
         with self.store.transaction():
@@ -510,6 +535,7 @@ class Repositories:
         return {"id": name, "commit_id": commit_id}
 
     def tag(self, repo: str, name: str) -> dict:
+        """A tag and its commit; 404 when absent."""
         self.repository(repo)
         row = self.store.one("SELECT commit_id FROM tags WHERE repo=? AND name=?", repo, name)
         if row is None:
@@ -517,6 +543,7 @@ class Repositories:
         return {"id": name, "commit_id": row["commit_id"]}
 
     def tags(self, repo: str) -> list[dict]:
+        """Every tag of a repository."""
         self.repository(repo)
         return [
             {"id": r["name"], "commit_id": r["commit_id"]}
@@ -526,14 +553,17 @@ class Repositories:
         ]
 
     def delete_tag(self, repo: str, name: str) -> None:
+        """Delete a tag."""
         self.tag(repo, name)
         self.store.run("DELETE FROM tags WHERE repo=? AND name=?", repo, name)
 
     def protection_rules(self, repo: str) -> list[dict[str, Any]]:
+        """The repository's branch protection rules."""
         row = self.store.one("SELECT rules FROM protection WHERE repo=?", repo)
         return json.loads(row["rules"]) if row else []
 
     def set_protection_rules(self, repo: str, rules: list[dict[str, Any]]) -> None:
+        """Replace the repository's branch protection rules."""
         self.repository(repo)
         if not all(isinstance(r, dict) and r.get("pattern") for r in rules):
             raise bad_request("branch protection rules need a pattern")

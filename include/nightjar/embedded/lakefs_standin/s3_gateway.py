@@ -141,6 +141,7 @@ class MultipartUploads:
         self.root = root
 
     def create(self) -> str:
+        """Start a multipart upload; return its id."""
         upload_id = secrets.token_hex(16)
         (self.root / upload_id).mkdir(parents=True)
         return upload_id
@@ -151,12 +152,14 @@ class MultipartUploads:
         return self.root / upload_id
 
     def put_part(self, upload_id: str, number: int, data: bytes) -> str:
+        """Store one part; return its ETag (the MD5 S3 clients expect)."""
         if not 1 <= number <= 10_000:
             raise LakeFSError(400, f"part number {number} is outside 1..10000")
         (self._folder(upload_id) / f"{number:05d}").write_bytes(data)
         return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
     def assemble(self, upload_id: str, numbers: list[int]) -> bytes:
+        """The object the listed parts make, in order; 400 when a part is missing."""
         folder = self._folder(upload_id)
         missing = [n for n in numbers if not (folder / f"{n:05d}").is_file()]
         if missing or not numbers:
@@ -164,6 +167,7 @@ class MultipartUploads:
         return b"".join((folder / f"{n:05d}").read_bytes() for n in numbers)
 
     def discard(self, upload_id: str) -> None:
+        """Forget an upload and its parts."""
         shutil.rmtree(self._folder(upload_id))
 
 

@@ -72,14 +72,17 @@ class Store:
         return self.data_dir / "blobs" / digest[:2] / digest[2:]
 
     def put_blob(self, data: bytes) -> str:
+        """Store object bytes by content address; return the address."""
         digest = hashlib.sha256(data).hexdigest()
         _atomic_write(self._blob_path(digest), data)
         return digest
 
     def read_blob(self, digest: str) -> bytes:
+        """The bytes stored at an address."""
         return self._blob_path(digest).read_bytes()
 
     def put_tree(self, tree: Tree) -> str:
+        """Store a committed tree (immutable); return its id."""
         payload = json.dumps(tree, sort_keys=True, separators=(",", ":")).encode()
         digest = hashlib.sha256(payload).hexdigest()
         _atomic_write(self.data_dir / "trees" / f"{digest}.json", payload)
@@ -89,21 +92,25 @@ class Store:
         return json.loads((self.data_dir / "trees" / f"{digest}.json").read_bytes())
 
     def tree(self, digest: str) -> Tree:
+        """A committed tree by id."""
         return dict(self._tree_cache(digest))
 
     # --- rows -----------------------------------------------------------------------------
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        """One row of a query, or None."""
         cursor = self.db.execute(sql, args)
         cursor.row_factory = sqlite3.Row
         return cursor.fetchone()
 
     def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Every row of a query."""
         cursor = self.db.execute(sql, args)
         cursor.row_factory = sqlite3.Row
         return cursor.fetchall()
 
     def run(self, sql: str, *args: Any) -> None:
+        """Run a statement."""
         self.db.execute(sql, args)
 
     def transaction(self):

@@ -58,36 +58,25 @@ def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_pa
         "HOME": str(tmp_path),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import nightjar; print(nightjar.__file__)"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert str(site) in where.stdout, where.stdout  # the wheel's copy, not the checkout
-    template = (
+
+    def installed(program: str, *args: str) -> subprocess.CompletedProcess:
+        """``program`` of the fresh venv, from a folder outside the checkout."""
+        return subprocess.run(
+            [str(venv / "bin" / program), *args],
+            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    where = installed("python", "-c", "import nightjar; print(nightjar.__file__)")
+    assert str(site) in where.stdout, where.stdout + where.stderr  # the wheel's copy
+    rendered = installed(
+        "python",
+        "-c",
         "from nightjar.core.templates import render; "
         "print(render('nightjar.promotion', 'model_card.html.j2', name='m', version='1', "
-        "markdown='card'))"
-    )
-    rendered = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", template],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
+        "markdown='card'))",
     )
     assert "<pre" in rendered.stdout, rendered.stderr  # the templates ship as package data
-    done = subprocess.run(
-        [str(venv / "bin" / "nightjar"), "features", "describe"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = installed("nightjar", "features", "describe")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "dataset credit_default" in done.stdout
 
@@ -95,12 +84,5 @@ def test_the_installed_wheel_runs_a_command_that_needs_the_default_config(tmp_pa
     # lists its commands, and a command that needs no embedded stack still works.
     shutil.rmtree(site / "nightjar" / "embedded")
     for command in (["--help"], ["features", "describe"], ["gate", "explain"]):
-        done = subprocess.run(
-            [str(venv / "bin" / "nightjar"), *command],
-            cwd=elsewhere,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = installed("nightjar", *command)
         assert done.returncode == 0, (command, done.stdout + done.stderr)

@@ -188,43 +188,26 @@ def test_a_date_range_replacement_narrowed_to_one_source_leaves_the_others(setti
     uri = settings.table_uri("shared_by_sources")
     day = dt.date(2026, 1, 1)
 
-    def rows(source: str, values: list[int]) -> pa.Table:
-        return pa.table(
+    def replace(rows_of: str, values: list[int], *, only: str) -> None:
+        """Replace ``only``'s rows of the day with ``values`` attributed to ``rows_of``."""
+        rows = pa.table(
             {
                 "d": pa.array([day] * len(values), pa.date32()),
-                "source": [source] * len(values),
+                "source": [rows_of] * len(values),
                 "v": values,
             }
         )
-
-    for source, values in (("applications", [1, 2]), ("bureau", [3])):
         delta_tables.replace_date_range(
-            uri,
-            rows(source, values),
-            partition_column="d",
-            start=day,
-            end=day,
-            only_where={"source": source},
+            uri, rows, partition_column="d", start=day, end=day, only_where={"source": only}
         )
-    delta_tables.replace_date_range(
-        uri,
-        rows("applications", [10]),
-        partition_column="d",
-        start=day,
-        end=day,
-        only_where={"source": "applications"},
-    )
+
+    replace("applications", [1, 2], only="applications")
+    replace("bureau", [3], only="bureau")
+    replace("applications", [10], only="applications")
     table = DeltaTable(uri).to_pandas().sort_values("v")
     assert list(zip(table["source"], table["v"], strict=True)) == [
         ("bureau", 3),
         ("applications", 10),
     ]
     with pytest.raises(ValueError, match="source = 'applications'"):
-        delta_tables.replace_date_range(
-            uri,
-            rows("bureau", [4]),
-            partition_column="d",
-            start=day,
-            end=day,
-            only_where={"source": "applications"},
-        )
+        replace("bureau", [4], only="applications")

@@ -38,6 +38,7 @@ from nightjar.core.vocabulary import PROBABILITY
 from nightjar.io import delta_tables
 from nightjar.monitoring.drift_counts import count_night, night_counts, store_counts
 from nightjar.monitoring.drift_reference import UNDATED, Reference, load_or_build_reference
+from nightjar.monitoring.retrain_policy import DECISION_DATE
 from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ def window_nights(last: dt.date, days: int) -> list[dt.date]:
 
 def _accepted_nights(settings: Settings, config: DatasetConfig, nights: list[dt.date]) -> list:
     """Those of ``nights`` whose retrain decision recorded no breach."""
-    from nightjar.monitoring.retrain_policy import DECISION_DATE
-
     decisions = delta_tables.read(
         settings.table_uri(config.table_name("retrain_decisions")),
         filters=[(DECISION_DATE, "in", nights)],
@@ -95,7 +94,7 @@ def _reference_nights(
         days = _accepted_nights(settings, config, before)
         what = f"accepted nights of {before[0]}..{before[-1]}"
     else:
-        shift = dt.timedelta(days=7 if spec.reference == "week_earlier" else 364)
+        shift = SEASON_SHIFT["weekly" if spec.reference == "week_earlier" else "yearly"]
         days = [night - shift for night in window]
         what = f"{days[0]}..{days[-1]} ({shift.days} days earlier)"
     counts = _days_counts(settings, config, model, reference, days)

@@ -249,7 +249,7 @@ def measure_drift(
         value=score_date,
     )
     drifted = [r.name for r in results if r.drifted and r.name != PROBABILITY]
-    data_quality = _data_quality(score_date, results)
+    data_quality = _data_quality(results)
     prediction = next(r for r in results if r.name == PROBABILITY).comparison.psi
     html = render_report(
         settings,
@@ -290,7 +290,7 @@ def measure_drift(
     )
 
 
-def _data_quality(score_date: dt.date, results: list[ColumnResult]) -> list[str]:
+def _data_quality(results: list[ColumnResult]) -> list[str]:
     """What kept columns or nights out of the comparison, in words."""
     lines = []
     for result in results:

@@ -274,6 +274,7 @@ class Repositories:
         return commit_id
 
     def protected(self, repo: str, branch: str) -> bool:
+        """Whether a protection rule matches ``branch``: then only a merge may change it."""
         return any(
             fnmatch.fnmatchcase(branch, rule["pattern"]) for rule in self.protection_rules(repo)
         )
@@ -284,6 +285,7 @@ class Repositories:
             raise forbidden(f"branch {branch} is protected: write operations are not allowed")
 
     def delete_branch(self, repo: str, name: str) -> None:
+        """Delete a branch and its uncommitted changes; never the default branch."""
         self.branch(repo, name)
         if name == self.repository(repo)["default_branch"]:
             raise forbidden(f"cannot delete the default branch {name}")

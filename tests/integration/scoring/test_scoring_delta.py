@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from nightjar.features.definitions import spec_hash
 from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
 
-from .conftest import DAYS
+from ..conftest import DAYS
 
 MODEL = ModelRef("credit_default", "7", "run-abc", "champion")
 

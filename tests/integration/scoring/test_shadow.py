@@ -13,7 +13,7 @@ from nightjar.scoring import shadow
 from nightjar.scoring.scorer import ModelRef, ScoringContext, canary_mix, score_partition
 from nightjar.training.trainer import fit
 
-from .conftest import DAYS
+from ..conftest import DAYS
 
 DAY = DAYS[12]
 

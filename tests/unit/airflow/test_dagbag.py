@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-DAGS = Path(__file__).parents[2] / "dags"
+DAGS = Path(__file__).parents[3] / "dags"
 EXPECTED = {"nightjar_retrain", "nightjar_score", "nightjar_monitor", "nightjar_watch_main"}
 
 

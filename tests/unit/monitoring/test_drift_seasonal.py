@@ -26,7 +26,7 @@ from nightjar.monitoring.drift import compare_window, is_breach, window_nights
 from nightjar.monitoring.drift_reference import Reference, build_reference
 from tests.fixtures.seasonal import generator
 
-CONFIG = load_dataset_config(Path(__file__).parents[1] / "fixtures/seasonal/seasonal.yaml")
+CONFIG = load_dataset_config(Path(__file__).parents[2] / "fixtures/seasonal/seasonal.yaml")
 TRAINED_FROM = dt.date(2025, 1, 1)
 TRAINED_THROUGH = dt.date(2025, 12, 31)
 MONITORED = [TRAINED_THROUGH + dt.timedelta(days=i) for i in range(1, 366)]

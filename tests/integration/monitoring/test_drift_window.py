@@ -26,7 +26,7 @@ from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 from nightjar.training.trainer import PREDICTION, TRAINING_RUN
 from tests.fixtures.seasonal import generator
 
-FIXTURE = Path(__file__).parents[1] / "fixtures/seasonal/seasonal.yaml"
+FIXTURE = Path(__file__).parents[2] / "fixtures/seasonal/seasonal.yaml"
 TRAINED_FROM, TRAINED_THROUGH = dt.date(2025, 1, 1), dt.date(2025, 3, 31)
 FIRST_NIGHT = dt.date(2025, 4, 1)
 NIGHTS = [FIRST_NIGHT + dt.timedelta(days=i) for i in range(10)]

@@ -10,15 +10,15 @@ so every column has a known right answer.
 1. nightjar: ``measure_drift`` end to end on --current-rows rows against a reference of
    --reference-rows: read the night's Delta partition, PSI of every feature and of the
    prediction against the reference statistics, the drift_metrics write, and the
-   Evidently report on the 5,000-row samples (with MLflow logging). Once as the first
+   Evidently report on the samples (with MLflow logging). Once as the first
    night of a model version (reference statistics built from the training features table
    and cached in MLflow), once as any later night (cached reference).
 2. evidently: ``Report([DataDriftPreset()], include_tests=True)`` on the full data (not a
    sample), --evidently-rows current rows x as many reference rows; its decision per
    column is its drift test's status. On a timeout, a memory blow-up or an error the size
    is halved and retried, and every failed size is recorded.
-3. agreement: on the data Evidently finished, Nightjar's statistics (``reference_stats``,
-   ``current_proportions``, ``psi`` and the ``psi_threshold`` rule, timed as "nightjar PSI,
+3. agreement: on the data Evidently finished, Nightjar's statistics (``fit_bins``,
+   ``ColumnBins.count``, ``psi`` and the ``psi_threshold`` rule, timed as "nightjar PSI,
    in memory") vs Evidently's per-column drift tests: the share of the columns both decide
    the same way.
 

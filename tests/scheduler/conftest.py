@@ -317,28 +317,25 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module", params=["embedded", "production"])
-def stack_kind(request) -> str:
-    """Each scheduler test runs on the embedded stack (SQLite, MLflow's SQLite store) and on
-    the production-shaped one (PostgreSQL, MLflow tracking server with basic auth)."""
-    return request.param
-
-
 @pytest.fixture(scope="module")
-def production_services(stack_kind) -> Iterator[ProductionServices | None]:
-    if stack_kind != "production":
-        yield None
-        return
+def production_services() -> Iterator[ProductionServices]:
+    """PostgreSQL and the MLflow tracking server, for a module that runs on the
+    production-shaped stack."""
     services = start_production_services()
     yield services
     stop_production_services(services)
 
 
-@pytest.fixture(scope="module")
-def user_shell(tmp_path_factory, production_services) -> Iterator[UserShell]:
-    extra = production_services.nightjar_env() if production_services else None
-    shell = UserShell.create(tmp_path_factory.mktemp("user"), extra)
-    yield shell
+def stop_started(shell: UserShell) -> None:
+    """Kill whatever a test's shell started and left running (a failed test's stack)."""
     for process in shell.started:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def user_shell(tmp_path_factory) -> Iterator[UserShell]:
+    """A user's shell on the embedded stack (SQLite, MLflow's SQLite store)."""
+    shell = UserShell.create(tmp_path_factory.mktemp("user"))
+    yield shell
+    stop_started(shell)

@@ -8,12 +8,17 @@ named differently from the base's and sharing a column name with it, labels with
 availability column, and a day the enrichment feed missed. The user runs ``nightjar
 stack up``, ``data init``, one bulk ingest per source, then ``nightjar run`` for a first
 model, seven nightly scores and their monitoring, through Airflow's scheduler.
+
+It runs on the production-shaped stack: Airflow on PostgreSQL with the LocalExecutor,
+and an MLflow tracking server with basic auth, each on 127.0.0.1 (the embedded stack
+has its own module, ``test_as_users_run_it.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +30,8 @@ from nightjar.io import delta_tables
 from nightjar.io.analytics import run_query
 from tests.fixtures.bikes import generator
 
-from .conftest import UserShell, start_airflow
+from . import stack_checks
+from .conftest import ProductionServices, UserShell, start_airflow, stop_started
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
 
@@ -35,14 +41,17 @@ NIGHTS = [AS_OF + dt.timedelta(days=i) for i in range(1, 8)]  # 06-08..06-14
 
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory) -> UserShell:
+def shell(tmp_path_factory, production_services: ProductionServices) -> Iterator[UserShell]:
     root = tmp_path_factory.mktemp("onboarding")
     config = root / "work" / "bikes.yaml"
-    shell = UserShell.create(root, {"NIGHTJAR_DATASET_CONFIG": str(config)})
+    shell = UserShell.create(
+        root, {"NIGHTJAR_DATASET_CONFIG": str(config), **production_services.nightjar_env()}
+    )
     for name in ("bikes.yaml", "bikes_policy.yaml"):
         shutil.copy(FIXTURE / name, shell.workdir / name)
     generator.write_exports(shell.workdir / "exports")
-    return shell
+    yield shell
+    stop_started(shell)
 
 
 def _ok(shell: UserShell, *command: str, timeout: float = 900) -> str:
@@ -52,21 +61,24 @@ def _ok(shell: UserShell, *command: str, timeout: float = 900) -> str:
     return output
 
 
-SCORE_OUTPUT: list[str] = []  # what `nightjar run score` printed
+OUTPUT: dict[str, str] = {}  # what `nightjar run retrain` and `nightjar run score` printed
+SOCKETS: list[tuple[str, int, str]] = []  # what listened while Airflow ran
 
 
 @pytest.fixture(scope="module")
-def onboarded(shell: UserShell, tmp_path_factory) -> Settings:
+def onboarded(shell: UserShell, production_services, tmp_path_factory) -> Settings:
     _ok(shell, "stack", "up")
     _ok(shell, "data", "init")
     for source, folder in (("trips", "trips"), ("weather", "weather"), ("late_returns", "labels")):
         _ok(shell, "data", "ingest", source, "--from-folder", f"exports/{folder}")
     airflow = start_airflow(shell, tmp_path_factory.mktemp("logs") / "airflow.log")
     try:
-        _ok(shell, "run", "retrain", "--date", str(AS_OF), "--force")
+        OUTPUT["retrain"] = _ok(shell, "run", "retrain", "--date", str(AS_OF), "--force")
         first, last = str(NIGHTS[0]), str(NIGHTS[-1])
-        SCORE_OUTPUT.append(_ok(shell, "run", "score", "--date", first, "--to", last))
+        OUTPUT["score"] = _ok(shell, "run", "score", "--date", first, "--to", last)
         _ok(shell, "run", "monitor", "--date", first, "--to", last)
+        services = {production_services.postgres_port, production_services.mlflow_port}
+        SOCKETS.extend(stack_checks.listening_sockets(shell, services))
     finally:
         airflow.stop()
         _ok(shell, "stack", "down")
@@ -89,8 +101,21 @@ def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
     assert shell.leftovers() == []
 
 
+def test_nightjar_run_drives_the_running_airflow(onboarded, shell):
+    assert f"using the Airflow at {shell.base_url}" in OUTPUT["retrain"]
+    assert "trained; passed the gate; v1 is champion" in OUTPUT["retrain"], OUTPUT["retrain"]
+
+
+def test_every_listening_socket_binds_to_localhost(onboarded, shell, production_services):
+    ports = {port for _, port, _ in SOCKETS}
+    assert {production_services.postgres_port, production_services.mlflow_port} <= ports
+    assert int(shell.env["NIGHTJAR_AIRFLOW_PORT"]) in ports
+    assert int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]) in ports
+    assert [s for s in SOCKETS if s[0] != "127.0.0.1"] == [], SOCKETS
+
+
 def test_run_score_prints_rows_scored_beside_rows_quarantined(onboarded):
-    printed = SCORE_OUTPUT[0]
+    printed = OUTPUT["score"]
     assert "rows scored per date (quarantined: raw rows the rules set aside):" in printed
     assert "quarantined" in printed and str(NIGHTS[-1]) in printed
 

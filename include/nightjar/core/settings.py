@@ -7,6 +7,7 @@ configuration changes. Everything the embedded stack writes lives under ``home``
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -85,11 +86,24 @@ class Settings(BaseSettings):
     git_commit: str | None = Field(
         default=None, description="Code commit recorded as lineage; read from git when unset."
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Machine-wide artifacts that every home can share (Spark's class archive); "
+        "unset means $XDG_CACHE_HOME/nightjar, else ~/.cache/nightjar.",
+    )
 
     @cached_property
     def home_dir(self) -> Path:
         """The embedded stack's state folder, absolute."""
         return self.home.expanduser().resolve()
+
+    @cached_property
+    def cache_path(self) -> Path:
+        """Where artifacts derived from the installed software, not from data, are kept."""
+        if self.cache_dir is not None:
+            return self.cache_dir.expanduser().resolve()
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "nightjar"
 
     @property
     def standin_dir(self) -> Path:

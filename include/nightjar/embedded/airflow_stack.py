@@ -99,7 +99,7 @@ class AirflowStack:
                 "not add its SQLite fix: `airflow backfill create` beside the scheduler may "
                 "fail with 'database is locked' (see nightjar.embedded.airflow_sqlite)"
             )
-        prepare_class_archive(self.settings)  # once per home: every feature task starts faster
+        prepare_class_archive(self.settings)  # once per machine: every feature task starts faster
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name, args in COMPONENTS.items():
             command = [self._airflow(), *args]

@@ -231,8 +231,11 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
         failed = 0
         for day, run_id in zip(dates, run_ids, strict=True):
             try:
-                runner.follow(dag_id, run_id, str(day))
+                state = runner.follow(dag_id, run_id, str(day))
             except DagRunFailedError as exc:
                 click.echo(f"  {exc}", err=True)
                 failed += 1
+                continue
+            if dag_id == "nightjar_retrain":  # say what it did: declined, gated, promoted
+                click.echo(f"  {day}: {describe_retrain(api, run_id, state, day)['result']}")
         return failed

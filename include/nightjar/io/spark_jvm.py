@@ -4,11 +4,12 @@ On the embedded stack every feature task is a fresh process that starts its own 
 Spark driver, runs a job over a few thousand rows and exits. Most of its CPU goes to
 loading and JIT-compiling Spark's classes, not to the data. Two standard JVM features cut
 that: C1-only compilation with the serial collector, and a class-data-sharing (CDS)
-archive of the classes a feature job loads, dumped once by a throw-away driver and then
-mapped by every later one. Measured on a 2-core machine (2026-12-01), a local session plus
-its first job took 22 s of CPU with the JVM's defaults, 13 s with the options alone and
-8 s with the archive too (`bench/spark_startup.py`). A cluster's long-lived drivers keep
-the JVM's defaults: there, full JIT compilation pays for itself.
+archive of the classes a feature job loads, dumped once per machine (under
+``Settings.cache_path``) by a throw-away driver and then mapped by every later one.
+Measured on a 2-core machine (2026-12-01), a local session plus its first job took 22 s
+of CPU with the JVM's defaults, 13 s with the options alone and 8 s with the archive too
+(`bench/spark_startup.py`). A cluster's long-lived drivers keep the JVM's defaults:
+there, full JIT compilation pays for itself.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def class_archive_path(settings: Settings) -> Path | None:
     jars = Path(pyspark.__file__).parent / "jars"
     identity = f"{java}:{java.stat().st_mtime_ns}:{pyspark.__version__}:{jars.stat().st_mtime_ns}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return settings.home_dir / "spark-cds" / f"classes-{key}.jsa"
+    return settings.cache_path / "spark-cds" / f"classes-{key}.jsa"
 
 
 def local_driver_options(settings: Settings) -> str:
@@ -67,14 +68,15 @@ def local_driver_options(settings: Settings) -> str:
 
 
 def prepare_class_archive(settings: Settings) -> Path | None:
-    """Dump the archive once for this home (about 30 s), unless it exists or Spark runs on
-    a cluster. Best effort: without it local drivers only start slower."""
+    """Dump the archive once per machine and user (30-70 s), unless it exists or Spark runs
+    on a cluster. Every home shares it: it depends on the installed Java and Spark only.
+    Best effort: without it local drivers only start slower."""
     archive = class_archive_path(settings)
     if archive is None or archive.exists() or not is_local(settings.spark_master):
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
-    log.info("preparing Spark's class archive %s (once per home, about 30 s)", archive)
+    log.info("preparing Spark's class archive %s (once per machine, 30-70 s)", archive)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "nightjar.io.spark_jvm", str(partial)],

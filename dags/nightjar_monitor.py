@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from nightjar.airflow.assets import RETRAIN_REQUEST, SCORES
+from nightjar.airflow.assets import RETRAIN_REQUEST, SCORES, retrain_request_event
 from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 from nightjar.airflow.links import DriftReportLink, LakeFSCommitLink, with_links
 
@@ -31,35 +31,39 @@ def nightjar_monitor():
     @task
     def measure_drift() -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import monitor as steps
 
-        return run_step("measure_drift")
+        return run_step(steps.measure_drift)
 
     @task
     def open_snapshot() -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import monitor as steps
 
-        return run_step("open_snapshot")
+        return run_step(steps.open_snapshot)
 
     @task
     def measure_performance(snapshot: dict) -> dict | None:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import monitor as steps
 
-        return run_step("measure_performance", snapshot)
+        return run_step(steps.measure_performance, snapshot)
 
     @task(outlets=[RETRAIN_REQUEST])
     def request_retrain(drift: dict, performance: dict, outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import monitor as steps
 
-        request = run_step("decide_retrain", drift, performance)
-        # nightjar_retrain trains as of the date that fired, not as of the day it runs.
-        outlet_events[RETRAIN_REQUEST].extra = {"date": request["date"]}
+        request = run_step(steps.request_retrain, drift, performance)
+        outlet_events[RETRAIN_REQUEST].extra = retrain_request_event(request)
         return request
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import monitor as steps
 
-        run_step("close_snapshot", snapshot)
+        run_step(steps.close_snapshot, snapshot)
 
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     drift = with_links(measure_drift(), DriftReportLink())

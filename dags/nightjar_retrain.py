@@ -38,44 +38,51 @@ def nightjar_retrain():
     @task
     def guard(params=None) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("guard_training", force=bool(params["force"]))
+        return run_step(steps.guard, force=bool(params["force"]))
 
     @task
     def open_snapshot() -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("open_snapshot")
+        return run_step(steps.open_snapshot)
 
     @task
     def build_features(snapshot: dict) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("build_training_features", snapshot)
+        return run_step(steps.build_features, snapshot)
 
     @task
     def train(snapshot: dict, features: dict, params=None) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("train", snapshot, features, intent=params["intent"])
+        return run_step(steps.train, snapshot, features, intent=params["intent"])
 
     @task
     def evaluate_gate(trained: dict) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("evaluate", trained)
+        return run_step(steps.evaluate_gate, trained)
 
     @task(outlets=[CHAMPION])
     def register_and_promote(trained: dict, decision: dict) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        return run_step("register_and_promote", trained, decision)
+        return run_step(steps.register_and_promote, trained, decision)
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import retrain as steps
 
-        run_step("close_snapshot", snapshot)
+        run_step(steps.close_snapshot, snapshot)
 
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     guard() >> snapshot

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from nightjar.airflow.assets import RAW_DATA, SCORES
+from nightjar.airflow.assets import RAW_DATA, SCORES, scores_event
 from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 from nightjar.airflow.links import (
     LakeFSCommitLink,
@@ -39,35 +39,39 @@ def nightjar_score():
     @task
     def open_snapshot() -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import score as steps
 
-        return run_step("open_snapshot")
+        return run_step(steps.open_snapshot)
 
     @task
     def resolve_models() -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import score as steps
 
-        return run_step("resolve_models")
+        return run_step(steps.resolve_models)
 
     @task
     def build_features(snapshot: dict) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import score as steps
 
-        return run_step("build_scoring_features", snapshot)
+        return run_step(steps.build_features, snapshot)
 
     @task(outlets=[SCORES])
     def score(models: dict, features: dict, outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import score as steps
 
-        result = run_step("score", models)
-        dates = [night["score_date"] for night in result["dates"]]
-        outlet_events[SCORES].extra = {"date": dates[-1], "dates": dates}
+        result = run_step(steps.score, models)
+        outlet_events[SCORES].extra = scores_event(result)
         return result
 
     @task(trigger_rule="none_failed")
     def close_snapshot(snapshot: dict) -> None:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import score as steps
 
-        run_step("close_snapshot", snapshot)
+        run_step(steps.close_snapshot, snapshot)
 
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     features = build_features(snapshot)

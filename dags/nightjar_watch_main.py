@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from nightjar.airflow.assets import RAW_DATA
+from nightjar.airflow.assets import RAW_DATA, raw_data_event
 from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, time_only
 from nightjar.airflow.links import LakeFSCommitLink, with_links
 
@@ -30,13 +30,10 @@ def nightjar_watch_main():
     @task(outlets=[RAW_DATA])
     def detect_raw_changes(outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
+        from nightjar.pipeline import watch as steps
 
-        changes = run_step("detect_raw_changes")
-        outlet_events[RAW_DATA].extra = {
-            "date": changes["date"],
-            "changed_dates": changes["dates"],  # for the record; scoring takes "date"
-            "commit_id": changes["commit_id"],
-        }
+        changes = run_step(steps.detect_raw_changes)
+        outlet_events[RAW_DATA].extra = raw_data_event(changes)
         return changes
 
     with_links(detect_raw_changes(), LakeFSCommitLink())

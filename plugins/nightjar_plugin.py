@@ -54,10 +54,9 @@ def page(
 def report(name: str) -> FileResponse:
     if not _REPORT_NAME.match(name):
         raise HTTPException(status_code=400, detail="invalid report name")
-    from nightjar.pipeline import reports_dir
 
     settings, config = _context()
-    path = reports_dir(settings, config) / name
+    path = settings.reports_dir(config.name) / name
     if not path.is_file():
         raise HTTPException(status_code=404, detail="no such report")
     return FileResponse(path, media_type="text/html")
@@ -72,10 +71,9 @@ def report_lib(name: str) -> FileResponse:
     if not _REPORT_LIB_NAME.match(name):
         raise HTTPException(status_code=400, detail="invalid report file name")
     from nightjar.monitoring.drift_report import LIB_DIR
-    from nightjar.pipeline import reports_dir
 
     settings, config = _context()
-    path = reports_dir(settings, config) / LIB_DIR / name
+    path = settings.reports_dir(config.name) / LIB_DIR / name
     if not path.is_file():
         raise HTTPException(status_code=404, detail="no such file")
     media = "text/javascript" if name.endswith(".js") else "font/woff2"

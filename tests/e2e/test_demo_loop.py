@@ -93,9 +93,9 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
 
 
 def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
-    from nightjar import pipeline
     from nightjar.core.run_info import RunInfo
     from nightjar.embedded import demo
+    from nightjar.pipeline import monitor
 
     from .conftest import E2E_SPEC
 
@@ -107,15 +107,15 @@ def test_delayed_label_metrics_appear_once_labels_land(demo_world, config):
         window,
         dt.datetime.combine(window, dt.time(), dt.UTC),
     )
-    snapshot = pipeline.open_snapshot(run)
-    not_yet = pipeline.measure_performance(run, snapshot)
-    assert not_yet == {window.isoformat(): None}, "labels have not landed yet"
+    snapshot = monitor.open_snapshot(run)
+    not_yet = monitor.measure_performance(run, snapshot)
+    assert not_yet.nights == {window: None}, "labels have not landed yet"
     demo.ingest_days(demo_world, config, [window], spec=E2E_SPEC)
-    snapshot = pipeline.open_snapshot(
+    snapshot = monitor.open_snapshot(
         RunInfo("nightjar_monitor", "test__labels2", run.logical_date, window, run.interval_end)
     )
-    result = pipeline.measure_performance(run, snapshot)[window.isoformat()]
-    assert result is not None and result["rows"] > 0
+    result = monitor.measure_performance(run, snapshot).nights[window]
+    assert result is not None and result.rows > 0
     metrics = run_query(demo_world, f"SELECT * FROM {config.table_name('performance_metrics')}")
     assert set(metrics["segment"]) >= {"overall", "region=west"}
     assert (metrics["score_date"].astype(str) == str(NIGHTS[0])).all()

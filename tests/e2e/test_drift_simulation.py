@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
-from nightjar import pipeline
 from nightjar.core.run_info import RunInfo
 from nightjar.embedded import demo
 from nightjar.embedded.demo import FIRST_NIGHT
+from nightjar.pipeline import monitor, score
+from nightjar.pipeline.common import StepSkipped
 
 from .conftest import E2E_NIGHTS, E2E_SPEC
 
@@ -29,21 +30,21 @@ def _run(dag_id: str, night: dt.date) -> RunInfo:
 
 def _score(night: dt.date) -> None:
     run = _run("nightjar_score", night)
-    snapshot = pipeline.open_snapshot(run)
-    pipeline.build_scoring_features(run, snapshot)
-    pipeline.score(run, pipeline.resolve_models(run))
-    pipeline.close_snapshot(run, snapshot)
+    snapshot = score.open_snapshot(run)
+    score.build_features(run, snapshot)
+    score.score(run, score.resolve_models(run))
+    score.close_snapshot(run, snapshot)
 
 
 def _monitor(night: dt.date) -> dict:
     run = _run("nightjar_monitor", night)
-    drift = pipeline.measure_drift(run)
+    drift = monitor.measure_drift(run)
     try:
-        pipeline.decide_retrain(run, drift)
+        monitor.request_retrain(run, drift)
         fired = True
-    except pipeline.StepSkipped:
+    except StepSkipped:
         fired = False
-    return {"night": night, "breached": drift["breached"], "fired": fired}
+    return {"night": night, "breached": drift.breached, "fired": fired}
 
 
 def test_fourteen_nights_with_drift_from_night_three(demo_world, config):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nightjar import pipeline
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.run_info import RunInfo
 from nightjar.features.definitions import spec_hash
@@ -16,6 +15,7 @@ from nightjar.ingest.landing import Batch, ingest
 from nightjar.io.analytics import run_query
 from nightjar.io.lakefs_client import make_client
 from nightjar.io.snapshots import ensure_repository
+from nightjar.pipeline import monitor, retrain, score
 from nightjar.promotion import registry
 from tests.fixtures.churn import generator
 
@@ -64,21 +64,21 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
     _land(settings, config, "ingest-churn", batches, "churn fixture")
 
     train_run = _run("nightjar_retrain", AS_OF)
-    snapshot = pipeline.open_snapshot(train_run)
-    features = pipeline.build_training_features(train_run, snapshot)
-    trained = pipeline.train(train_run, snapshot, features, intent="test: second dataset")
-    decision = pipeline.evaluate(train_run, trained)
-    promoted = pipeline.register_and_promote(train_run, trained, decision)
-    assert promoted["promoted"]
-    assert registry.version_for_alias(settings, "churn", registry.CHAMPION) == promoted["version"]
+    snapshot = retrain.open_snapshot(train_run)
+    features = retrain.build_features(train_run, snapshot)
+    trained = retrain.train(train_run, snapshot, features, intent="test: second dataset")
+    decision = retrain.evaluate_gate(train_run, trained)
+    promoted = retrain.register_and_promote(train_run, trained, decision)
+    assert promoted.promoted
+    assert registry.version_for_alias(settings, "churn", registry.CHAMPION) == promoted.version
 
     score_run = _run("nightjar_score", NIGHT)
-    score_snapshot = pipeline.open_snapshot(score_run)
-    pipeline.build_scoring_features(score_run, score_snapshot)
-    scored = pipeline.score(score_run, pipeline.resolve_models(score_run))
-    assert scored["rows"]["champion"] == generator.ACCOUNTS
-    drift = pipeline.measure_drift(_run("nightjar_monitor", NIGHT))
-    assert Path(drift["report_html"]).is_file()
+    score_snapshot = score.open_snapshot(score_run)
+    score.build_features(score_run, score_snapshot)
+    scored = score.score(score_run, score.resolve_models(score_run))
+    assert scored.rows["champion"] == generator.ACCOUNTS
+    drift = monitor.measure_drift(_run("nightjar_monitor", NIGHT))
+    assert Path(drift.report_html).is_file()
 
     scores = run_query(settings, "SELECT * FROM scores_churn")
     assert len(scores) == generator.ACCOUNTS and scores["snapshot_id"].is_unique
@@ -105,9 +105,9 @@ def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
 
     run = _run("nightjar_score", night)
     with caplog.at_level(logging.WARNING, logger="nightjar.features.job"):
-        built = pipeline.build_scoring_features(run, pipeline.open_snapshot(run))
+        built = score.build_features(run, score.open_snapshot(run))
 
-    assert built["rows"] == generator.ACCOUNTS
+    assert built.rows == generator.ACCOUNTS
     assert f"usage: no rows for {night}..{night}" in caplog.text and "optional" in caplog.text
     features = run_query(
         settings, f"SELECT sessions FROM features_churn WHERE feature_date = DATE '{night}'"

@@ -1,37 +1,72 @@
-"""The thin adapter between Airflow tasks and ``nightjar.pipeline`` steps.
+"""The thin adapter between Airflow tasks and the ``nightjar.pipeline`` steps.
 
-A DAG task calls ``run_step("name", ...)``: the step gets a ``RunInfo`` built from the
-task's context, ``StepSkipped`` becomes a skip (so downstream tasks and Asset events do
-not fire), and bad input or config becomes a failure that is not retried, since retrying
-cannot fix it.
+A DAG task calls ``run_step(step, ...)`` with the step function of the same name:
+
+- the step gets a ``RunInfo`` built from the task's context;
+- the upstream results Airflow hands over as XCom JSON are validated into the step's
+  typed parameters (``nightjar.pipeline.contracts``), and its typed result is dumped back
+  to JSON, so a contract broken on either side fails the task and names the field;
+- ``StepSkipped`` becomes a skip (so downstream tasks and Asset events do not fire), and
+  bad input or config becomes a failure that is not retried, since retrying cannot fix it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import typing
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
 
 
-def run_step(step: str, *args: Any, **kwargs: Any) -> Any:
-    """Run pipeline step ``step`` for the current task's run: a skip stays a skip, and an error
-    retrying cannot fix fails the task at once."""
+def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run pipeline ``step`` for the current task's run and return its result as XCom JSON:
+    a skip stays a skip, and an error retrying cannot fix fails the task at once."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from nightjar import pipeline
     from nightjar.core.errors import NightjarError
     from nightjar.core.run_info import from_context
+    from nightjar.pipeline.common import StepSkipped
 
     run = from_context(get_current_context())
+    name = step.__name__
     try:
-        return getattr(pipeline, step)(run, *args, **kwargs)
-    except pipeline.StepSkipped as skipped:
+        typed_args = typed_inputs(step, args)
+    except ValidationError as error:
+        raise AirflowFailException(
+            f"{name}: an upstream result breaks its contract: {error}"
+        ) from error
+    try:
+        result = step(run, *typed_args, **kwargs)
+    except StepSkipped as skipped:
         # Airflow logs only "Skipping task.": the reason goes in the task's log here.
-        log.warning("%s skipped: %s", step, skipped)
+        log.warning("%s skipped: %s", name, skipped)
         raise AirflowSkipException(str(skipped)) from None
     except NightjarError as error:
         if error.retryable:
             raise
         raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+    try:
+        return xcom_json(step, result)
+    except ValidationError as error:
+        raise AirflowFailException(f"{name}: its result breaks its contract: {error}") from error
+
+
+def typed_inputs(step: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]:
+    """The positional arguments after ``run``, validated into the step's annotated types
+    (an upstream result arrives as the JSON its contract dumped)."""
+    hints = typing.get_type_hints(step)
+    names = list(inspect.signature(step).parameters)[1 : 1 + len(args)]
+    return [
+        TypeAdapter(hints[name]).validate_python(arg) for name, arg in zip(names, args, strict=True)
+    ]
+
+
+def xcom_json(step: Callable[..., Any], result: Any) -> Any:
+    """The step's result as JSON, by its declared return type."""
+    return TypeAdapter(typing.get_type_hints(step)["return"]).dump_python(result, mode="json")

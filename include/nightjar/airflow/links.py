@@ -8,19 +8,39 @@ is never guessed. Imported at DAG parse time: it imports nothing heavy at module
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperatorLink
+from pydantic import ValidationError
 
+from nightjar.pipeline.contracts import (
+    Contract,
+    DriftReportRef,
+    LakeFSCommitRef,
+    MlflowRunRef,
+    ModelVersionRef,
+)
+
+log = logging.getLogger(__name__)
 PAGE = "/nightjar"
+Ref = TypeVar("Ref", bound=Contract)
 
 
-def _result(ti: Any) -> dict:
-    """The task's return value; links are computed in the worker right after it is pushed."""
+def _result(ti: Any, contract: type[Ref]) -> Ref | None:
+    """The fields ``contract`` declares, read from the task's return value (links are
+    computed in the worker right after it is pushed); None when the task returned nothing
+    to link, such as a skip."""
     if not hasattr(ti, "xcom_pull"):
-        return {}
+        return None
     value = ti.xcom_pull(task_ids=ti.task_id, key="return_value")
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return None
+    try:
+        return contract.model_validate({name: value.get(name) for name in contract.model_fields})
+    except ValidationError as error:
+        log.warning("no %s link: the result of %s lacks %s", contract.__name__, ti.task_id, error)
+        return None
 
 
 def _settings():
@@ -29,75 +49,80 @@ def _settings():
     return load_settings()
 
 
-class MlflowRunLink(BaseOperatorLink):
-    """The MLflow run a training task logged."""
+class NightjarLink(BaseOperatorLink):
+    """A link built from fields of the task's result that ``contract`` declares."""
+
+    contract: ClassVar[type[Contract]]
+
+
+class MlflowRunLink(NightjarLink):
+    """The MLflow run a training task logged, or a scoring task's model came from."""
 
     name = "MLflow run"
+    contract = MlflowRunRef
 
     def get_link(self, operator, *, ti_key) -> str:
         """The link from the task's own result; empty when the task produced nothing to link."""
-        run_id = _result(ti_key).get("run_id")
-        if not run_id:
-            return ""
-        return f"{_settings().mlflow_ui_url.rstrip('/')}/#/runs/{run_id}"
+        ref = _result(ti_key, MlflowRunRef)
+        return f"{_settings().mlflow_ui_url.rstrip('/')}/#/runs/{ref.run_id}" if ref else ""
 
 
-class RegisteredModelLink(BaseOperatorLink):
+class RegisteredModelLink(NightjarLink):
     """The registered model version a promotion task produced."""
 
     name = "Registered model"
+    contract = ModelVersionRef
 
     def get_link(self, operator, *, ti_key) -> str:
         """The link from the task's own result; empty when the task produced nothing to link."""
-        result = _result(ti_key)
-        if not result.get("version"):
+        ref = _result(ti_key, ModelVersionRef)
+        if ref is None:
             return ""
-        return (
-            f"{_settings().mlflow_ui_url.rstrip('/')}/#/models/{result['model_name']}"
-            f"/versions/{result['version']}"
-        )
+        base = _settings().mlflow_ui_url.rstrip("/")
+        return f"{base}/#/models/{ref.model_name}/versions/{ref.version}"
 
 
-class LakeFSCommitLink(BaseOperatorLink):
+class LakeFSCommitLink(NightjarLink):
     """The lakeFS commit a task pinned: the exact data it read."""
 
     name = "lakeFS commit"
+    contract = LakeFSCommitRef
 
     def get_link(self, operator, *, ti_key) -> str:
         """The link from the task's own result; empty when the task produced nothing to link."""
-        result = _result(ti_key)
-        if not result.get("commit_id"):
+        ref = _result(ti_key, LakeFSCommitRef)
+        if ref is None:
             return ""
         settings = _settings()
-        repo, commit = result["repository"], result["commit_id"]
         if settings.lakefs_endpoint:
             base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
-            return f"{base}/repositories/{repo}/commits/{commit}"
-        return f"http://127.0.0.1:{settings.lakefs_standin_port}/browse/{repo}/{commit}/"
+            return f"{base}/repositories/{ref.repository}/commits/{ref.commit_id}"
+        port = settings.lakefs_standin_port
+        return f"http://127.0.0.1:{port}/browse/{ref.repository}/{ref.commit_id}/"
 
 
-class DriftReportLink(BaseOperatorLink):
+class DriftReportLink(NightjarLink):
     """The drift report a monitoring task wrote, served by the Nightjar page."""
 
     name = "Drift report"
+    contract = DriftReportRef
 
     def get_link(self, operator, *, ti_key) -> str:
         """The link from the task's own result; empty when the task produced nothing to link."""
-        report = _result(ti_key).get("report_html")
-        if not report:
-            return ""
-        return f"{PAGE}/reports/{report.rsplit('/', 1)[-1]}"
+        ref = _result(ti_key, DriftReportRef)
+        return f"{PAGE}/reports/{ref.report_html.rsplit('/', 1)[-1]}" if ref else ""
 
 
-class ModelCardLink(BaseOperatorLink):
+class ModelCardLink(NightjarLink):
     """The model card of the version a task registered or scored with."""
 
     name = "Model card"
+    contract = ModelVersionRef
 
     def get_link(self, operator, *, ti_key) -> str:
         """The link from the task's own result; empty when the task produced nothing to link."""
-        version = _result(ti_key).get("version")
-        return f"{PAGE}/model-card/{version}" if version else ""
+        ref = _result(ti_key, ModelVersionRef)
+        return f"{PAGE}/model-card/{ref.version}" if ref else ""
 
 
 ALL_LINKS = (
@@ -109,7 +134,7 @@ ALL_LINKS = (
 )
 
 
-def with_links(task_output, *links: BaseOperatorLink):
+def with_links(task_output, *links: NightjarLink):
     """Attach extra links to the operator behind a TaskFlow call's output."""
     task_output.operator.operator_extra_links = list(links)
     return task_output

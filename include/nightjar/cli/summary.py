@@ -11,7 +11,6 @@ import pandas as pd
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
 from nightjar.io.analytics import run_query, table_names
-from nightjar.pipeline import reports_dir
 from nightjar.promotion import registry
 
 
@@ -62,7 +61,7 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
         "SELECT decision_date, fired, reason FROM "
         f"{config.table_name('retrain_decisions')} ORDER BY 1",
     )
-    reports = sorted(reports_dir(settings, config).glob("*.html"))
+    reports = sorted(settings.reports_dir(config.name).glob("*.html"))
     click.echo("\n" + "=" * 72)
     click.echo(f"Nightjar demo: {config.name}")
     click.echo(f"champion:       {config.model.name} v{champion}")

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         """Where embedded MLflow experiments keep their artifacts."""
         return (self.home_dir / "mlflow" / "artifacts").as_uri()
 
+    def reports_dir(self, dataset: str) -> Path:
+        """Where a dataset's HTML drift reports are written (and served from)."""
+        from nightjar.core.names import validate_identifier
+
+        return self.home_dir / "reports" / validate_identifier(dataset)
+
     def table_uri(self, name: str) -> str:
         """URI of the Delta table ``name`` (a validated identifier) in the warehouse."""
         from nightjar.core.names import validate_identifier

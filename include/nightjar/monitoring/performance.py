@@ -100,6 +100,7 @@ def measure_performance(
     return {
         "score_date": score_date.isoformat(),
         "rows": len(frame),
-        policy.primary_metric: primary,
+        "metric": policy.primary_metric,
+        "value": float(primary),
         "below_threshold": below,
     }

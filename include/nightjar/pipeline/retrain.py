@@ -1,0 +1,187 @@
+"""The steps of ``nightjar_retrain``, one per task: guard -> open_snapshot -> build_features
+-> train -> evaluate_gate -> register_and_promote -> close_snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from nightjar.core.run_info import RunInfo
+from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import TAG_MODEL_SHA256, TAG_RUN_ID
+from nightjar.io import tracking
+from nightjar.pipeline.common import StepSkipped, pinned, step_context
+from nightjar.pipeline.contracts import (
+    GateVerdict,
+    Registration,
+    SnapshotRef,
+    TrainedModel,
+    TrainingAllowed,
+    TrainingFeatures,
+)
+from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
+from nightjar.promotion import registry
+
+__all__ = [
+    "build_features",
+    "close_snapshot",
+    "evaluate_gate",
+    "guard",
+    "open_snapshot",
+    "register_and_promote",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+
+def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
+    """Skip a retrain when a model trained on nearly the same data exists (no double-train);
+    the rule is ``retrain_policy.training_declined``."""
+    from nightjar.monitoring.retrain_policy import training_declined
+
+    settings, config = step_context()
+    experiment = tracking.ensure_experiment(settings, config.name)
+    runs = tracking.client(settings).search_runs(
+        [experiment],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["params.as_of DESC"],
+        max_results=1,
+    )
+    newest = runs[0].data.params.get("as_of") if runs else None
+    reason = training_declined(
+        config.model.retrain_cooldown_days,
+        requested=run.run_type == "asset_triggered",
+        as_of=run.target_date,
+        newest_as_of=dt.date.fromisoformat(newest) if newest else None,
+    )
+    if reason and not force:
+        raise StepSkipped(reason)
+    return TrainingAllowed(as_of=run.target_date)
+
+
+def build_features(run: RunInfo, snapshot: SnapshotRef) -> TrainingFeatures:
+    """Compute the training window's features from the pinned snapshot into
+    ``training_features_*``, keyed by this run's branch."""
+    from nightjar.features.job import run_feature_job
+    from nightjar.training.trainer import TRAINING_RUN, training_window
+
+    settings, config = step_context()
+    start, end = training_window(config, run.target_date)
+    result = run_feature_job(
+        settings,
+        config,
+        pinned(snapshot),
+        start=start,
+        end=end,
+        table=config.table_name("training_features"),
+        partition_column=TRAINING_RUN,
+        partition_value=snapshot.branch,
+    )
+    return TrainingFeatures(
+        training_key=snapshot.branch,
+        rows=result.rows,
+        quarantined=result.quarantined,
+        feature_spec=result.feature_spec,
+    )
+
+
+def train(
+    run: RunInfo, snapshot: SnapshotRef, features: TrainingFeatures, *, intent: str
+) -> TrainedModel:
+    """Train on the pinned snapshot's features and labels, logging the model and its lineage to
+    MLflow."""
+    from nightjar.training.trainer import train_and_log
+
+    settings, config = step_context()
+    result = train_and_log(
+        settings,
+        config,
+        pinned(snapshot),
+        training_key=features.training_key,
+        as_of=run.target_date,
+        intent=intent,
+        airflow_run=run.as_tags(),
+    )
+    return TrainedModel(
+        run_id=result.run_id,
+        model_uri=result.model_uri,
+        model_id=result.model_id,
+        model_sha256=result.model_sha256,
+        holdout_metrics=result.holdout_metrics,
+    )
+
+
+def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:
+    """Run the gate; record the decision; raise StepSkipped with the reasons if it fails."""
+    from nightjar.evaluation.evaluate import evaluate_challenger
+    from nightjar.scoring.scorer import resolve_alias
+
+    settings, config = step_context()
+    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    if champion is not None and _model_sha256(settings, champion.run_id) == trained.model_sha256:
+        raise StepSkipped(
+            f"the new model is byte-identical to champion v{champion.version} "
+            f"(sha256 {trained.model_sha256[:12]}): nothing to register"
+        )
+    decision = evaluate_challenger(settings, config, trained.run_id, run)
+    log.info("%s", decision.summary())
+    if not decision.passed:
+        from nightjar.evaluation import notify
+
+        notify.gate_failed(settings, config, decision, run, trained.run_id)
+        raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
+    return GateVerdict.model_validate(decision.as_dict())
+
+
+def _model_sha256(settings: Settings, run_id: str) -> str | None:
+    return tracking.client(settings).get_run(run_id).data.tags.get(TAG_MODEL_SHA256)
+
+
+def register_and_promote(
+    run: RunInfo, trained: TrainedModel, decision: GateVerdict
+) -> Registration:
+    """Register the version as challenger; make it champion if the promotion rule allows it
+    now."""
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.promotion.rule import may_promote
+
+    settings, config = step_context()
+    name = config.model.name
+    version = registry.register(
+        settings,
+        trained.model_uri,
+        name,
+        tags={TAG_RUN_ID: trained.run_id, TAG_MODEL_SHA256: trained.model_sha256},
+    )
+    registry.move_alias(
+        settings,
+        name,
+        registry.CHALLENGER,
+        version,
+        actor=run.dag_id,
+        reason="passed the evaluation gate",
+        dag_run_id=run.run_id,
+    )
+    verdict = may_promote(
+        load_policy(config.gate_policy),
+        version=version,
+        gate_passed=True,  # this task runs only after the gate passed
+        shadow_nights=0,  # a version registered just now has not been shadow-scored
+        by_person=False,
+    )
+    if not verdict.allowed:
+        log.info("%s %s", name, verdict.reason)
+        return Registration(model_name=name, version=version, promoted=False)
+    registry.promote(
+        settings,
+        name,
+        version,
+        actor=run.dag_id,
+        reason=decision.note or "passed the evaluation gate",
+        dag_run_id=run.run_id,
+    )
+    from nightjar.promotion.model_card import write_model_card
+
+    write_model_card(settings, config, name, version)
+    return Registration(model_name=name, version=version, promoted=True)

@@ -1,0 +1,154 @@
+"""The steps of ``nightjar_score``, one per task: open_snapshot and resolve_models ->
+build_features -> score -> close_snapshot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from nightjar.core.errors import MissingInputError
+from nightjar.core.run_info import RunInfo
+from nightjar.features.definitions import FEATURE_DATE
+from nightjar.pipeline.common import pinned, step_context
+from nightjar.pipeline.contracts import (
+    NightFeatures,
+    NightScores,
+    PinnedModel,
+    PinnedModels,
+    ScoredNights,
+    ScoringFeatures,
+    SnapshotRef,
+)
+from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
+from nightjar.promotion import registry
+
+__all__ = ["build_features", "close_snapshot", "open_snapshot", "resolve_models", "score"]
+
+log = logging.getLogger(__name__)
+Night = TypeVar("Night", NightFeatures, NightScores)
+
+
+def resolve_models(run: RunInfo) -> PinnedModels:
+    """Pin the champion (and challenger, for shadow scoring) once, at run start."""
+    from nightjar.scoring.scorer import resolve_alias
+
+    settings, config = step_context()
+    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    if champion is None:
+        raise MissingInputError(
+            f"model {config.model.name!r} has no champion yet: run the "
+            "nightjar_retrain DAG (or `nightjar demo`) first"
+        )
+    challenger = resolve_alias(settings, config.model.name, registry.CHALLENGER)
+    log.info(
+        "scoring %s with %s v%s%s",
+        run.target_date,
+        champion.name,
+        champion.version,
+        f" (shadow: v{challenger.version})" if challenger else "",
+    )
+    return PinnedModels(
+        champion=PinnedModel(**champion.__dict__),
+        challenger=challenger and PinnedModel(**challenger.__dict__),
+    )
+
+
+def _each_date(run: RunInfo, step: Callable[[RunInfo], Night]) -> tuple[Night, list[Night]]:
+    """Run ``step`` for each of the run's dates, oldest first: the newest date's result,
+    and every date's."""
+    results = [step(run.for_date(day)) for day in run.dates]
+    return results[-1], results
+
+
+def build_features(run: RunInfo, snapshot: SnapshotRef) -> ScoringFeatures:
+    """The features of each of the run's dates (one, unless Asset events were batched)."""
+    newest, nights = _each_date(run, lambda night: _build_features(night, snapshot))
+    return ScoringFeatures(**newest.model_dump(), dates=nights)
+
+
+def _build_features(run: RunInfo, snapshot: SnapshotRef) -> NightFeatures:
+    from nightjar.features.job import run_feature_job
+
+    settings, config = step_context()
+    result = run_feature_job(
+        settings,
+        config,
+        pinned(snapshot),
+        start=run.target_date,
+        end=run.target_date,
+        table=config.table_name("features"),
+        partition_column=FEATURE_DATE,
+        partition_value=run.target_date,
+    )
+    return NightFeatures(
+        score_date=run.target_date,
+        rows=result.rows,
+        quarantined=result.quarantined,
+        feature_spec=result.feature_spec,
+    )
+
+
+def score(run: RunInfo, models: PinnedModels) -> ScoredNights:
+    """Score each of the run's dates; see ``_score_one_date``."""
+    newest, nights = _each_date(run, lambda night: _score_one_date(night, models))
+    return ScoredNights(**newest.model_dump(), dates=nights)
+
+
+def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
+    """Score the night with the pinned champion into the scores table, and the challenger
+    (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
+    are served the challenger's scores."""
+    from nightjar.scoring import shadow
+    from nightjar.scoring.scorer import (
+        ModelRef,
+        ScoringContext,
+        canary_mix,
+        load_model_text,
+        score_table,
+        write_scores,
+    )
+    from nightjar.training.trainer import load_categories
+
+    settings, config = step_context()
+    context = ScoringContext(
+        score_date=run.target_date,
+        dag_run_id=run.run_id,
+        logical_date=run.logical_date,
+        data_interval_end=run.interval_end,
+    )
+    scored = {}
+    for role, pinned_model in (("champion", models.champion), ("challenger", models.challenger)):
+        if pinned_model is not None:
+            model = ModelRef(**pinned_model.model_dump())
+            scored[role] = score_table(
+                settings,
+                config,
+                model,
+                context,
+                categories=load_categories(settings, model.run_id),
+                model_text=load_model_text(settings, model),
+            )
+    served = scored["champion"]
+    share = config.model.canary_share
+    if "challenger" in scored and share > 0:
+        served = canary_mix(served, scored["challenger"], key=config.entity_key, share=share)
+    scores_table = config.table_name("scores")
+    rows = {"champion": write_scores(settings, served, table=scores_table, context=context)}
+    comparison = None
+    if "challenger" in scored:
+        shadow_table = config.table_name("shadow_scores")
+        rows["challenger"] = write_scores(
+            settings, scored["challenger"], table=shadow_table, context=context
+        )
+        comparison = shadow.record_night(settings, config, run.target_date)
+    champion = models.champion
+    return NightScores(
+        score_date=run.target_date,
+        rows=rows,
+        shadow_agreement=comparison and comparison["decision_agreement"],
+        # The pinned champion, for the task's links to its MLflow run, version and card.
+        model_name=champion.name,
+        version=champion.version,
+        run_id=champion.run_id,
+    )

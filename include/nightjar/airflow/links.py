@@ -50,9 +50,19 @@ def _settings():
 
 
 class NightjarLink(BaseOperatorLink):
-    """A link built from fields of the task's result that ``contract`` declares."""
+    """A link built from the fields of the task's result that ``contract`` declares; empty
+    when the task produced nothing to link (a skip, a failure)."""
 
     contract: ClassVar[type[Contract]]
+
+    def get_link(self, operator, *, ti_key) -> str:
+        """The URL for the task's own result, or "" when it has nothing to link."""
+        ref = _result(ti_key, self.contract)
+        return self.url(ref) if ref is not None else ""
+
+    def url(self, ref: Any) -> str:
+        """The URL the link points at, from the typed fields of the task's result."""
+        raise NotImplementedError
 
 
 class MlflowRunLink(NightjarLink):
@@ -61,10 +71,9 @@ class MlflowRunLink(NightjarLink):
     name = "MLflow run"
     contract = MlflowRunRef
 
-    def get_link(self, operator, *, ti_key) -> str:
-        """The link from the task's own result; empty when the task produced nothing to link."""
-        ref = _result(ti_key, MlflowRunRef)
-        return f"{_settings().mlflow_ui_url.rstrip('/')}/#/runs/{ref.run_id}" if ref else ""
+    def url(self, ref: MlflowRunRef) -> str:
+        """The run's page in the MLflow UI."""
+        return f"{_settings().mlflow_ui_url.rstrip('/')}/#/runs/{ref.run_id}"
 
 
 class RegisteredModelLink(NightjarLink):
@@ -73,11 +82,8 @@ class RegisteredModelLink(NightjarLink):
     name = "Registered model"
     contract = ModelVersionRef
 
-    def get_link(self, operator, *, ti_key) -> str:
-        """The link from the task's own result; empty when the task produced nothing to link."""
-        ref = _result(ti_key, ModelVersionRef)
-        if ref is None:
-            return ""
+    def url(self, ref: ModelVersionRef) -> str:
+        """The version's page in the MLflow UI."""
         base = _settings().mlflow_ui_url.rstrip("/")
         return f"{base}/#/models/{ref.model_name}/versions/{ref.version}"
 
@@ -88,11 +94,8 @@ class LakeFSCommitLink(NightjarLink):
     name = "lakeFS commit"
     contract = LakeFSCommitRef
 
-    def get_link(self, operator, *, ti_key) -> str:
-        """The link from the task's own result; empty when the task produced nothing to link."""
-        ref = _result(ti_key, LakeFSCommitRef)
-        if ref is None:
-            return ""
+    def url(self, ref: LakeFSCommitRef) -> str:
+        """The commit in the lakeFS UI, or in the stand-in's browser on the embedded stack."""
         settings = _settings()
         if settings.lakefs_endpoint:
             base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
@@ -107,10 +110,9 @@ class DriftReportLink(NightjarLink):
     name = "Drift report"
     contract = DriftReportRef
 
-    def get_link(self, operator, *, ti_key) -> str:
-        """The link from the task's own result; empty when the task produced nothing to link."""
-        ref = _result(ti_key, DriftReportRef)
-        return f"{PAGE}/reports/{ref.report_html.rsplit('/', 1)[-1]}" if ref else ""
+    def url(self, ref: DriftReportRef) -> str:
+        """The report as the Nightjar page serves it."""
+        return f"{PAGE}/reports/{ref.report_html.rsplit('/', 1)[-1]}"
 
 
 class ModelCardLink(NightjarLink):
@@ -119,10 +121,9 @@ class ModelCardLink(NightjarLink):
     name = "Model card"
     contract = ModelVersionRef
 
-    def get_link(self, operator, *, ti_key) -> str:
-        """The link from the task's own result; empty when the task produced nothing to link."""
-        ref = _result(ti_key, ModelVersionRef)
-        return f"{PAGE}/model-card/{ref.version}" if ref else ""
+    def url(self, ref: ModelVersionRef) -> str:
+        """The version's model card on the Nightjar page."""
+        return f"{PAGE}/model-card/{ref.version}"
 
 
 ALL_LINKS = (

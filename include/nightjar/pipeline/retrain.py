@@ -103,13 +103,7 @@ def train(
         intent=intent,
         airflow_run=run.as_tags(),
     )
-    return TrainedModel(
-        run_id=result.run_id,
-        model_uri=result.model_uri,
-        model_id=result.model_id,
-        model_sha256=result.model_sha256,
-        holdout_metrics=result.holdout_metrics,
-    )
+    return TrainedModel.model_validate(result, from_attributes=True)
 
 
 def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:

@@ -14,7 +14,6 @@ from nightjar.pipeline.common import pinned, step_context
 from nightjar.pipeline.contracts import (
     NightFeatures,
     NightScores,
-    PinnedModel,
     PinnedModels,
     ScoredNights,
     ScoringFeatures,
@@ -48,9 +47,8 @@ def resolve_models(run: RunInfo) -> PinnedModels:
         champion.version,
         f" (shadow: v{challenger.version})" if challenger else "",
     )
-    return PinnedModels(
-        champion=PinnedModel(**champion.__dict__),
-        challenger=challenger and PinnedModel(**challenger.__dict__),
+    return PinnedModels.model_validate(
+        {"champion": champion, "challenger": challenger}, from_attributes=True
     )
 
 

@@ -4,8 +4,8 @@
 FROM apache/airflow:3.3.2-python3.11
 
 ARG DELTA_VERSION=4.4.1
-ARG HADOOP_AWS_VERSION=3.4.1
-ARG AWS_SDK_BUNDLE_VERSION=2.24.6
+ARG HADOOP_AWS_VERSION=3.5.0
+ARG AWS_SDK_BUNDLE_VERSION=2.35.4
 ARG MAVEN=https://repo1.maven.org/maven2
 # The image reference (ideally its digest) is recorded in every MLflow run as lineage.
 ARG NIGHTJAR_RUNTIME_IMAGE=nightjar:unset
@@ -17,7 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
 
-# Jars Spark needs in production: Delta Lake SQL readers/writers and s3a.
+# Jars Spark needs in production: Delta Lake SQL readers/writers and s3a. hadoop-aws matches
+# the hadoop-client 3.5.0 jars inside pyspark 4.2.0, and the AWS SDK its pom names (2.35.4).
 RUN mkdir -p /opt/nightjar/jars \
     && cd /opt/nightjar/jars \
     && for jar in \

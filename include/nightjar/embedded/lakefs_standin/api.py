@@ -157,19 +157,27 @@ def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
         commit_id = locked(repos.create_branch, repo, body.get("name", ""), body.get("source", ""))
         return PlainTextResponse(commit_id, status_code=201)
 
-    @app.get(f"{API}/repositories/{{repo}}/branches")
-    def list_branches(repo: str, after: str = "", amount: int = 100, prefix: str = "") -> dict:
-        items = [b for b in locked(repos.branches, repo) if b["id"].startswith(prefix)]
-        return _paginate(items, "id", after, amount)
+    def ref_routes(kind: str, listing, getter, deleter) -> None:
+        """List, get and delete for a kind of named ref (branches, tags): the same three
+        routes in lakeFS's API, each with its own repository method."""
 
-    @app.get(f"{API}/repositories/{{repo}}/branches/{{branch}}")
-    def get_branch(repo: str, branch: str) -> dict:
-        return locked(repos.branch, repo, branch)
+        @app.get(f"{API}/repositories/{{repo}}/{kind}", name=f"list_{kind}")
+        def list_refs(repo: str, after: str = "", amount: int = 100, prefix: str = "") -> dict:
+            items = [ref for ref in locked(listing, repo) if ref["id"].startswith(prefix)]
+            return _paginate(items, "id", after, amount)
 
-    @app.delete(f"{API}/repositories/{{repo}}/branches/{{branch}}", status_code=204)
-    def delete_branch(repo: str, branch: str) -> Response:
-        locked(repos.delete_branch, repo, branch)
-        return Response(status_code=204)
+        @app.get(f"{API}/repositories/{{repo}}/{kind}/{{name}}", name=f"get_{kind}")
+        def get_ref(repo: str, name: str) -> dict:
+            return locked(getter, repo, name)
+
+        @app.delete(
+            f"{API}/repositories/{{repo}}/{kind}/{{name}}", status_code=204, name=f"delete_{kind}"
+        )
+        def delete_ref(repo: str, name: str) -> Response:
+            locked(deleter, repo, name)
+            return Response(status_code=204)
+
+    ref_routes("branches", repos.branches, repos.branch, repos.delete_branch)
 
     @app.put(f"{API}/repositories/{{repo}}/branches/{{branch}}", status_code=204)
     async def reset_branch(repo: str, branch: str, request: Request) -> Response:
@@ -273,19 +281,7 @@ def create_app(data_dir, access_key_id: str, secret_access_key: str) -> FastAPI:
         body = await body_json(request)
         return locked(repos.create_tag, repo, body.get("id", ""), body.get("ref", ""))
 
-    @app.get(f"{API}/repositories/{{repo}}/tags")
-    def list_tags(repo: str, after: str = "", amount: int = 100, prefix: str = "") -> dict:
-        items = [t for t in locked(repos.tags, repo) if t["id"].startswith(prefix)]
-        return _paginate(items, "id", after, amount)
-
-    @app.get(f"{API}/repositories/{{repo}}/tags/{{tag}}")
-    def get_tag(repo: str, tag: str) -> dict:
-        return locked(repos.tag, repo, tag)
-
-    @app.delete(f"{API}/repositories/{{repo}}/tags/{{tag}}", status_code=204)
-    def delete_tag(repo: str, tag: str) -> Response:
-        locked(repos.delete_tag, repo, tag)
-        return Response(status_code=204)
+    ref_routes("tags", repos.tags, repos.tag, repos.delete_tag)
 
     # --- branch protection ----------------------------------------------------------------
 

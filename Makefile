@@ -20,7 +20,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-install: $(STAMP)  ## Create .venv and install the pinned environment
+install: $(STAMP)  ## Create .venv, install the pinned environment and fetch the pinned Spark jars
+	$(BIN)/nightjar spark fetch-jars
 
 demo: install  ## Run the whole loop through Airflow's scheduler on the embedded stack
 	$(BIN)/nightjar demo

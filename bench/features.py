@@ -129,7 +129,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
         return features.where(F.col(FEATURE_DATE).between(F.lit(start), F.lit(end)))
 
     with EmbeddedStack(settings):
-        spark = get_spark()
+        spark = get_spark(settings)
         warm_day = FIRST_DAY - dt.timedelta(days=365)
         warm = land(WARMUP_REPO, [warm_day], demo_data.DemoSpec(rows_per_day=2000))
         run_feature_job(

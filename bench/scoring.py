@@ -45,7 +45,7 @@ def run(sizes: list[int]) -> dict:
     model_text = booster.model_to_string()
     with fluent(settings), mlflow.start_run() as run:
         info = mlflow.lightgbm.log_model(booster, name="model")
-    spark = get_spark()
+    spark = get_spark(settings)
     model = ModelRef(config.model.name, "1", run.info.run_id, "champion")
     rows_out = []
     for size in sizes:

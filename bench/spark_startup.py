@@ -31,6 +31,7 @@ def _trial(configuration: str) -> dict:
     from pyspark.sql import SparkSession, Window
     from pyspark.sql import functions as F
 
+    from nightjar.core.settings import load_settings
     from nightjar.io import spark as nightjar_spark
 
     started = time.perf_counter()
@@ -44,7 +45,7 @@ def _trial(configuration: str) -> dict:
             .getOrCreate()
         )
     else:
-        spark = nightjar_spark.get_spark()
+        spark = nightjar_spark.get_spark(load_settings())
     session_s = time.perf_counter() - started
     frame = spark.createDataFrame(
         pd.DataFrame(

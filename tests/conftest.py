@@ -49,10 +49,10 @@ def config(settings):
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(settings):
     from nightjar.io.spark import get_spark
 
-    return get_spark()
+    return get_spark(settings)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +73,6 @@ def airflow_db(settings):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop Spark while logging still works (py4j logs from its finalisers otherwise)."""
-    from nightjar.io.spark import get_spark
+    from nightjar.io.spark import stop_spark
 
-    if get_spark.cache_info().currsize:
-        get_spark().stop()
+    stop_spark()

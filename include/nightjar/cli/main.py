@@ -52,6 +52,7 @@ def _register_commands() -> None:
         stack.demo,
         stack.run_dag,
         stack.stack,
+        stack.spark,
         stack.airflow,
         query.query,
         model.model,

@@ -147,6 +147,35 @@ def stack_status() -> None:
     click.echo(f"warehouse: {settings.warehouse}")
 
 
+@click.group()
+def spark() -> None:
+    """Spark's JVM side: the pinned jars its Delta and s3a paths need."""
+
+
+@spark.command("fetch-jars")
+def spark_fetch_jars() -> None:
+    """Fetch the pinned delta-spark, hadoop-aws and AWS SDK jars, checking each SHA-256.
+
+    Downloads from Maven Central (NIGHTJAR_MAVEN_REPOSITORY: a mirror) into
+    NIGHTJAR_SPARK_JARS, by default ~/.cache/nightjar/jars, about 700 MB the first time;
+    a jar already there is kept, so later runs work offline. `make install` runs this.
+    """
+    from nightjar.io.spark import java_missing
+    from nightjar.io.spark_jars import fetch_jars
+
+    settings = load_settings()
+
+    def progress(artifact, action: str) -> None:
+        if action == "fetching":
+            click.echo(f"  fetching {artifact.file_name}")
+
+    paths = fetch_jars(settings, progress=progress)
+    size = sum(path.stat().st_size for path in paths) / 1e6
+    click.echo(f"{len(paths)} pinned jars ({size:,.0f} MB) in {settings.spark_jars_path}")
+    if problem := java_missing():
+        click.echo(f"warning: {problem}", err=True)
+
+
 @click.command()
 def airflow() -> None:
     """Run Airflow with Nightjar's DAGs on 127.0.0.1 until Ctrl-C or SIGTERM.

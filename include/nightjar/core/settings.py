@@ -53,7 +53,19 @@ class Settings(BaseSettings):
         default=8080, description="Port of the Airflow API server and UI on 127.0.0.1."
     )
     spark_master: str = "local[2]"
+    spark_jars: Path | None = Field(
+        default=None,
+        description="Folder of the pinned JVM jars (delta-spark, hadoop-aws and the AWS SDK); "
+        "unset means <cache_dir>/jars, where `nightjar stack fetch-jars` puts them.",
+    )
     spark_driver_memory: str = "2g"
+    spark_writer: Literal["delta-rs", "delta-spark"] = Field(
+        default="delta-rs",
+        description="How a Spark job's large output becomes a Delta partition. delta-rs: "
+        "executors write Parquet files that delta-rs commits (local or mounted warehouse; no "
+        "JVM Delta, so local sessions start fast). delta-spark: executors write and commit "
+        "with delta-spark (any warehouse Spark reaches; needs `nightjar spark fetch-jars`).",
+    )
     spark_write_min_rows: int = Field(
         default=2_000_000,
         description="Feature outputs this large are written by Spark executors and committed "
@@ -104,6 +116,13 @@ class Settings(BaseSettings):
             return self.cache_dir.expanduser().resolve()
         xdg = os.environ.get("XDG_CACHE_HOME")
         return (Path(xdg) if xdg else Path.home() / ".cache") / "nightjar"
+
+    @property
+    def spark_jars_path(self) -> Path:
+        """Where the pinned JVM jars are: NIGHTJAR_SPARK_JARS, else the cache's jars folder."""
+        return (
+            self.spark_jars.expanduser().resolve() if self.spark_jars else self.cache_path / "jars"
+        )
 
     @property
     def standin_dir(self) -> Path:

@@ -28,7 +28,11 @@ from nightjar.ingest.validation import (
 from nightjar.io import delta_tables, raw_tables
 from nightjar.io.lakefs_client import make_client
 from nightjar.io.snapshots import Snapshot
-from nightjar.io.spark_delta import local_table_dir, replace_partition_from_spark
+from nightjar.io.spark_delta import (
+    local_table_dir,
+    replace_partition_from_spark,
+    replace_partition_with_delta_spark,
+)
 
 log = logging.getLogger(__name__)
 LAKEFS_COMMIT = "lakefs_commit"
@@ -182,7 +186,7 @@ def build_feature_frame(
         for name in config.sources
         if name != config.label.source
     }
-    spark = get_spark()  # after the reads: a missing batch fails without starting a JVM
+    spark = get_spark(settings)  # after the reads: a missing batch fails without a JVM
     frames = {}
     for name, (valid, _) in loaded.items():
         # Spark infers a schema from rows; an optional source's empty frame has none.
@@ -220,11 +224,17 @@ def run_feature_job(
     metadata = {delta_tables.LAKEFS_COMMIT_KEY: snapshot.commit_id}
     try:
         rows = stamped.count()  # the frame is cached: this reads no input again
-        if rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None:
+        executors_write = settings.spark_writer == "delta-spark" or local_table_dir(uri)
+        if rows >= settings.spark_write_min_rows and executors_write:
             entities = features.select(config.entity_key).distinct().count()
             refuse_repeated_entities(config, rows - entities, rows)
             validate_features(config, features)
-            replace_partition_from_spark(
+            write = (
+                replace_partition_with_delta_spark
+                if settings.spark_writer == "delta-spark"
+                else replace_partition_from_spark
+            )
+            write(
                 stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),
                 uri,
                 partition_column=partition_column,

@@ -14,6 +14,7 @@ conflict, and the loser retries on a fresh transaction branch from the new head.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -175,10 +176,19 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
     if table is None:
         return None
     for commit in table.history():  # newest first
-        recorded = str(commit.get(key, ""))
+        recorded = str(commit.get(key) or _user_metadata(commit).get(key, ""))
         if recorded == value or (len(value) >= 7 and recorded.startswith(value)):
             return int(commit["version"])
     return None
+
+
+def _user_metadata(commit: dict) -> dict:
+    """The metadata delta-spark records (one JSON string, ``userMetadata``) as a dict."""
+    try:
+        recorded = json.loads(commit.get("userMetadata") or "{}")
+    except ValueError:
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def partition_dates(uri: str, column: str) -> set[dt.date]:

@@ -1,11 +1,19 @@
-"""Large outputs: Spark writes a partition's Parquet files in parallel, delta-rs commits them.
+"""Large outputs: executors write a partition in parallel; nothing passes through the driver.
 
-delta-spark cannot start where Nightjar is built (its jars come from Maven at run time),
-and collecting a large frame to the driver for an Arrow write is bounded by the driver.
-So executors write plain Parquet files under the table folder, and one Delta commit
-through delta-rs's transaction API adds them and removes the partition's previous files:
-readers see the old partition or the new one. A writer killed before the commit leaves
-only unreferenced files (cleared by a Delta VACUUM).
+Two writers, chosen by ``NIGHTJAR_SPARK_WRITER``:
+
+- ``delta-rs`` (``replace_partition_from_spark``): executors write plain Parquet files
+  under the table folder, and one Delta commit through delta-rs's transaction API adds
+  them and removes the partition's previous files. No JVM Delta: a short-lived local
+  driver starts in seconds. Local or mounted warehouses only.
+- ``delta-spark`` (``replace_partition_with_delta_spark``): executors write and commit
+  with delta-spark's ``replaceWhere``, to any warehouse Spark reaches; needs the pinned
+  jars (``nightjar spark fetch-jars``).
+
+Either way readers see the old partition or the new one, and a writer killed before its
+commit leaves only unreferenced files (cleared by a Delta VACUUM). Both record the same
+commit metadata (the lakeFS commit), and tables stay readable by delta-rs, delta-spark
+and DuckDB whichever writer wrote last.
 """
 
 from __future__ import annotations
@@ -95,4 +103,32 @@ def replace_partition_from_spark(
             commit_properties=properties,
         )
     log.info("committed %d Spark-written files, %d rows, to %s (%s)", len(adds), rows, uri, literal)
+    return rows
+
+
+def replace_partition_with_delta_spark(
+    frame,
+    uri: str,
+    *,
+    partition_column: str,
+    value: dt.date | str,
+    commit_metadata: dict[str, str] | None = None,
+) -> int:
+    """Replace the ``partition_column = value`` partition of the Delta table at ``uri``
+    with ``frame``, written and committed by delta-spark from the executors; return the
+    row count. The session must have delta-spark (``NIGHTJAR_SPARK_WRITER=delta-spark``)."""
+    column = validate_identifier(partition_column, what="partition column")
+    literal = delta_tables.partition_literal(value).replace("'", "''")
+    rows = frame.count()
+    writer = (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{column} = '{literal}'")
+        # delta-spark keeps commit metadata in one string; delta_tables reads it back.
+        .option("userMetadata", json.dumps(commit_metadata or {}, sort_keys=True))
+    )
+    if delta_tables.open_table(uri) is None:
+        writer = writer.partitionBy(column)
+    writer.save(uri)
+    log.info("delta-spark replaced %s=%s in %s: %d rows", column, literal, uri, rows)
     return rows

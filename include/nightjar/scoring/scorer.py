@@ -156,7 +156,7 @@ def score_table(
         stamp=_stamp(model, context),
     )
     if (engine or settings.scoring_engine) == "spark":
-        return _score_on_spark(arrow, kwargs)
+        return _score_on_spark(settings, arrow, kwargs)
     return pa.Table.from_batches(list(score_record_batches(iter(arrow.to_batches()), **kwargs)))
 
 
@@ -229,10 +229,10 @@ def canary_mix(champion: pa.Table, challenger: pa.Table, *, key: str, share: flo
     return pa.concat_tables([served, canary.select(served.column_names)]).sort_by(key)
 
 
-def _score_on_spark(arrow: pa.Table, kwargs: dict) -> pa.Table:
+def _score_on_spark(settings: Settings, arrow: pa.Table, kwargs: dict) -> pa.Table:
     from nightjar.io.spark import get_spark
 
-    spark = get_spark()
+    spark = get_spark(settings)
     frame = spark.createDataFrame(arrow)
     sample = next(score_record_batches(iter(arrow.slice(0, 1).to_batches()), **kwargs))
     from pyspark.sql.pandas.types import from_arrow_schema

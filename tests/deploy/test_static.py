@@ -68,7 +68,8 @@ def test_dockerfile_rules():
     assert "rm -rf /var/lib/apt/lists" in text
     assert all("--no-cache-dir" in line for line in text.splitlines() if "pip install" in line)
     assert not re.search(r"^ADD\s+https?://", text, re.M)
-    assert "sha1sum -c" in text, "downloaded jars are checksum-verified"
+    # Jars come from the one pinned, SHA-256-checked step (nightjar.io.spark_jars).
+    assert "nightjar spark fetch-jars" in text and "curl" not in text
 
 
 def _env_reads() -> set[str]:

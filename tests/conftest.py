@@ -7,25 +7,20 @@ whole session (DagBag, ``dag.test()``, MLflow, Delta) lives under a temporary ho
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 _HOME = Path(tempfile.mkdtemp(prefix="nightjar-test-"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["NIGHTJAR_HOME"] = str(_HOME)
-    os.environ.setdefault("NIGHTJAR_LAKEFS_STANDIN_PORT", str(_free_port()))
+    os.environ.setdefault("NIGHTJAR_LAKEFS_STANDIN_PORT", str(free_port()))
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from nightjar.core.settings import load_settings

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.ports import free_port
+
 SPARK_HOME = Path(__import__("pyspark").__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -58,7 +53,7 @@ class SparkCluster:
 def start_cluster(root: Path, *, workers: int = 2, cores: int = 1, memory: str = "1g"):
     """Start a master and ``workers`` workers on 127.0.0.1; wait until all registered."""
     root.mkdir(parents=True, exist_ok=True)
-    cluster = SparkCluster(root, _free_port(), _free_port())
+    cluster = SparkCluster(root, free_port(), free_port())
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ["HOME"],

@@ -11,7 +11,6 @@ chromium-driver), saving a screenshot (to docs/ when NIGHTJAR_UPDATE_SCREENSHOTS
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,16 +21,11 @@ import pytest
 from nightjar.embedded.airflow_api import AirflowAPI
 from nightjar.embedded.airflow_stack import AirflowStack, stack_env
 from nightjar.embedded.supervisor import standin_credentials, start_mlflow_ui
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 SCREENSHOT = ROOT / "docs" / "nightjar-page.png"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
@@ -52,7 +46,7 @@ def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180)
 @pytest.fixture(scope="module")
 def mlflow_ui(demo_world, tmp_path_factory):
     """The embedded MLflow UI, started the way `nightjar airflow` starts it."""
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     settings = demo_world.model_copy(update={"mlflow_ui_url": url})
     log = tmp_path_factory.mktemp("mlflow") / "server.log"
     proc = start_mlflow_ui(settings, log)
@@ -65,7 +59,7 @@ def mlflow_ui(demo_world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def airflow(demo_world, mlflow_ui, tmp_path_factory):
     """Airflow's four components as `nightjar airflow` starts them, on a free port."""
-    settings = demo_world.model_copy(update={"airflow_port": _free_port()})
+    settings = demo_world.model_copy(update={"airflow_port": free_port()})
     # dag.test() in this process leaves Airflow settings in os.environ: start clean.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
     env = stack_env(settings, {**inherited, "NIGHTJAR_MLFLOW_UI_URL": mlflow_ui})

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,12 @@ import httpx
 import pytest
 
 from nightjar.embedded.airflow_api import AirflowAPI
+from tests.ports import free_port
 
 VENV_BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 # Files that a connection falling back to a library default writes into the working dir.
 LEFTOVERS = ("mlflow.db", "mlruns", "spark-warehouse", "metastore_db", "derby.log")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -111,8 +111,10 @@ def fetch_jars(settings: Settings, *, repository: str | None = None, progress=No
     repository = repository or os.environ.get("NIGHTJAR_MAVEN_REPOSITORY") or MAVEN_CENTRAL
     folder = settings.spark_jars_path
     folder.mkdir(parents=True, exist_ok=True)
+    paths = []
     for artifact in PINNED:
         target = folder / artifact.file_name
+        paths.append(target)
         if target.is_file():
             if progress:
                 progress(artifact, "cached")
@@ -120,7 +122,7 @@ def fetch_jars(settings: Settings, *, repository: str | None = None, progress=No
         if progress:
             progress(artifact, "fetching")
         _download(artifact, repository, target)
-    return jar_paths(settings)
+    return paths
 
 
 def _download(artifact: Artifact, repository: str, target: Path) -> None:

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     spark_jars: Path | None = Field(
         default=None,
         description="Folder of the pinned JVM jars (delta-spark, hadoop-aws and the AWS SDK); "
-        "unset means <cache_dir>/jars, where `nightjar stack fetch-jars` puts them.",
+        "unset means <cache_dir>/jars, where `nightjar spark fetch-jars` puts them.",
     )
     spark_driver_memory: str = "2g"
     spark_writer: Literal["delta-rs", "delta-spark"] = Field(
@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     )
     cache_dir: Path | None = Field(
         default=None,
-        description="Machine-wide artifacts that every home can share (Spark's class archive); "
-        "unset means $XDG_CACHE_HOME/nightjar, else ~/.cache/nightjar.",
+        description="Machine-wide artifacts every home shares (Spark's class archive, the "
+        "pinned jars); unset means $XDG_CACHE_HOME/nightjar, else ~/.cache/nightjar.",
     )
 
     @cached_property

@@ -224,15 +224,14 @@ def run_feature_job(
     metadata = {delta_tables.LAKEFS_COMMIT_KEY: snapshot.commit_id}
     try:
         rows = stamped.count()  # the frame is cached: this reads no input again
-        executors_write = settings.spark_writer == "delta-spark" or local_table_dir(uri)
+        delta_spark = settings.spark_writer == "delta-spark"
+        executors_write = delta_spark or local_table_dir(uri) is not None
         if rows >= settings.spark_write_min_rows and executors_write:
             entities = features.select(config.entity_key).distinct().count()
             refuse_repeated_entities(config, rows - entities, rows)
             validate_features(config, features)
             write = (
-                replace_partition_with_delta_spark
-                if settings.spark_writer == "delta-spark"
-                else replace_partition_from_spark
+                replace_partition_with_delta_spark if delta_spark else replace_partition_from_spark
             )
             write(
                 stamped.sortWithinPartitions(FEATURE_DATE, config.entity_key),

@@ -15,9 +15,7 @@ def open_snapshot(run: RunInfo) -> SnapshotRef:
     snapshot = snapshots.open_run_snapshot(
         make_client(settings), settings.lakefs_repository, run.dag_id, run.run_id
     )
-    return SnapshotRef(
-        repository=snapshot.repository, branch=snapshot.branch, commit_id=snapshot.commit_id
-    )
+    return SnapshotRef.model_validate(snapshot, from_attributes=True)
 
 
 def close_snapshot(run: RunInfo, snapshot: SnapshotRef | None) -> None:

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "drift": [],
     "dashboard": [],
     "spark_startup": [],
+    "spark_cluster": ["--sizes", "10000000,50000000"],
 }
 
 

@@ -39,7 +39,9 @@ def run(sizes: list[int]) -> dict:
     from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
     from nightjar.training.model_inputs import encode
 
-    settings = load_settings()
+    # One session for both Spark paths, with delta-spark, which the Spark engine reads and
+    # writes with; each call below names its engine.
+    settings = load_settings().model_copy(update={"scoring_engine": "spark"})
     config = load_dataset_config(settings.dataset_config)
     booster, categories = train_model(config)
     model_text = booster.model_to_string()

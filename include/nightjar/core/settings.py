@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         "unset means <cache_dir>/jars, where `nightjar spark fetch-jars` puts them.",
     )
     spark_driver_memory: str = "2g"
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Further Spark settings, as JSON (e.g. \'{"spark.executor.memory": '
+        "\"4g\"}'), for the cluster Nightjar is pointed at; applied after Nightjar's own.",
+    )
     spark_writer: Literal["delta-rs", "delta-spark"] = Field(
         default="delta-rs",
         description="How a Spark job's large output becomes a Delta partition. delta-rs: "
@@ -66,15 +71,27 @@ class Settings(BaseSettings):
         "JVM Delta, so local sessions start fast). delta-spark: executors write and commit "
         "with delta-spark (any warehouse Spark reaches; needs `nightjar spark fetch-jars`).",
     )
+    raw_reader: Literal["lakefs-sdk", "s3a"] = Field(
+        default="lakefs-sdk",
+        description="How feature jobs read the raw tables at the run's lakeFS commit. "
+        "lakefs-sdk: the task process downloads them through the lakeFS SDK and validates "
+        "them with pandas (fast for the embedded stack's small batches). s3a: Spark's "
+        "executors read s3a://<repo>/<commit>/<path> through lakeFS's S3 gateway, validate "
+        "them and write the quarantine with delta-spark; no row passes through the driver "
+        "(needs `nightjar spark fetch-jars`).",
+    )
     spark_write_min_rows: int = Field(
         default=2_000_000,
-        description="Feature outputs this large are written by Spark executors and committed "
-        "by delta-rs (local or mounted warehouse); smaller ones are collected through Arrow.",
+        description="With the delta-rs writer, feature outputs this large are written by Spark "
+        "executors and committed by delta-rs (local or mounted warehouse); smaller ones are "
+        "collected through Arrow. With delta-spark, the executors always write.",
     )
     scoring_engine: Literal["arrow", "spark"] = Field(
         default="arrow",
         description="arrow: score Arrow batches in the task process (fastest on one machine, "
-        "see bench/); spark: mapInArrow on the Spark cluster.",
+        "see bench/); spark: the executors read the features partition with delta-spark, "
+        "score it with mapInArrow and write it with delta-spark (needs `nightjar spark "
+        "fetch-jars`); no row passes through the driver.",
     )
     warehouse_uri: str | None = Field(
         default=None,
@@ -122,6 +139,17 @@ class Settings(BaseSettings):
         """Where the pinned JVM jars are: NIGHTJAR_SPARK_JARS, else the cache's jars folder."""
         return (
             self.spark_jars.expanduser().resolve() if self.spark_jars else self.cache_path / "jars"
+        )
+
+    @property
+    def spark_uses_delta(self) -> bool:
+        """Whether Spark sessions load delta-spark: its writer, the Spark scoring engine
+        (which reads and writes Delta on the executors) or the s3a reader (whose quarantine
+        rows the executors write) asks for it."""
+        return (
+            self.spark_writer == "delta-spark"
+            or self.scoring_engine == "spark"
+            or self.raw_reader == "s3a"
         )
 
     @property

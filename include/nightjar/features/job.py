@@ -21,6 +21,7 @@ from nightjar.ingest.validation import (
     RAW_DTYPES,
     DataValidationError,
     check_freshness,
+    check_newest_event,
     refuse_repeated_entities,
     validate_features,
     validate_raw,
@@ -95,6 +96,8 @@ def _load_source(
 
     A required source with no rows for the target dates fails the run; an optional one
     (``required: false``) is logged and joined as it is, so those rows get nulls."""
+    if settings.raw_reader == "s3a":
+        return _load_source_on_spark(settings, config, snapshot, name, start, end, target_start)
     source = config.sources[name]
     client = make_client(settings)
     table = raw_tables.read_partitions(
@@ -103,13 +106,7 @@ def _load_source(
     if table is None or not any(
         target_start <= d <= end for d in table.column(PARTITION_COLUMN).to_pylist()
     ):
-        missing = (
-            f"{name}: no rows for {target_start}..{end} at lakeFS commit "
-            f"{snapshot.commit_id[:12]} ({source.path})"
-        )
-        if source.required:
-            raise DataValidationError(f"{missing}; has the batch been ingested?")
-        log.warning("%s; it is optional, so its columns are null for those dates", missing)
+        _no_rows(config, name, snapshot, target_start, end)
         if table is None:
             return _empty_source(source), 0
     batch = validate_source(config, name, table.to_pandas(), start, end, snapshot.commit_id)
@@ -120,6 +117,101 @@ def _load_source(
     ]
     _write_quarantine(settings, config, name, owned, target_start, end, snapshot.commit_id)
     return batch.valid.drop(columns=[PARTITION_COLUMN]), len(owned)
+
+
+def _no_rows(config: DatasetConfig, name: str, snapshot: Snapshot, start: dt.date, end: dt.date):
+    """Fail for a required source with no rows for the target dates; log an optional one."""
+    source = config.sources[name]
+    missing = (
+        f"{name}: no rows for {start}..{end} at lakeFS commit "
+        f"{snapshot.commit_id[:12]} ({source.path})"
+    )
+    if source.required:
+        raise DataValidationError(f"{missing}; has the batch been ingested?")
+    log.warning("%s; it is optional, so its columns are null for those dates", missing)
+
+
+def _load_source_on_spark(
+    settings: Settings,
+    config: DatasetConfig,
+    snapshot: Snapshot,
+    name: str,
+    start: dt.date,
+    end: dt.date,
+    target_start: dt.date,
+):
+    """``_load_source`` on the executors (``NIGHTJAR_RAW_READER=s3a``): they read the
+    commit's objects through the S3 gateway, validate them and write the target dates'
+    quarantine rows with delta-spark; the driver sees object names and counts only."""
+    from pyspark.sql import functions as F
+
+    from nightjar.ingest.spark_validation import newest_event, validate_raw_on_spark
+    from nightjar.io import spark_raw
+    from nightjar.io.spark import get_spark
+
+    source = config.sources[name]
+    client = make_client(settings)
+    partitions = spark_raw.listed_dates(
+        client, snapshot.repository, snapshot.commit_id, source.path, start, end
+    )
+    spark = get_spark(settings)
+    if not any(target_start <= day <= end for day in partitions):
+        _no_rows(config, name, snapshot, target_start, end)
+        if not partitions:
+            return spark.createDataFrame([], _spark_schema(source)), 0
+    frame = spark_raw.read_partitions(spark, snapshot.repository, snapshot.commit_id, partitions)
+    event_time = config.event_time if config.event_time in source.columns else None
+    batch = validate_raw_on_spark(
+        frame,
+        name=name,
+        source=source,
+        event_time=event_time,
+        max_quarantine_share=config.validation.max_quarantine_share,
+        batch=f"{start}..{end}@{snapshot.commit_id[:12]}",
+        timezone=config.timezone,
+    )
+    if event_time:
+        check_newest_event(
+            newest_event(batch.valid, event_time, end),
+            name=name,
+            event_time=event_time,
+            batch_date=end,
+            freshness_hours=source.freshness_hours,
+        )
+    owned = batch.quarantined.where(F.col("partition_date").between(target_start, end))
+    set_aside = _write_quarantine_on_spark(
+        settings, config, name, owned, target_start, end, snapshot.commit_id
+    )
+    return batch.valid.drop(PARTITION_COLUMN), set_aside
+
+
+def _write_quarantine_on_spark(
+    settings: Settings,
+    config: DatasetConfig,
+    name: str,
+    quarantined,
+    start: dt.date,
+    end: dt.date,
+    commit_id: str,
+) -> int:
+    """``_write_quarantine`` with delta-spark, from the executors; returns the rows set aside."""
+    from pyspark.sql import functions as F
+
+    from nightjar.io.spark_delta import replace_where_with_delta_spark
+
+    per_day = {row[0]: row[1] for row in quarantined.groupBy("partition_date").count().collect()}
+    uri = settings.table_uri(config.quarantine_table)
+    if not per_day and delta_tables.open_table(uri) is None:
+        return 0
+    replace_where_with_delta_spark(
+        quarantined.withColumn("lakefs_commit", F.lit(commit_id)),
+        uri,
+        predicate=delta_tables.date_range_predicate("partition_date", start, end, {"source": name}),
+        partition_column="partition_date",
+    )
+    for day, rows in sorted(per_day.items()):
+        log.warning("%s %s: %d rows quarantined to %s", name, day, rows, uri)
+    return sum(per_day.values())
 
 
 def _spark_schema(source: SourceTable) -> str:
@@ -189,6 +281,9 @@ def build_feature_frame(
     spark = get_spark(settings)  # after the reads: a missing batch fails without a JVM
     frames = {}
     for name, (valid, _) in loaded.items():
+        if not isinstance(valid, pd.DataFrame):
+            frames[name] = valid  # read and validated by the executors already
+            continue
         # Spark infers a schema from rows; an optional source's empty frame has none.
         schema = _spark_schema(config.sources[name]) if valid.empty else None
         frames[name] = spark.createDataFrame(valid, schema=schema)
@@ -225,8 +320,8 @@ def run_feature_job(
     try:
         rows = stamped.count()  # the frame is cached: this reads no input again
         delta_spark = settings.spark_writer == "delta-spark"
-        executors_write = delta_spark or local_table_dir(uri) is not None
-        if rows >= settings.spark_write_min_rows and executors_write:
+        large_local = rows >= settings.spark_write_min_rows and local_table_dir(uri) is not None
+        if delta_spark or large_local:  # the executors write; no row reaches the driver
             entities = features.select(config.entity_key).distinct().count()
             refuse_repeated_entities(config, rows - entities, rows)
             validate_features(config, features)

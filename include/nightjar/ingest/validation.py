@@ -22,8 +22,9 @@ from pandera.errors import SchemaErrors
 
 from nightjar.core.dataset_config import ColumnSpec, DatasetConfig, SourceTable
 from nightjar.core.errors import DataValidationError
+from nightjar.io.raw_tables import PARTITION_DATE_COLUMN
 
-PARTITION_COLUMN = "_partition_date"
+PARTITION_COLUMN = PARTITION_DATE_COLUMN
 RAW_DTYPES = {
     "string": "string",
     "int": "int64",
@@ -248,9 +249,29 @@ def check_freshness(
     freshness_hours: int | None,
 ) -> None:
     """Fail a batch whose newest event is older than its freshness allowance."""
-    if freshness_hours is None or frame.empty:
+    if frame.empty:
         return
-    newest = pd.Timestamp(frame[event_time].max())
+    check_newest_event(
+        frame[event_time].max(),
+        name=name,
+        event_time=event_time,
+        batch_date=batch_date,
+        freshness_hours=freshness_hours,
+    )
+
+
+def check_newest_event(
+    newest,
+    *,
+    name: str,
+    event_time: str,
+    batch_date: dt.date,
+    freshness_hours: int | None,
+) -> None:
+    """Fail a batch whose newest event (None: no rows) is older than its allowance."""
+    if freshness_hours is None or newest is None:
+        return
+    newest = pd.Timestamp(newest)
     deadline = pd.Timestamp(batch_date) + pd.Timedelta(days=1) - pd.Timedelta(hours=freshness_hours)
     if newest < deadline:
         raise DataValidationError(

@@ -126,6 +126,19 @@ def replace_partition(
     )
 
 
+def date_range_predicate(
+    partition_column: str, start: dt.date, end: dt.date, only_where: dict[str, str] | None = None
+) -> str:
+    """The SQL predicate of dates ``start``..``end`` (and ``only_where``'s column values),
+    from validated identifiers and literals: what delta-rs and delta-spark replace."""
+    column = validate_identifier(partition_column, what="partition column")
+    predicate = f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+    for name, value in (only_where or {}).items():
+        other = validate_identifier(name, what="column")
+        predicate += f" AND {other} = '{partition_literal(value)}'"
+    return predicate
+
+
 def replace_date_range(
     uri: str,
     data: pa.Table,
@@ -142,13 +155,11 @@ def replace_date_range(
     """
     column = validate_identifier(partition_column, what="partition column")
     days = {(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)}
-    predicate = f"{column} >= '{start.isoformat()}' AND {column} <= '{end.isoformat()}'"
+    predicate = date_range_predicate(column, start, end, only_where)
     for name, value in (only_where or {}).items():
-        other = validate_identifier(name, what="column")
         literal = partition_literal(value)
-        if data.num_rows and pc.any(pc.not_equal(data.column(other), literal)).as_py():
-            raise ValueError(f"rows written to {uri} must all have {other} = {literal!r}")
-        predicate += f" AND {other} = '{literal}'"
+        if data.num_rows and pc.any(pc.not_equal(data.column(name), literal)).as_py():
+            raise ValueError(f"rows written to {uri} must all have {name} = {literal!r}")
     _overwrite_where(
         uri, data, column=column, predicate=predicate, allowed=days, target_file_size=None
     )
@@ -180,6 +191,17 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
         if recorded == value or (len(value) >= 7 and recorded.startswith(value)):
             return int(commit["version"])
     return None
+
+
+def rows_written_by_newest_commit(uri: str) -> int:
+    """The rows the table's newest commit wrote, from the metrics the writer recorded
+    (delta-spark's and delta-rs's commits both carry ``numOutputRows`` or ``num_added_rows``)."""
+    (commit,) = open_table(uri).history(1)
+    metrics = commit.get("operationMetrics") or commit.get("operationParameters") or {}
+    for key in ("numOutputRows", "num_added_rows"):
+        if key in metrics:
+            return int(metrics[key])
+    raise ValueError(f"{uri}: the newest commit records no row count ({sorted(metrics)})")
 
 
 def _user_metadata(commit: dict) -> dict:

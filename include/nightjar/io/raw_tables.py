@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 from nightjar.io.lakefs_client import call_with_retry
 
 _PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
+PARTITION_DATE_COLUMN = "_partition_date"
+"""The column readers add: the date of the partition each row was read from."""
 
 
 def partition_date(path: str) -> dt.date | None:
@@ -40,7 +42,11 @@ def write_partition(
 ) -> str:
     """Stage one day's rows on ``branch``, replacing that day's partition if present."""
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    # Microsecond timestamps: Spark (the s3a reader) cannot read nanosecond ones, and a
+    # value with sub-microsecond precision fails here rather than losing it.
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), buffer, coerce_timestamps="us"
+    )
     path = partition_path(table_path, day)
     obj = lakefs.Repository(repository, client=client).branch(branch).object(path)
     call_with_retry(client, lambda: obj.upload(buffer.getvalue(), mode="wb"), what=f"upload {path}")
@@ -73,8 +79,8 @@ def read_partitions(
 ) -> pa.Table | None:
     """Rows of the partitions dated ``start``..``end`` inclusive at ``commit_id``.
 
-    Returns None when no partition in the range exists. Each table gets a ``_partition_date``
-    column so callers can check freshness and lineage.
+    Returns None when no partition in the range exists. Each table gets a
+    ``PARTITION_DATE_COLUMN`` so callers can check freshness and lineage.
     """
     ref = lakefs.Repository(repository, client=client).ref(commit_id)
     tables = []
@@ -88,7 +94,7 @@ def read_partitions(
             table = pq.read_table(io.BytesIO(payload))
             tables.append(
                 table.append_column(
-                    "_partition_date", pa.array([day] * table.num_rows, pa.date32())
+                    PARTITION_DATE_COLUMN, pa.array([day] * table.num_rows, pa.date32())
                 )
             )
     if not tables:

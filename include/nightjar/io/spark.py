@@ -2,8 +2,9 @@
 
 Starting a local session costs seconds, so every task and test in a process shares one.
 In production ``NIGHTJAR_SPARK_MASTER`` points at a cluster and the same code runs there;
-``NIGHTJAR_SPARK_WRITER=delta-spark`` adds delta-spark (its pinned jars) for executors
-that write Delta themselves.
+``NIGHTJAR_SPARK_WRITER=delta-spark`` (or the Spark scoring engine) adds delta-spark (its
+pinned jars) for executors that read and write Delta themselves, and
+``NIGHTJAR_SPARK_CONF`` passes any other Spark setting through.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def session_key(settings: Settings) -> tuple:
         settings.spark_master,
         settings.spark_driver_memory,
         str(settings.home_dir),
-        settings.spark_writer,
-        str(settings.spark_jars_path) if settings.spark_writer == "delta-spark" else None,
+        settings.spark_uses_delta,
+        str(settings.spark_jars_path) if settings.spark_uses_delta else None,
+        tuple(sorted(settings.spark_conf.items())),
+        settings.raw_reader,
+        settings.lakefs_endpoint,
     )
 
 
@@ -80,11 +84,19 @@ def get_spark(settings: Settings):
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.local.dir", str(settings.home_dir / "spark-tmp"))
+        # LightGBM's OpenMP threads in the executors' Python workers: one per task core,
+        # and idle ones sleep instead of spinning on the cores other tasks need.
+        .config("spark.executorEnv.OMP_NUM_THREADS", "1")
+        .config("spark.executorEnv.OMP_WAIT_POLICY", "PASSIVE")
     )
     if is_local(settings.spark_master):
         builder = builder.config("spark.driver.extraJavaOptions", local_driver_options(settings))
-    if settings.spark_writer == "delta-spark":
+    if settings.spark_uses_delta:
         builder = _with_delta(builder, settings)
+    if settings.raw_reader == "s3a":
+        builder = _with_s3a(builder, settings)
+    for name, value in settings.spark_conf.items():
+        builder = builder.config(name, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     _session = (key, session)
@@ -94,19 +106,56 @@ def get_spark(settings: Settings):
 def _with_delta(builder, settings: Settings):
     """delta-spark's SQL extension and catalog, from the pinned jars (fetched beforehand:
     a session never downloads anything)."""
-    from nightjar.io.spark_jars import DELTA, jar_paths, missing
+    from nightjar.io.spark_jars import DELTA, missing
 
     if absent := missing(settings, DELTA):
         raise SparkUnavailableError(
-            f"NIGHTJAR_SPARK_WRITER=delta-spark needs {', '.join(a.file_name for a in absent)} "
-            f"in {settings.spark_jars_path}: run `nightjar spark fetch-jars`"
+            "delta-spark (NIGHTJAR_SPARK_WRITER=delta-spark or NIGHTJAR_SCORING_ENGINE=spark) "
+            f"needs {', '.join(a.file_name for a in absent)} in {settings.spark_jars_path}: "
+            "run `nightjar spark fetch-jars`"
         )
-    jars = ",".join(str(path) for path in jar_paths(settings, DELTA))
     return (
-        builder.config("spark.jars", jars)
+        builder.config("spark.jars", _jars(settings))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
     )
+
+
+def _jars(settings: Settings) -> str:
+    """The pinned jars this session needs, as ``spark.jars`` lists them."""
+    from nightjar.io.spark_jars import DELTA, S3A, jar_paths
+
+    artifacts = DELTA + (S3A if settings.raw_reader == "s3a" else ())
+    return ",".join(str(path) for path in jar_paths(settings, artifacts))
+
+
+def _with_s3a(builder, settings: Settings):
+    """hadoop-aws's ``s3a://`` file system pointed at lakeFS's S3 gateway: path-style
+    (the bucket is the repository), with the lakeFS keys from settings. Executors read
+    ``s3a://<repository>/<commit id>/<path>``; a commit id makes the read immutable."""
+    from nightjar.io.lakefs_client import resolve_credentials
+    from nightjar.io.spark_jars import S3A, missing
+
+    if absent := missing(settings, S3A):
+        raise SparkUnavailableError(
+            f"NIGHTJAR_RAW_READER=s3a needs {', '.join(a.file_name for a in absent)} in "
+            f"{settings.spark_jars_path}: run `nightjar spark fetch-jars`"
+        )
+    credentials = resolve_credentials(settings)
+    hadoop = {
+        "fs.s3a.endpoint": credentials.endpoint,
+        "fs.s3a.endpoint.region": "us-east-1",  # lakeFS ignores it; the AWS SDK needs one
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": str(credentials.endpoint.startswith("https")).lower(),
+        "fs.s3a.access.key": credentials.access_key_id,
+        "fs.s3a.secret.key": credentials.secret_access_key,
+        "fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        ),
+    }
+    for key, value in hadoop.items():
+        builder = builder.config(f"spark.hadoop.{key}", value)
+    return builder.config("spark.jars", _jars(settings))
 
 
 def stop_spark() -> None:

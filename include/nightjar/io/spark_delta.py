@@ -116,19 +116,41 @@ def replace_partition_with_delta_spark(
 ) -> int:
     """Replace the ``partition_column = value`` partition of the Delta table at ``uri``
     with ``frame``, written and committed by delta-spark from the executors; return the
-    row count. The session must have delta-spark (``NIGHTJAR_SPARK_WRITER=delta-spark``)."""
+    row count, from the commit's own metrics: counting first would compute ``frame`` twice.
+    The session must have delta-spark (``Settings.spark_uses_delta``)."""
     column = validate_identifier(partition_column, what="partition column")
-    literal = delta_tables.partition_literal(value).replace("'", "''")
-    rows = frame.count()
+    literal = delta_tables.partition_literal(value)
+    return replace_where_with_delta_spark(
+        frame,
+        uri,
+        predicate=f"{column} = '{literal}'",
+        partition_column=column,
+        commit_metadata=commit_metadata,
+    )
+
+
+def replace_where_with_delta_spark(
+    frame,
+    uri: str,
+    *,
+    predicate: str,
+    partition_column: str,
+    commit_metadata: dict[str, str] | None = None,
+) -> int:
+    """Replace the rows matching ``predicate`` (built from validated identifiers and
+    literals, e.g. by ``delta_tables.date_range_predicate``) with ``frame`` in one
+    delta-spark commit; create the table, partitioned by ``partition_column``, if absent.
+    Return the rows written."""
     writer = (
         frame.write.format("delta")
         .mode("overwrite")
-        .option("replaceWhere", f"{column} = '{literal}'")
+        .option("replaceWhere", predicate)
         # delta-spark keeps commit metadata in one string; delta_tables reads it back.
         .option("userMetadata", json.dumps(commit_metadata or {}, sort_keys=True))
     )
     if delta_tables.open_table(uri) is None:
-        writer = writer.partitionBy(column)
+        writer = writer.partitionBy(partition_column)
     writer.save(uri)
-    log.info("delta-spark replaced %s=%s in %s: %d rows", column, literal, uri, rows)
+    rows = delta_tables.rows_written_by_newest_commit(uri)
+    log.info("delta-spark replaced %s in %s: %d rows", predicate, uri, rows)
     return rows

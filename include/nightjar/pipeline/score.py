@@ -103,6 +103,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
         ScoringContext,
         canary_mix,
         load_model_text,
+        score_partition_on_spark,
         score_table,
         write_scores,
     )
@@ -115,30 +116,52 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
         logical_date=run.logical_date,
         data_interval_end=run.interval_end,
     )
-    scored = {}
-    for role, pinned_model in (("champion", models.champion), ("challenger", models.challenger)):
-        if pinned_model is not None:
-            model = ModelRef(**pinned_model.model_dump())
-            scored[role] = score_table(
-                settings,
-                config,
-                model,
-                context,
-                categories=load_categories(settings, model.run_id),
-                model_text=load_model_text(settings, model),
-            )
-    served = scored["champion"]
-    share = config.model.canary_share
-    if "challenger" in scored and share > 0:
-        served = canary_mix(served, scored["challenger"], key=config.entity_key, share=share)
-    scores_table = config.table_name("scores")
-    rows = {"champion": write_scores(settings, served, table=scores_table, context=context)}
-    comparison = None
-    if "challenger" in scored:
-        shadow_table = config.table_name("shadow_scores")
-        rows["challenger"] = write_scores(
-            settings, scored["challenger"], table=shadow_table, context=context
+    pinned = {
+        role: ModelRef(**pinned_model.model_dump())
+        for role, pinned_model in (("champion", models.champion), ("challenger", models.challenger))
+        if pinned_model is not None
+    }
+    tables = {
+        "champion": config.table_name("scores"),
+        "challenger": config.table_name("shadow_scores"),
+    }
+    inputs = {
+        role: dict(
+            categories=load_categories(settings, model.run_id),
+            model_text=load_model_text(settings, model),
         )
+        for role, model in pinned.items()
+    }
+    share = config.model.canary_share
+    canary = "challenger" in pinned and share > 0
+    if settings.scoring_engine == "spark" and not canary:
+        rows = {
+            role: score_partition_on_spark(
+                settings, config, model, context, table=tables[role], **inputs[role]
+            )
+            for role, model in pinned.items()
+        }
+    else:
+        if settings.scoring_engine == "spark":
+            log.warning(
+                "a canary mixes the champion's and the challenger's rows in this process: "
+                "%s is scored with the Arrow engine",
+                run.target_date,
+            )
+        scored = {
+            role: score_table(settings, config, model, context, **inputs[role])
+            for role, model in pinned.items()
+        }
+        if canary:
+            scored["champion"] = canary_mix(
+                scored["champion"], scored["challenger"], key=config.entity_key, share=share
+            )
+        rows = {
+            role: write_scores(settings, table, table=tables[role], context=context)
+            for role, table in scored.items()
+        }
+    comparison = None
+    if "challenger" in pinned:
         comparison = shadow.record_night(settings, config, run.target_date)
     champion = models.champion
     return NightScores(

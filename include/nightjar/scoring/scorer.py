@@ -1,10 +1,15 @@
 """Nightly batch scoring: one date's features, one pinned model version, one Delta partition.
 
 The hot path is ``score_record_batches``: Arrow batches in, Arrow batches out, the
-Booster loaded once per process and cached by its hash. Spark runs it with
-``mapInArrow`` (one Booster per Python worker, reused across batches); the embedded
-stack can run the very same function over delta-rs batches in the driver. Either way the
-result is written with one atomic predicate overwrite of the date's partition.
+Booster loaded once per process and cached by its hash. Two engines run it:
+
+- ``arrow`` (the embedded default): over delta-rs batches in the task process, written
+  with delta-rs;
+- ``spark``: with ``mapInArrow`` on the executors (one Booster per Python worker, reused
+  across batches), read and written with delta-spark, so no row passes through the driver.
+
+Either way the result is one atomic overwrite of the date's partition, whose Delta commit
+records the engine.
 """
 
 from __future__ import annotations
@@ -122,6 +127,33 @@ def _stamp(model: ModelRef, context: ScoringContext) -> dict[str, object]:
     }
 
 
+def _kept_columns(config: DatasetConfig) -> list[str]:
+    """The features table's columns every scored row carries besides the features."""
+    return [config.entity_key, config.event_time, LAKEFS_COMMIT, FEATURE_SPEC]
+
+
+def _scoring_kwargs(
+    config: DatasetConfig,
+    model: ModelRef,
+    context: ScoringContext,
+    *,
+    categories: Categories,
+    model_text: str,
+) -> dict:
+    return dict(
+        model_text=model_text,
+        features=config.feature_names,
+        categories=categories,
+        threshold=config.model.threshold,
+        keep=_kept_columns(config),
+        stamp=_stamp(model, context),
+    )
+
+
+def _missing_features(features_uri: str, day: str) -> MissingInputError:
+    return MissingInputError(f"no features for {day} in {features_uri}; run the feature step")
+
+
 def score_table(
     settings: Settings,
     config: DatasetConfig,
@@ -130,41 +162,42 @@ def score_table(
     *,
     categories: Categories,
     model_text: str,
-    engine: str | None = None,
 ) -> pa.Table:
-    """Score ``score_date``'s features with ``model``: one row per entity with the
-    probability, the decision and the lineage stamp."""
+    """Score ``score_date``'s features with ``model`` in this process (the Arrow engine):
+    one row per entity with the probability, the decision and the lineage stamp."""
     features_uri = settings.table_uri(config.table_name("features"))
     source = delta_tables.open_table(features_uri)
-    day = context.score_date.isoformat()
     if source is None:
         raise MissingInputError(
             f"feature table {features_uri} does not exist; run the feature step"
         )
-    keep = [config.entity_key, config.event_time, LAKEFS_COMMIT, FEATURE_SPEC]
     arrow = source.to_pyarrow_table(
-        filters=[(FEATURE_DATE, "=", context.score_date)], columns=keep + config.feature_names
+        filters=[(FEATURE_DATE, "=", context.score_date)],
+        columns=_kept_columns(config) + config.feature_names,
     )
     if arrow.num_rows == 0:
-        raise MissingInputError(f"no features for {day} in {features_uri}; run the feature step")
-    kwargs = dict(
-        model_text=model_text,
-        features=config.feature_names,
-        categories=categories,
-        threshold=config.model.threshold,
-        keep=keep,
-        stamp=_stamp(model, context),
-    )
-    if (engine or settings.scoring_engine) == "spark":
-        return _score_on_spark(settings, arrow, kwargs)
+        raise _missing_features(features_uri, context.score_date.isoformat())
+    kwargs = _scoring_kwargs(config, model, context, categories=categories, model_text=model_text)
     return pa.Table.from_batches(list(score_record_batches(iter(arrow.to_batches()), **kwargs)))
+
+
+def _scores_metadata(
+    commits: list[str], versions: list[str], context: ScoringContext, engine: str
+) -> dict[str, str]:
+    """The scores partition's Delta commit metadata: its inputs, models, run and engine."""
+    return {
+        delta_tables.LAKEFS_COMMIT_KEY: ",".join(sorted(commits)),
+        "nightjar.model_version": ",".join(sorted(map(str, versions))),
+        "nightjar.dag_run_id": context.dag_run_id,
+        "nightjar.scoring_engine": engine,
+    }
 
 
 def write_scores(
     settings: Settings, scored: pa.Table, *, table: str, context: ScoringContext
 ) -> int:
     """Atomically replace the date's partition of ``table`` with ``scored``; the Delta
-    commit records the input commit, the model versions and the DAG run."""
+    commit records the input commit, the model versions, the DAG run and the engine."""
     commits = pc.unique(scored.column(LAKEFS_COMMIT)).to_pylist()
     versions = pc.unique(scored.column("model_version")).to_pylist()
     delta_tables.replace_partition(
@@ -172,11 +205,7 @@ def write_scores(
         scored,
         partition_column=SCORE_DATE,
         value=context.score_date,
-        commit_metadata={
-            delta_tables.LAKEFS_COMMIT_KEY: ",".join(commits),
-            "nightjar.model_version": ",".join(sorted(map(str, versions))),
-            "nightjar.dag_run_id": context.dag_run_id,
-        },
+        commit_metadata=_scores_metadata(commits, versions, context, "arrow"),
     )
     log.info(
         "scored %d rows for %s with model version(s) %s into %s",
@@ -186,6 +215,71 @@ def write_scores(
         table,
     )
     return scored.num_rows
+
+
+def scored_schema(kept: pa.Schema, stamp: dict[str, object]) -> pa.Schema:
+    """The schema ``score_record_batches`` yields for input columns ``kept``: known before
+    any row is scored, so Spark needs no sample row to plan the job."""
+    stamped = [
+        pa.field(name, value.type if isinstance(value, pa.Scalar) else pa.scalar(value).type)
+        for name, value in stamp.items()
+    ]
+    return pa.schema(
+        [*kept, pa.field(PROBABILITY, pa.float64()), pa.field(DECISION, pa.bool_()), *stamped]
+    )
+
+
+def score_partition_on_spark(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    context: ScoringContext,
+    *,
+    table: str,
+    categories: Categories,
+    model_text: str,
+) -> int:
+    """The Spark engine: the executors read ``score_date``'s features partition with
+    delta-spark, score it with ``mapInArrow`` (``score_record_batches``, one Booster per
+    Python worker) and replace the partition of ``table`` with delta-spark. Rows never pass
+    through the driver; it plans the job and sees the distinct lakeFS commits only."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+    from nightjar.io.spark import get_spark
+    from nightjar.io.spark_delta import replace_partition_with_delta_spark
+
+    features_uri = settings.table_uri(config.table_name("features"))
+    if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
+        raise _missing_features(features_uri, context.score_date.isoformat())
+    kwargs = _scoring_kwargs(config, model, context, categories=categories, model_text=model_text)
+    features = (
+        get_spark(settings)
+        .read.format("delta")
+        .load(features_uri)
+        .where(F.col(FEATURE_DATE) == F.lit(context.score_date))
+        .select(*kwargs["keep"], *config.feature_names)
+    )
+    kept = to_arrow_schema(features.select(*kwargs["keep"]).schema, timezone="UTC")
+    schema = from_arrow_schema(scored_schema(kept, kwargs["stamp"]))
+    scored = features.mapInArrow(lambda batches: score_record_batches(batches, **kwargs), schema)
+    commits = [row[0] for row in features.select(LAKEFS_COMMIT).distinct().collect()]
+    rows = replace_partition_with_delta_spark(
+        scored,
+        settings.table_uri(table),
+        partition_column=SCORE_DATE,
+        value=context.score_date,
+        commit_metadata=_scores_metadata(commits, [model.version], context, "spark"),
+    )
+    log.info(
+        "scored %d rows for %s with model version %s into %s on Spark (%s)",
+        rows,
+        context.score_date,
+        model.version,
+        table,
+        settings.spark_master,
+    )
+    return rows
 
 
 def score_partition(
@@ -199,15 +293,20 @@ def score_partition(
     model_text: str,
     engine: str | None = None,
 ) -> int:
-    """Score ``score_date``'s features with ``model`` into ``table``; return the row count."""
+    """Score ``score_date``'s features with ``model`` into ``table`` with ``engine``
+    (default: ``settings.scoring_engine``); return the row count."""
+    if (engine or settings.scoring_engine) == "spark":
+        return score_partition_on_spark(
+            settings,
+            config,
+            model,
+            context,
+            table=table,
+            categories=categories,
+            model_text=model_text,
+        )
     scored = score_table(
-        settings,
-        config,
-        model,
-        context,
-        categories=categories,
-        model_text=model_text,
-        engine=engine,
+        settings, config, model, context, categories=categories, model_text=model_text
     )
     return write_scores(settings, scored, table=table, context=context)
 
@@ -227,16 +326,3 @@ def canary_mix(champion: pa.Table, challenger: pa.Table, *, key: str, share: flo
     served = champion.filter(pa.array(~in_canary(champion.column(key), share)))
     canary = challenger.filter(pa.array(in_canary(challenger.column(key), share)))
     return pa.concat_tables([served, canary.select(served.column_names)]).sort_by(key)
-
-
-def _score_on_spark(settings: Settings, arrow: pa.Table, kwargs: dict) -> pa.Table:
-    from nightjar.io.spark import get_spark
-
-    spark = get_spark(settings)
-    frame = spark.createDataFrame(arrow)
-    sample = next(score_record_batches(iter(arrow.slice(0, 1).to_batches()), **kwargs))
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema = from_arrow_schema(sample.schema)
-    result = frame.mapInArrow(lambda batches: score_record_batches(batches, **kwargs), schema)
-    return result.toArrow().cast(sample.schema)

@@ -17,26 +17,14 @@ import pyarrow as pa
 import pytest
 
 from nightjar.core.settings import Settings
+from nightjar.embedded.spark_cluster import SHORT_LIVED_CONF
 from nightjar.io import delta_tables
 from nightjar.io.analytics import run_query
-from nightjar.io.spark_jars import DELTA, missing
-from tests.spark_cluster import java_available, start_cluster
 
 pytestmark = pytest.mark.slow
 JOB = Path(__file__).with_name("delta_spark_job.py")
 DAY_ONE, DAY_TWO = dt.date(2026, 5, 1), dt.date(2026, 5, 2)
 ROWS = 200_000  # generated on the executors; the 1 GiB driver never holds them
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, settings):
-    if not java_available():
-        pytest.fail("Java is missing: apt-get install openjdk-17-jre-headless (.ci/run does)")
-    if absent := missing(settings, DELTA):
-        pytest.fail(f"pinned jars missing ({absent}): run `nightjar spark fetch-jars`")
-    running = start_cluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1)
-    yield running
-    running.stop()
 
 
 def _job(cluster, home: Path, *args: str) -> dict:
@@ -47,6 +35,7 @@ def _job(cluster, home: Path, *args: str) -> dict:
         "NIGHTJAR_SPARK_MASTER": cluster.master_url,
         "NIGHTJAR_SPARK_WRITER": "delta-spark",
         "NIGHTJAR_SPARK_DRIVER_MEMORY": "1g",
+        "NIGHTJAR_SPARK_CONF": json.dumps(SHORT_LIVED_CONF),
         "PYSPARK_PYTHON": sys.executable,
         **{k: os.environ[k] for k in ("JAVA_HOME", "NIGHTJAR_CACHE_DIR") if k in os.environ},
     }
@@ -78,7 +67,9 @@ def _delta_rs_write(uri: str, day: dt.date, commit: str, shift: float = 0.0) -> 
     )
 
 
-def test_delta_rs_and_delta_spark_alternate_on_one_table_and_all_readers_agree(cluster, tmp_path):
+def test_delta_rs_and_delta_spark_alternate_on_one_table_and_all_readers_agree(
+    spark_cluster, tmp_path
+):
     """delta-rs -> delta-spark (on the cluster, then reading back) -> delta-rs; then
     delta-rs and DuckDB read. One delta-spark driver: each costs a JVM and its classes."""
     home = tmp_path / "home"
@@ -88,7 +79,7 @@ def test_delta_rs_and_delta_spark_alternate_on_one_table_and_all_readers_agree(c
     _delta_rs_write(uri, DAY_ONE, commits[0])  # delta-rs creates the table
     _delta_rs_write(uri, DAY_TWO, commits[1])
     by_spark = _job(  # delta-spark replaces a date from the executors and reads it all back
-        cluster, home, "write", uri, str(DAY_ONE), str(ROWS), "0", commits[2], "--then-count"
+        spark_cluster, home, "write", uri, str(DAY_ONE), str(ROWS), "0", commits[2], "--then-count"
     )
     assert by_spark == {"rows": ROWS, "counts": {str(DAY_ONE): ROWS, str(DAY_TWO): 1000}}
     _delta_rs_write(uri, DAY_TWO, commits[3], shift=1.0)  # delta-rs writes after delta-spark

@@ -13,6 +13,8 @@ from pathlib import Path
 import lakefs
 import urllib3
 
+from nightjar.embedded.ports import free_port
+
 
 def _accepts_connections(host: str, port: int) -> bool:
     with socket.socket() as sock:
@@ -22,12 +24,6 @@ def _accepts_connections(host: str, port: int) -> bool:
 
 class StandinStartError(RuntimeError):
     """The stand-in did not come up; the message includes the tail of its log."""
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class StandinServer:
@@ -46,7 +42,7 @@ class StandinServer:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.log_file = Path(log_file) if log_file else self.data_dir / "server.log"
         self.detach = detach
         self._credentials = {

@@ -152,7 +152,7 @@ def _run_child(args: list[str], env: dict, limit_bytes: int) -> dict:
     return {**result, **json.loads(out.strip().splitlines()[-1])}
 
 
-def run(sizes: list[int], rss_limit_gib: float) -> dict:
+def run(sizes: list[int], rss_limit_gib: float) -> list[dict]:
     from nightjar.core.dataset_config import load_dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.embedded.spark_cluster import start_cluster
@@ -189,7 +189,7 @@ def run(sizes: list[int], rss_limit_gib: float) -> dict:
             generated = _run_child(["_generate", str(size)], spark_env, limit)
             if "failed" in generated:
                 raise RuntimeError(f"generating {size} rows failed: {generated['failed']}")
-            for engine, env in (("spark", spark_env), ("arrow", base)):
+            for engine, env in (("arrow", base), ("spark", spark_env)):
                 print(f"scoring {size:,} rows with the {engine} engine", flush=True)
                 result = _run_child(
                     ["_score", engine, str(model_file), str(categories_file)], env, limit
@@ -206,6 +206,7 @@ def run(sizes: list[int], rss_limit_gib: float) -> dict:
                     )
                 rows_out.append(row)
                 print(row, flush=True)
+                _write(rows_out, rss_limit_gib)  # a run stopped later keeps what it measured
     finally:
         cluster.stop()
     print_table(
@@ -213,13 +214,19 @@ def run(sizes: list[int], rss_limit_gib: float) -> dict:
         rows_out,
         ["rows", "engine", "seconds", "rows_per_s", "process_wall_s", "peak_rss_mib"],
     )
-    result = {
-        "cluster": {"workers": 2, "cores_per_worker": 1, "driver_memory": "1g"},
-        "rss_limit_gib": rss_limit_gib,
-        "results": rows_out,
-    }
-    print("wrote", write_results("spark_cluster", result))
-    return result
+    print("wrote", _write(rows_out, rss_limit_gib))
+    return rows_out
+
+
+def _write(rows_out: list[dict], rss_limit_gib: float) -> Path:
+    return write_results(
+        "spark_cluster",
+        {
+            "cluster": {"workers": 2, "cores_per_worker": 1, "driver_memory": "1g"},
+            "rss_limit_gib": rss_limit_gib,
+            "results": rows_out,
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

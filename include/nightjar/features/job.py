@@ -51,6 +51,21 @@ class FeatureJobResult:
     lakefs_commit: str
 
 
+def _validation_arguments(
+    config: DatasetConfig, name: str, start: dt.date, end: dt.date, commit_id: str
+) -> dict:
+    """What both raw validators (pandas and Spark) take for source ``name``'s batch."""
+    source = config.sources[name]
+    return dict(
+        name=name,
+        source=source,
+        event_time=config.event_time if config.event_time in source.columns else None,
+        max_quarantine_share=config.validation.max_quarantine_share,
+        batch=f"{start}..{end}@{commit_id[:12]}",
+        timezone=config.timezone,
+    )
+
+
 def validate_source(
     config: DatasetConfig,
     name: str,
@@ -62,17 +77,9 @@ def validate_source(
     """The source's rules (pandera) on ``start``..``end`` of its raw rows, and the freshness
     of the newest day; returns the valid rows and the rows to quarantine."""
     source = config.sources[name]
-    event_time = config.event_time if config.event_time in source.columns else None
-    batch = validate_raw(
-        frame,
-        name=name,
-        source=source,
-        event_time=event_time,
-        max_quarantine_share=config.validation.max_quarantine_share,
-        batch=f"{start}..{end}@{commit_id[:12]}",
-        timezone=config.timezone,
-    )
-    if event_time:
+    rules = _validation_arguments(config, name, start, end, commit_id)
+    batch = validate_raw(frame, **rules)
+    if event_time := rules["event_time"]:
         check_freshness(
             batch.valid[batch.valid[PARTITION_COLUMN] == end],
             name=name,
@@ -160,17 +167,9 @@ def _load_source_on_spark(
         if not partitions:
             return spark.createDataFrame([], _spark_schema(source)), 0
     frame = spark_raw.read_partitions(spark, snapshot.repository, snapshot.commit_id, partitions)
-    event_time = config.event_time if config.event_time in source.columns else None
-    batch = validate_raw_on_spark(
-        frame,
-        name=name,
-        source=source,
-        event_time=event_time,
-        max_quarantine_share=config.validation.max_quarantine_share,
-        batch=f"{start}..{end}@{snapshot.commit_id[:12]}",
-        timezone=config.timezone,
-    )
-    if event_time:
+    rules = _validation_arguments(config, name, start, end, snapshot.commit_id)
+    batch = validate_raw_on_spark(frame, **rules)
+    if event_time := rules["event_time"]:
         check_newest_event(
             newest_event(batch.valid, event_time, end),
             name=name,

@@ -194,10 +194,10 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
 
 
 def rows_written_by_newest_commit(uri: str) -> int:
-    """The rows the table's newest commit wrote, from the metrics the writer recorded
-    (delta-spark's and delta-rs's commits both carry ``numOutputRows`` or ``num_added_rows``)."""
+    """The rows the table's newest commit wrote, from the metrics its writer recorded
+    (delta-spark records ``numOutputRows``, delta-rs ``num_added_rows``)."""
     (commit,) = open_table(uri).history(1)
-    metrics = commit.get("operationMetrics") or commit.get("operationParameters") or {}
+    metrics = commit.get("operationMetrics") or {}
     for key in ("numOutputRows", "num_added_rows"):
         if key in metrics:
             return int(metrics[key])

@@ -51,6 +51,22 @@ def spark(settings):
 
 
 @pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory, settings):
+    """A standalone master and two 1-core workers, separate JVMs, shared by the cluster
+    tests (about 15 s to start) and stopped at the end of the session."""
+    from nightjar.embedded.spark_cluster import java_available, start_cluster
+    from nightjar.io.spark_jars import DELTA, missing
+
+    if not java_available():
+        pytest.fail("Java is missing: apt-get install openjdk-17-jre-headless (.ci/run does)")
+    if absent := missing(settings, DELTA):
+        pytest.fail(f"pinned jars missing ({absent}): run `nightjar spark fetch-jars`")
+    running = start_cluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
 def embedded_stack(settings):
     """The lakeFS stand-in (or NIGHTJAR_LAKEFS_ENDPOINT) for the whole session."""
     from nightjar.embedded.supervisor import EmbeddedStack

@@ -1,5 +1,4 @@
-"""A scored world without lakeFS: real Spark features over demo data, a real LightGBM model;
-and a real Spark standalone cluster for the tests of the Spark path.
+"""A scored world without lakeFS: real Spark features over demo data, a real LightGBM model.
 
 The scored world is used by the scoring tests, which exercise the Delta side (idempotency,
 concurrency, crash safety) on their own.
@@ -11,10 +10,8 @@ import pyarrow as pa
 import pytest
 
 from nightjar.embedded import demo_data
-from nightjar.embedded.spark_cluster import java_available, start_cluster
 from nightjar.features.definitions import FEATURE_DATE, compute_features, join_sources, spec_hash
 from nightjar.io import delta_tables
-from nightjar.io.spark_jars import DELTA, missing
 
 DAYS = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(30)]
 
@@ -49,16 +46,3 @@ def scoring_world(settings, config, spark):
     )
     counts = features.groupby(FEATURE_DATE).size().to_dict()
     return {"model_text": booster.model_to_string(), "categories": categories, "rows": counts}
-
-
-@pytest.fixture(scope="session")
-def spark_cluster(tmp_path_factory, settings):
-    """A standalone master and two 1-core workers, separate JVMs, shared by the cluster
-    tests (about 15 s to start) and stopped at the end of the session."""
-    if not java_available():
-        pytest.fail("Java is missing: apt-get install openjdk-17-jre-headless (.ci/run does)")
-    if absent := missing(settings, DELTA):
-        pytest.fail(f"pinned jars missing ({absent}): run `nightjar spark fetch-jars`")
-    running = start_cluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1)
-    yield running
-    running.stop()

@@ -10,13 +10,19 @@ stack up``, ``data init``, one bulk ingest per source, then ``nightjar run`` for
 model, seven nightly scores and their monitoring, through Airflow's scheduler.
 
 It runs on the production-shaped stack: Airflow on PostgreSQL with the LocalExecutor,
-and an MLflow tracking server with basic auth, each on 127.0.0.1 (the embedded stack
-has its own module, ``test_as_users_run_it.py``).
+an MLflow tracking server with basic auth, and a Spark standalone cluster (a master and
+two 1-core workers), each on 127.0.0.1 (the embedded stack has its own module,
+``test_as_users_run_it.py``). Spark is the engine there, as a user who outgrew one
+machine sets it up: the executors read the raw exports at the run's commit through the
+lakeFS gateway (``NIGHTJAR_RAW_READER=s3a``), validate them and write the features, the
+quarantine and the scores with delta-spark, and score with ``mapInArrow``; each task's
+driver is capped at 1 GiB and its collected results at 1 MiB.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +34,8 @@ from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.settings import Settings
 from nightjar.io import delta_tables
 from nightjar.io.analytics import run_query
+from nightjar.scoring.scorer import PREDICTOR_KEY
+from nightjar.training.compiled_forest import compiler_version
 from tests.fixtures.bikes import generator
 
 from . import stack_checks
@@ -40,12 +48,34 @@ AS_OF = dt.date(2025, 6, 7)
 NIGHTS = [AS_OF + dt.timedelta(days=i) for i in range(1, 8)]  # 06-08..06-14
 
 
+def spark_on_the_cluster(master_url: str) -> dict[str, str]:
+    """Nightjar's settings for Spark as the engine on the cluster at ``master_url``."""
+    return {
+        "NIGHTJAR_SPARK_MASTER": master_url,
+        "NIGHTJAR_RAW_READER": "s3a",
+        "NIGHTJAR_SPARK_WRITER": "delta-spark",
+        "NIGHTJAR_SCORING_ENGINE": "spark",
+        "NIGHTJAR_SPARK_DRIVER_MEMORY": "1g",
+        # One core per application, so two tasks' applications run side by side.
+        "NIGHTJAR_SPARK_CONF": json.dumps(
+            {"spark.driver.maxResultSize": "1m", "spark.cores.max": "1"}
+        ),
+    }
+
+
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory, production_services: ProductionServices) -> Iterator[UserShell]:
+def shell(
+    tmp_path_factory, production_services: ProductionServices, spark_cluster
+) -> Iterator[UserShell]:
     root = tmp_path_factory.mktemp("onboarding")
     config = root / "work" / "bikes.yaml"
     shell = UserShell.create(
-        root, {"NIGHTJAR_DATASET_CONFIG": str(config), **production_services.nightjar_env()}
+        root,
+        {
+            "NIGHTJAR_DATASET_CONFIG": str(config),
+            **production_services.nightjar_env(),
+            **spark_on_the_cluster(spark_cluster.master_url),
+        },
     )
     for name in ("bikes.yaml", "bikes_policy.yaml"):
         shutil.copy(FIXTURE / name, shell.workdir / name)
@@ -99,6 +129,25 @@ def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
     assert set(scores["n"]) == set(scores["trips"]) == {generator.TRIPS_PER_DAY}
     assert {str(version) for version in scores["version"]} == {"1"}
     assert shell.leftovers() == []
+
+
+def test_the_cluster_did_the_work(onboarded, spark_cluster):
+    """Every night's features, quarantine check and scores came from Spark applications on
+    the cluster, and each scores partition says the Spark engine wrote it, with the
+    compiled forest."""
+    config = load_dataset_config(onboarded.dataset_config)
+    scores = delta_tables.open_table(onboarded.table_uri(config.table_name("scores")))
+    commits = [delta_tables.commit_metadata(c) for c in scores.history()]
+    assert {c.get("nightjar.scoring_engine") for c in commits} == {"spark"}, commits
+    # The retrain compiled the forest; the executors scored with it.
+    assert {c.get(PREDICTOR_KEY) for c in commits} == {f"compiled:{compiler_version()}"}
+    assert all("Apache-Spark" in c.get("engineInfo", "") for c in commits), commits
+    scored_nights = {day for day in NIGHTS if str(day) in " ".join(map(str, commits))}
+    assert scored_nights == set(NIGHTS), commits
+    # retrain's features, then one feature and one scoring application per night (the
+    # monitoring tasks read Delta in-process and start none).
+    finished = spark_cluster.completed_applications()
+    assert len([app for app in finished if app["name"] == "nightjar"]) >= 1 + 2 * len(NIGHTS)
 
 
 def test_nightjar_run_drives_the_running_airflow(onboarded, shell):

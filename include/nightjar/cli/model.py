@@ -29,11 +29,20 @@ def _model_name(name: str | None) -> str:
 @model.command("history")
 @click.option("--name", help="Registered model (default: the dataset config's model).")
 def model_history(name: str | None) -> None:
-    """Every alias move: when, from which version to which, by whom and why."""
+    """Every alias move: when, from which version to which, by whom and why; then each
+    version's compiled forest: whether it passed its check, or why the Booster scores it."""
+    from nightjar.promotion.compilation import compiled_verdicts
     from nightjar.promotion.registry import history
 
-    frame = history(load_settings(), _model_name(name))
+    settings, model_name = load_settings(), _model_name(name)
+    frame = history(settings, model_name)
     click.echo(frame.to_string(index=False) if len(frame) else "no alias moves recorded yet")
+    verdicts = compiled_verdicts(settings, model_name)
+    if verdicts:
+        click.echo("\ncompiled forests (what scores each version):")
+        for version, verdict in verdicts.items():
+            summary = verdict.summary() if verdict else "none recorded: the Booster scores"
+            click.echo(f"  v{version}: {summary}")
 
 
 @model.command("rollback")

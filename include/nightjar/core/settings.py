@@ -93,6 +93,19 @@ class Settings(BaseSettings):
         "score it with mapInArrow and write it with delta-spark (needs `nightjar spark "
         "fetch-jars`); no row passes through the driver.",
     )
+    compile_budget_seconds: float = Field(
+        default=120,
+        description="Time a new model version's forest may take to compile with lleaves at "
+        "registration; past it (or on any compile error) the version scores with LightGBM's "
+        "Booster. 0 turns compilation off.",
+        ge=0,
+    )
+    scoring_threads: int | None = Field(
+        default=None,
+        description="Threads a scoring process predicts with (compiled forest or Booster); "
+        "unset means every core. The Spark engine's executors use one per task.",
+        ge=1,
+    )
     warehouse_uri: str | None = Field(
         default=None,
         description="Where Delta tables live: a path, s3://..., or lakefs://repo/branch/path "

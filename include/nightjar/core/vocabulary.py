@@ -24,6 +24,7 @@ TAG_GATE = "nightjar.gate"  # "passed" or "failed"
 TAG_TRAINING_KEY = "nightjar.training_key"  # its rows in training_features (TRAINING_RUN)
 TAG_MODEL_SHA256 = "nightjar.model_sha256"
 TAG_RUN_ID = "nightjar.run_id"  # on a registered version: the run that trained it
+TAG_COMPILED_FOREST = "nightjar.compiled_forest"  # on a version: its compile verdict (JSON)
 
 # lakeFS commit metadata
 COMMIT_RUN_ID = "nightjar.run_id"  # the Airflow run (or CLI command) that made the commit

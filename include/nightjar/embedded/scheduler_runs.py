@@ -151,6 +151,8 @@ def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> 
         promoted = api.return_value("nightjar_retrain", run_id, "register_and_promote")
         role = "champion" if promoted["promoted"] else "challenger (awaits approval)"
         outcome["result"] = f"trained; passed the gate; v{promoted['version']} is {role}"
+        if promoted.get("compiled"):
+            outcome["result"] += f"; {promoted['compiled']}"
     else:
         outcome["result"] = f"ended {state}"
     return outcome

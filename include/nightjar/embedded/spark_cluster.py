@@ -46,12 +46,20 @@ class SparkCluster:
     def master_url(self) -> str:
         return f"spark://127.0.0.1:{self.master_port}"
 
-    def alive_workers(self) -> int:
+    def status(self) -> dict:
+        """The master's own view (its web UI's ``/json/``); empty while it is not up."""
         try:
-            status = httpx.get(f"http://127.0.0.1:{self.ui_port}/json/", timeout=3).json()
+            return httpx.get(f"http://127.0.0.1:{self.ui_port}/json/", timeout=3).json()
         except (httpx.HTTPError, ValueError):
-            return 0
-        return sum(worker["state"] == "ALIVE" for worker in status.get("workers", []))
+            return {}
+
+    def alive_workers(self) -> int:
+        workers = self.status().get("workers", [])
+        return sum(worker["state"] == "ALIVE" for worker in workers)
+
+    def completed_applications(self) -> list[dict]:
+        """The applications (one per Spark driver) that ran on the cluster and ended."""
+        return self.status().get("completedapps", [])
 
     def stop(self) -> None:
         for process in reversed(self.processes):

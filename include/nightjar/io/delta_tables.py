@@ -187,7 +187,7 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
     if table is None:
         return None
     for commit in table.history():  # newest first
-        recorded = str(commit.get(key) or _user_metadata(commit).get(key, ""))
+        recorded = str(commit_metadata(commit).get(key, ""))
         if recorded == value or (len(value) >= 7 and recorded.startswith(value)):
             return int(commit["version"])
     return None
@@ -204,13 +204,16 @@ def rows_written_by_newest_commit(uri: str) -> int:
     raise ValueError(f"{uri}: the newest commit records no row count ({sorted(metrics)})")
 
 
-def _user_metadata(commit: dict) -> dict:
-    """The metadata delta-spark records (one JSON string, ``userMetadata``) as a dict."""
+def commit_metadata(commit: dict) -> dict:
+    """The metadata a writer recorded on a commit of ``DeltaTable.history()``: delta-rs
+    keeps each key at the top level, delta-spark one JSON string in ``userMetadata``."""
     try:
         recorded = json.loads(commit.get("userMetadata") or "{}")
     except ValueError:
-        return {}
-    return recorded if isinstance(recorded, dict) else {}
+        recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    return {**commit, **recorded}
 
 
 def partition_dates(uri: str, column: str) -> set[dt.date]:

@@ -109,9 +109,11 @@ class GateVerdict(Contract):
 
 
 class Registration(ModelVersionRef):
-    """The version registered as challenger, and whether the promotion rule made it champion."""
+    """The version registered as challenger, whether the promotion rule made it champion,
+    and what became of compiling its forest (``CompiledVerdict.summary``)."""
 
     promoted: bool
+    compiled: str = ""
 
 
 # --- scoring ------------------------------------------------------------------------------

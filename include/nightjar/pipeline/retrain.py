@@ -135,9 +135,11 @@ def _model_sha256(settings: Settings, run_id: str) -> str | None:
 def register_and_promote(
     run: RunInfo, trained: TrainedModel, decision: GateVerdict
 ) -> Registration:
-    """Register the version as challenger; make it champion if the promotion rule allows it
-    now."""
+    """Register the version as challenger, with its forest compiled and checked for the
+    nightly runs (``promotion.compilation``; a failure there leaves the Booster); make it
+    champion if the promotion rule allows it now."""
     from nightjar.core.gate_policy import load_policy
+    from nightjar.promotion.compilation import compile_and_check
     from nightjar.promotion.rule import may_promote
 
     settings, config = step_context()
@@ -148,6 +150,9 @@ def register_and_promote(
         name,
         tags={TAG_RUN_ID: trained.run_id, TAG_MODEL_SHA256: trained.model_sha256},
     )
+    compiled = compile_and_check(
+        settings, config, name, version, run_id=trained.run_id, model_sha256=trained.model_sha256
+    ).summary()
     registry.move_alias(
         settings,
         name,
@@ -166,7 +171,7 @@ def register_and_promote(
     )
     if not verdict.allowed:
         log.info("%s %s", name, verdict.reason)
-        return Registration(model_name=name, version=version, promoted=False)
+        return Registration(model_name=name, version=version, promoted=False, compiled=compiled)
     registry.promote(
         settings,
         name,
@@ -178,4 +183,4 @@ def register_and_promote(
     from nightjar.promotion.model_card import write_model_card
 
     write_model_card(settings, config, name, version)
-    return Registration(model_name=name, version=version, promoted=True)
+    return Registration(model_name=name, version=version, promoted=True, compiled=compiled)

@@ -102,6 +102,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
         ModelRef,
         ScoringContext,
         canary_mix,
+        compiled_artifact_for,
         load_model_text,
         score_partition_on_spark,
         score_table,
@@ -129,6 +130,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
         role: dict(
             categories=load_categories(settings, model.run_id),
             model_text=load_model_text(settings, model),
+            compiled=compiled_artifact_for(settings, model),
         )
         for role, model in pinned.items()
     }

@@ -26,6 +26,7 @@ def render_model_card(settings: Settings, config: DatasetConfig, name: str, vers
     from mlflow.exceptions import MlflowException
 
     from nightjar.promotion import registry
+    from nightjar.promotion.compilation import recorded_verdict
 
     mlflow_client = tracking.client(settings)
     model_version = mlflow_client.get_model_version(name, version)
@@ -56,6 +57,7 @@ def render_model_card(settings: Settings, config: DatasetConfig, name: str, vers
             if k.startswith("slice.") and k.endswith(".roc_auc")
         },
         gate=gate,
+        compiled=recorded_verdict(settings, name, version),
         approvals=list(history[history["to_version"] == str(version)].itertuples()),
     )
 

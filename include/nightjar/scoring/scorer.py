@@ -1,7 +1,9 @@
 """Nightly batch scoring: one date's features, one pinned model version, one Delta partition.
 
 The hot path is ``score_record_batches``: Arrow batches in, Arrow batches out, the
-Booster loaded once per process and cached by its hash. Two engines run it:
+predictor loaded once per process and cached. The predictor is the version's compiled
+forest when one passed its check at registration (``nightjar.promotion.compilation``) and
+was built for this machine, else LightGBM's Booster. Two engines run it:
 
 - ``arrow`` (the embedded default): over delta-rs batches in the task process, written
   with delta-rs;
@@ -9,7 +11,7 @@ Booster loaded once per process and cached by its hash. Two engines run it:
   across batches), read and written with delta-spark, so no row passes through the driver.
 
 Either way the result is one atomic overwrite of the date's partition, whose Delta commit
-records the engine.
+records the engine and the predictor.
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from nightjar.core.vocabulary import DECISION, MODEL_TEXT, PROBABILITY, SCORE_DA
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.features.job import FEATURE_SPEC, LAKEFS_COMMIT
 from nightjar.io import delta_tables
+from nightjar.training import compiled_forest
 from nightjar.training.model_inputs import Categories, encode_batch
 
 log = logging.getLogger(__name__)
+PREDICTOR_KEY = "nightjar.predictor"  # scores commits and tables: what predicted the rows
+SELF_CHECK_ROWS = 1_000  # a compiled forest's first rows in a process, checked again
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,129 @@ def booster_for(model_text: str) -> lgb.Booster:
     return _booster(model_text)
 
 
+@dataclass(frozen=True)
+class CompiledArtifact:
+    """A version's compiled forest as scoring loads it: checked against the Booster at
+    registration, built for ``target``, and its digest verified after download."""
+
+    version: str
+    object_code: bytes
+    target: str
+    compiler: str
+
+
+def compiled_artifact_for(settings: Settings, model: ModelRef) -> CompiledArtifact | None:
+    """The version's compiled forest if scoring may use it here, else None (the Booster
+    scores), with the reason logged: none recorded, refused or failed at registration,
+    built for another CPU or compiler, or a download whose digest differs."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    from nightjar.io import tracking
+    from nightjar.promotion.compilation import PASSED, recorded_verdict
+
+    label = f"{model.name} v{model.version}"
+    verdict = recorded_verdict(settings, model.name, model.version)
+    if verdict is None:
+        log.info("%s has no compiled forest (registered without one): the Booster scores", label)
+        return None
+    if verdict.status != PASSED:
+        log.info("%s: %s", label, verdict.summary())
+        return None
+    here = (compiled_forest.machine_target(), compiled_forest.compiler_version())
+    if (verdict.target, verdict.compiler) != here:
+        log.info(
+            "%s's compiled forest was built for %s with %s; this machine is %s with %s: "
+            "the Booster scores",
+            label,
+            verdict.target,
+            verdict.compiler,
+            *here,
+        )
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = tracking.download(settings, model.run_id, verdict.artifact_path, Path(tmp))
+        object_code = local.read_bytes()
+    if hashlib.sha256(object_code).hexdigest() != verdict.artifact_sha256:
+        log.error(
+            "%s's compiled forest %s does not match the digest recorded at registration "
+            "(corrupted or replaced): the Booster scores",
+            label,
+            verdict.artifact_path,
+        )
+        return None
+    return CompiledArtifact(model.version, object_code, verdict.target, verdict.compiler)
+
+
+class Predictor:
+    """Probabilities for encoded rows: the compiled forest when it is usable here, else the
+    Booster. A compiled forest's first ``SELF_CHECK_ROWS`` rows in the process are checked
+    against the Booster once more; any disagreement, or a forest that fails to load,
+    switches this process to the Booster for good, with the reason logged."""
+
+    def __init__(
+        self,
+        model_text: str,
+        compiled: CompiledArtifact | None,
+        *,
+        threshold: float,
+        threads: int | None,
+    ) -> None:
+        self.booster = booster_for(model_text)
+        self.threshold, self.threads = threshold, threads
+        self.forest: compiled_forest.CompiledForest | None = None
+        self._checked = False
+        if compiled is None:
+            return
+        if compiled.target != compiled_forest.machine_target():
+            log.warning(
+                "v%s's compiled forest is for %s, this worker is %s: the Booster scores here",
+                compiled.version,
+                compiled.target,
+                compiled_forest.machine_target(),
+            )
+            return
+        try:
+            self.forest = compiled_forest.CompiledForest(model_text, compiled.object_code)
+        except Exception as exc:  # any load failure means: the Booster scores
+            log.error("v%s's compiled forest failed to load (%s): the Booster scores",
+                      compiled.version, exc)  # fmt: skip
+
+    @property
+    def label(self) -> str:
+        """What ``PREDICTOR_KEY`` records."""
+        if self.forest is not None:
+            return f"compiled:{compiled_forest.compiler_version()}"
+        return f"booster:lightgbm-{lgb.__version__}"
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        if self.forest is None:
+            return self.booster.predict(matrix, num_threads=self.threads or 0)
+        compiled = self.forest.predict(matrix, threads=self.threads)
+        if not self._checked:
+            self._checked = True
+            sample = slice(0, SELF_CHECK_ROWS)
+            agreement = compiled_forest.check_agreement(
+                compiled[sample], self.booster.predict(matrix[sample]), threshold=self.threshold
+            )
+            if not agreement.passed:
+                log.error("the compiled forest disagrees with the Booster (%s): the Booster "
+                          "scores", agreement.summary())  # fmt: skip
+                self.forest = None
+                return self.booster.predict(matrix, num_threads=self.threads or 0)
+        return compiled
+
+
+@cache
+def predictor_for(
+    model_text: str, compiled: CompiledArtifact | None, threshold: float, threads: int | None
+) -> Predictor:
+    """A process-wide predictor per model and artifact (loaded once, however many batches
+    follow; on Spark, once per Python worker)."""
+    return Predictor(model_text, compiled, threshold=threshold, threads=threads)
+
+
 def score_record_batches(
     batches: Iterator[pa.RecordBatch],
     *,
@@ -97,13 +225,15 @@ def score_record_batches(
     threshold: float,
     keep: list[str],
     stamp: dict[str, object],
+    compiled: CompiledArtifact | None = None,
+    threads: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Probability and decision for every row, plus the kept columns and lineage stamp."""
-    booster = booster_for(model_text)
+    predict = predictor_for(model_text, compiled, threshold, threads)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        probability = booster.predict(encode_batch(batch, features, categories))
+        probability = predict(encode_batch(batch, features, categories))
         columns = {name: batch.column(name) for name in keep}
         columns[PROBABILITY] = pa.array(probability, pa.float64())
         columns[DECISION] = pa.array(probability >= threshold, pa.bool_())
@@ -139,6 +269,8 @@ def _scoring_kwargs(
     *,
     categories: Categories,
     model_text: str,
+    compiled: CompiledArtifact | None,
+    threads: int | None,
 ) -> dict:
     return dict(
         model_text=model_text,
@@ -147,6 +279,8 @@ def _scoring_kwargs(
         threshold=config.model.threshold,
         keep=_kept_columns(config),
         stamp=_stamp(model, context),
+        compiled=compiled,
+        threads=threads,
     )
 
 
@@ -162,9 +296,11 @@ def score_table(
     *,
     categories: Categories,
     model_text: str,
+    compiled: CompiledArtifact | None = None,
 ) -> pa.Table:
     """Score ``score_date``'s features with ``model`` in this process (the Arrow engine):
-    one row per entity with the probability, the decision and the lineage stamp."""
+    one row per entity with the probability, the decision and the lineage stamp; the
+    schema's metadata names the predictor (``PREDICTOR_KEY``)."""
     features_uri = settings.table_uri(config.table_name("features"))
     source = delta_tables.open_table(features_uri)
     if source is None:
@@ -177,19 +313,33 @@ def score_table(
     )
     if arrow.num_rows == 0:
         raise _missing_features(features_uri, context.score_date.isoformat())
-    kwargs = _scoring_kwargs(config, model, context, categories=categories, model_text=model_text)
-    return pa.Table.from_batches(list(score_record_batches(iter(arrow.to_batches()), **kwargs)))
+    kwargs = _scoring_kwargs(
+        config,
+        model,
+        context,
+        categories=categories,
+        model_text=model_text,
+        compiled=compiled,
+        threads=settings.scoring_threads,
+    )
+    scored = pa.Table.from_batches(list(score_record_batches(iter(arrow.to_batches()), **kwargs)))
+    predictor = predictor_for(
+        model_text, compiled, config.model.threshold, settings.scoring_threads
+    )
+    return scored.replace_schema_metadata({PREDICTOR_KEY: predictor.label})
 
 
 def _scores_metadata(
-    commits: list[str], versions: list[str], context: ScoringContext, engine: str
+    commits: list[str], versions: list[str], context: ScoringContext, engine: str, predictor: str
 ) -> dict[str, str]:
-    """The scores partition's Delta commit metadata: its inputs, models, run and engine."""
+    """The scores partition's Delta commit metadata: its inputs, models, run, engine and
+    predictor."""
     return {
         delta_tables.LAKEFS_COMMIT_KEY: ",".join(sorted(commits)),
         "nightjar.model_version": ",".join(sorted(map(str, versions))),
         "nightjar.dag_run_id": context.dag_run_id,
         "nightjar.scoring_engine": engine,
+        PREDICTOR_KEY: predictor,
     }
 
 
@@ -197,21 +347,24 @@ def write_scores(
     settings: Settings, scored: pa.Table, *, table: str, context: ScoringContext
 ) -> int:
     """Atomically replace the date's partition of ``table`` with ``scored``; the Delta
-    commit records the input commit, the model versions, the DAG run and the engine."""
+    commit records the input commit, the model versions, the DAG run, the engine and the
+    predictor (``score_table``'s schema metadata)."""
     commits = pc.unique(scored.column(LAKEFS_COMMIT)).to_pylist()
     versions = pc.unique(scored.column("model_version")).to_pylist()
+    predictor = (scored.schema.metadata or {}).get(PREDICTOR_KEY.encode(), b"").decode()
     delta_tables.replace_partition(
         settings.table_uri(table),
         scored,
         partition_column=SCORE_DATE,
         value=context.score_date,
-        commit_metadata=_scores_metadata(commits, versions, context, "arrow"),
+        commit_metadata=_scores_metadata(commits, versions, context, "arrow", predictor),
     )
     log.info(
-        "scored %d rows for %s with model version(s) %s into %s",
+        "scored %d rows for %s with model version(s) %s (%s) into %s",
         scored.num_rows,
         context.score_date,
         ", ".join(map(str, versions)),
+        predictor,
         table,
     )
     return scored.num_rows
@@ -238,11 +391,14 @@ def score_partition_on_spark(
     table: str,
     categories: Categories,
     model_text: str,
+    compiled: CompiledArtifact | None = None,
 ) -> int:
     """The Spark engine: the executors read ``score_date``'s features partition with
-    delta-spark, score it with ``mapInArrow`` (``score_record_batches``, one Booster per
-    Python worker) and replace the partition of ``table`` with delta-spark. Rows never pass
-    through the driver; it plans the job and sees the distinct lakeFS commits only."""
+    delta-spark, score it with ``mapInArrow`` (``score_record_batches``, one predictor per
+    Python worker, each task on one thread) and replace the partition of ``table`` with
+    delta-spark. Rows never pass through the driver; it plans the job and sees the distinct
+    lakeFS commits only. The commit records the predictor the driver chose; an executor on
+    another CPU than the artifact's scores with the Booster and says so in its log."""
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
@@ -252,7 +408,15 @@ def score_partition_on_spark(
     features_uri = settings.table_uri(config.table_name("features"))
     if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
         raise _missing_features(features_uri, context.score_date.isoformat())
-    kwargs = _scoring_kwargs(config, model, context, categories=categories, model_text=model_text)
+    kwargs = _scoring_kwargs(
+        config,
+        model,
+        context,
+        categories=categories,
+        model_text=model_text,
+        compiled=compiled,
+        threads=1,
+    )
     features = (
         get_spark(settings)
         .read.format("delta")
@@ -264,18 +428,22 @@ def score_partition_on_spark(
     schema = from_arrow_schema(scored_schema(kept, kwargs["stamp"]))
     scored = features.mapInArrow(lambda batches: score_record_batches(batches, **kwargs), schema)
     commits = [row[0] for row in features.select(LAKEFS_COMMIT).distinct().collect()]
+    predictor = (
+        f"compiled:{compiled.compiler}" if compiled else f"booster:lightgbm-{lgb.__version__}"
+    )
     rows = replace_partition_with_delta_spark(
         scored,
         settings.table_uri(table),
         partition_column=SCORE_DATE,
         value=context.score_date,
-        commit_metadata=_scores_metadata(commits, [model.version], context, "spark"),
+        commit_metadata=_scores_metadata(commits, [model.version], context, "spark", predictor),
     )
     log.info(
-        "scored %d rows for %s with model version %s into %s on Spark (%s)",
+        "scored %d rows for %s with model version %s (%s) into %s on Spark (%s)",
         rows,
         context.score_date,
         model.version,
+        predictor,
         table,
         settings.spark_master,
     )
@@ -291,23 +459,15 @@ def score_partition(
     table: str,
     categories: Categories,
     model_text: str,
+    compiled: CompiledArtifact | None = None,
     engine: str | None = None,
 ) -> int:
     """Score ``score_date``'s features with ``model`` into ``table`` with ``engine``
     (default: ``settings.scoring_engine``); return the row count."""
+    inputs = dict(categories=categories, model_text=model_text, compiled=compiled)
     if (engine or settings.scoring_engine) == "spark":
-        return score_partition_on_spark(
-            settings,
-            config,
-            model,
-            context,
-            table=table,
-            categories=categories,
-            model_text=model_text,
-        )
-    scored = score_table(
-        settings, config, model, context, categories=categories, model_text=model_text
-    )
+        return score_partition_on_spark(settings, config, model, context, table=table, **inputs)
+    scored = score_table(settings, config, model, context, **inputs)
     return write_scores(settings, scored, table=table, context=context)
 
 
@@ -325,4 +485,14 @@ def canary_mix(champion: pa.Table, challenger: pa.Table, *, key: str, share: flo
     stamp) for the canary entities, the champion's for everyone else."""
     served = champion.filter(pa.array(~in_canary(champion.column(key), share)))
     canary = challenger.filter(pa.array(in_canary(challenger.column(key), share)))
-    return pa.concat_tables([served, canary.select(served.column_names)]).sort_by(key)
+    predictors = {
+        (table.schema.metadata or {}).get(PREDICTOR_KEY.encode(), b"").decode()
+        for table in (champion, challenger)
+    }
+    mixed = pa.concat_tables(
+        [served.replace_schema_metadata(None), canary.select(served.column_names)
+         .replace_schema_metadata(None)]
+    )  # fmt: skip
+    return mixed.sort_by(key).replace_schema_metadata(
+        {PREDICTOR_KEY: ",".join(sorted(predictors - {""}))}
+    )

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from nightjar.core.templates import render
+from nightjar.promotion.compilation import CompiledVerdict
 from nightjar.promotion.model_card import _metric_table
 
 
@@ -22,6 +23,7 @@ def _card(config, **overrides) -> str:
         "holdout_metrics": {"roc_auc": 0.81},
         "slice_metrics": {},
         "gate": {"checks": [{"name": "min_auc", "passed": True, "value": 0.81, "threshold": 0.65}]},
+        "compiled": None,
         "approvals": [
             SimpleNamespace(
                 recorded_at=dt.datetime(2026, 3, 1, 2, 0),
@@ -62,3 +64,19 @@ def test_a_missing_value_is_an_error_not_a_blank():
 
     with pytest.raises(jinja2.UndefinedError):
         render("nightjar.promotion", "model_card.html.j2", name="m", version="1")
+
+
+def test_the_card_says_what_scores_the_version(config):
+    assert "No compiled forest" in _card(config)
+    passed = CompiledVerdict(
+        "passed", "", compiler="lleaves-1.3.0-llvmlite-0.44.0", target="x86_64-znver3-e235546b",
+        compile_seconds=2.3, artifact_bytes=418_448, rows_checked=1200, max_abs_diff=2.2e-16,
+    )  # fmt: skip
+    card = _card(config, compiled=passed)
+    assert "compiled (lleaves-1.3.0-llvmlite-0.44.0, x86_64-znver3-e235546b; 2.3 s, 0.4 MB)" in card
+    assert "agrees with the Booster on 1200 holdout rows" in card
+    assert "CPU is\n`x86_64-znver3-e235546b`" in card
+    failed = CompiledVerdict("failed", "did not finish within the 120 s compile budget")
+    card = _card(config, compiled=failed)
+    assert "compilation failed: did not finish within the 120 s compile budget" in card
+    assert "scored with the Booster" in card

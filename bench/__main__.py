@@ -16,6 +16,8 @@ BENCHMARKS = {
     "dashboard": [],
     "spark_startup": [],
     "spark_cluster": ["--sizes", "10000000,50000000"],
+    "compiled_scoring": ["--sizes", "1000000,10000000", "--threads", "1,2"],
+    "nightly_run": ["--sizes", "2000,100000,1000000"],
 }
 
 

@@ -10,13 +10,14 @@ stack up``, ``data init``, one bulk ingest per source, then ``nightjar run`` for
 model, seven nightly scores and their monitoring, through Airflow's scheduler.
 
 It runs on the production-shaped stack: Airflow on PostgreSQL with the LocalExecutor,
-an MLflow tracking server with basic auth, and a Spark standalone cluster (a master and
-two 1-core workers), each on 127.0.0.1 (the embedded stack has its own module,
-``test_as_users_run_it.py``). Spark is the engine there, as a user who outgrew one
-machine sets it up: the executors read the raw exports at the run's commit through the
-lakeFS gateway (``NIGHTJAR_RAW_READER=s3a``), validate them and write the features, the
-quarantine and the scores with delta-spark, and score with ``mapInArrow``; each task's
-driver is capped at 1 GiB and its collected results at 1 MiB.
+and an MLflow tracking server with basic auth, each on 127.0.0.1 (the embedded stack
+has its own module, ``test_as_users_run_it.py``). Then the user moves to a Spark
+standalone cluster (a master and two 1-core workers) by writing a ``.env`` in the working
+folder, which every task's settings read, and scores the last two nights again there: the
+executors read the raw exports at the run's commit through the lakeFS gateway
+(``NIGHTJAR_RAW_READER=s3a``), validate them, write the features with delta-spark, and
+score with ``mapInArrow`` and the compiled forest; each task's driver is capped at 1 GiB
+and its collected results at 1 MiB. The cluster's partitions must equal the local ones.
 """
 
 from __future__ import annotations
@@ -46,36 +47,32 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "bikes"
 AS_OF = dt.date(2025, 6, 7)
 NIGHTS = [AS_OF + dt.timedelta(days=i) for i in range(1, 8)]  # 06-08..06-14
+CLUSTER_NIGHTS = NIGHTS[-2:]  # scored again on the Spark cluster
+# What the scores of a night must keep whichever engine computed them.
+ENGINE_INDEPENDENT = ["trip_id", "probability", "decision", "lakefs_commit", "feature_spec",
+                      "model_version"]  # fmt: skip
 
 
-def spark_on_the_cluster(master_url: str) -> dict[str, str]:
-    """Nightjar's settings for Spark as the engine on the cluster at ``master_url``."""
-    return {
-        "NIGHTJAR_SPARK_MASTER": master_url,
-        "NIGHTJAR_RAW_READER": "s3a",
-        "NIGHTJAR_SPARK_WRITER": "delta-spark",
-        "NIGHTJAR_SCORING_ENGINE": "spark",
-        "NIGHTJAR_SPARK_DRIVER_MEMORY": "1g",
-        # One core per application, so two tasks' applications run side by side.
-        "NIGHTJAR_SPARK_CONF": json.dumps(
-            {"spark.driver.maxResultSize": "1m", "spark.cores.max": "1"}
-        ),
-    }
+def spark_on_the_cluster(master_url: str) -> str:
+    """A ``.env`` that makes Spark the engine on the cluster at ``master_url``."""
+    # One core per application, so two tasks' applications run side by side.
+    conf = json.dumps({"spark.driver.maxResultSize": "1m", "spark.cores.max": "1"})
+    return (
+        f"NIGHTJAR_SPARK_MASTER={master_url}\n"
+        "NIGHTJAR_RAW_READER=s3a\n"
+        "NIGHTJAR_SPARK_WRITER=delta-spark\n"
+        "NIGHTJAR_SCORING_ENGINE=spark\n"
+        "NIGHTJAR_SPARK_DRIVER_MEMORY=1g\n"
+        f"NIGHTJAR_SPARK_CONF='{conf}'\n"
+    )
 
 
 @pytest.fixture(scope="module")
-def shell(
-    tmp_path_factory, production_services: ProductionServices, spark_cluster
-) -> Iterator[UserShell]:
+def shell(tmp_path_factory, production_services: ProductionServices) -> Iterator[UserShell]:
     root = tmp_path_factory.mktemp("onboarding")
     config = root / "work" / "bikes.yaml"
     shell = UserShell.create(
-        root,
-        {
-            "NIGHTJAR_DATASET_CONFIG": str(config),
-            **production_services.nightjar_env(),
-            **spark_on_the_cluster(spark_cluster.master_url),
-        },
+        root, {"NIGHTJAR_DATASET_CONFIG": str(config), **production_services.nightjar_env()}
     )
     for name in ("bikes.yaml", "bikes_policy.yaml"):
         shutil.copy(FIXTURE / name, shell.workdir / name)
@@ -93,10 +90,16 @@ def _ok(shell: UserShell, *command: str, timeout: float = 900) -> str:
 
 OUTPUT: dict[str, str] = {}  # what `nightjar run retrain` and `nightjar run score` printed
 SOCKETS: list[tuple[str, int, str]] = []  # what listened while Airflow ran
+LOCAL_DIGESTS: dict[dt.date, str] = {}  # CLUSTER_NIGHTS' scores before the cluster
 
 
 @pytest.fixture(scope="module")
-def onboarded(shell: UserShell, production_services, tmp_path_factory) -> Settings:
+def onboarded(shell: UserShell, production_services, spark_cluster, tmp_path_factory) -> Settings:
+    settings = Settings(
+        home=shell.home,
+        dataset_config=shell.env["NIGHTJAR_DATASET_CONFIG"],
+        lakefs_standin_port=int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]),
+    )
     _ok(shell, "stack", "up")
     _ok(shell, "data", "init")
     for source, folder in (("trips", "trips"), ("weather", "weather"), ("late_returns", "labels")):
@@ -109,14 +112,27 @@ def onboarded(shell: UserShell, production_services, tmp_path_factory) -> Settin
         _ok(shell, "run", "monitor", "--date", first, "--to", last)
         services = {production_services.postgres_port, production_services.mlflow_port}
         SOCKETS.extend(stack_checks.listening_sockets(shell, services))
+        _rescore_on_the_cluster(shell, settings, spark_cluster.master_url)
     finally:
         airflow.stop()
         _ok(shell, "stack", "down")
-    return Settings(
-        home=shell.home,
-        dataset_config=shell.env["NIGHTJAR_DATASET_CONFIG"],
-        lakefs_standin_port=int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]),
-    )
+    return settings
+
+
+def _rescore_on_the_cluster(shell: UserShell, settings: Settings, master_url: str) -> None:
+    config = load_dataset_config(settings.dataset_config)
+    local = stack_checks.scored_partitions(settings, config)
+    LOCAL_DIGESTS.update(
+        {night: stack_checks.partition_digest(local[night].select(ENGINE_INDEPENDENT),
+                                              "trip_id") for night in CLUSTER_NIGHTS}
+    )  # fmt: skip
+    env_file = shell.workdir / ".env"
+    env_file.write_text(spark_on_the_cluster(master_url))
+    try:
+        first, last = str(CLUSTER_NIGHTS[0]), str(CLUSTER_NIGHTS[-1])
+        OUTPUT["cluster"] = _ok(shell, "run", "score", "--date", first, "--to", last)
+    finally:
+        env_file.unlink()
 
 
 def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
@@ -131,23 +147,33 @@ def test_every_night_is_scored_whole_from_the_raw_exports(onboarded, shell):
     assert shell.leftovers() == []
 
 
-def test_the_cluster_did_the_work(onboarded, spark_cluster):
-    """Every night's features, quarantine check and scores came from Spark applications on
-    the cluster, and each scores partition says the Spark engine wrote it, with the
-    compiled forest."""
+def test_the_cluster_rescored_two_nights_exactly_as_the_local_engine(onboarded, spark_cluster):
+    """The nights scored again on the cluster (features read through s3a, validated and
+    written by Spark; scores by the Spark engine with the compiled forest) hold the same
+    rows, probabilities and decisions as the local run left, and their commits say how
+    they were made."""
     config = load_dataset_config(onboarded.dataset_config)
+    after = stack_checks.scored_partitions(onboarded, config)
+    assert {
+        night: stack_checks.partition_digest(after[night].select(ENGINE_INDEPENDENT), "trip_id")
+        for night in CLUSTER_NIGHTS
+    } == LOCAL_DIGESTS
     scores = delta_tables.open_table(onboarded.table_uri(config.table_name("scores")))
-    commits = [delta_tables.commit_metadata(c) for c in scores.history()]
-    assert {c.get("nightjar.scoring_engine") for c in commits} == {"spark"}, commits
-    # The retrain compiled the forest; the executors scored with it.
-    assert {c.get(PREDICTOR_KEY) for c in commits} == {f"compiled:{compiler_version()}"}
-    assert all("Apache-Spark" in c.get("engineInfo", "") for c in commits), commits
-    scored_nights = {day for day in NIGHTS if str(day) in " ".join(map(str, commits))}
-    assert scored_nights == set(NIGHTS), commits
-    # retrain's features, then one feature and one scoring application per night (the
-    # monitoring tasks read Delta in-process and start none).
-    finished = spark_cluster.completed_applications()
-    assert len([app for app in finished if app["name"] == "nightjar"]) >= 1 + 2 * len(NIGHTS)
+    newest = [delta_tables.commit_metadata(c) for c in scores.history(len(CLUSTER_NIGHTS))]
+    assert {c.get("nightjar.scoring_engine") for c in newest} == {"spark"}, newest
+    assert {c.get(PREDICTOR_KEY) for c in newest} == {f"compiled:{compiler_version()}"}
+    assert all("Apache-Spark" in c.get("engineInfo", "") for c in newest), newest
+    features = delta_tables.open_table(onboarded.table_uri(config.table_name("features")))
+    assert all("Apache-Spark" in c.get("engineInfo", "") for c in features.history(2))
+    # A feature and a scoring application per night, each from its own task's driver.
+    finished = [a for a in spark_cluster.completed_applications() if a["name"] == "nightjar"]
+    assert len(finished) >= 2 * len(CLUSTER_NIGHTS), finished
+
+
+def test_model_history_says_what_scores_each_version(onboarded, shell):
+    printed = _ok(shell, "model", "history", timeout=300)
+    assert f"v1: compiled ({compiler_version()}" in printed, printed
+    assert "agrees with the Booster on" in printed
 
 
 def test_nightjar_run_drives_the_running_airflow(onboarded, shell):

@@ -193,15 +193,19 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
     return None
 
 
-def rows_written_by_newest_commit(uri: str) -> int:
-    """The rows the table's newest commit wrote, from the metrics its writer recorded
-    (delta-spark records ``numOutputRows``, delta-rs ``num_added_rows``)."""
-    (commit,) = open_table(uri).history(1)
-    metrics = commit.get("operationMetrics") or {}
-    for key in ("numOutputRows", "num_added_rows"):
-        if key in metrics:
-            return int(metrics[key])
-    raise ValueError(f"{uri}: the newest commit records no row count ({sorted(metrics)})")
+def rows_written_by_commit(uri: str, key: str, value: str, *, search: int = 100) -> int:
+    """The rows written by the commit whose metadata records ``key`` = ``value``, from the
+    metrics its writer recorded (delta-spark records ``numOutputRows``, delta-rs
+    ``num_added_rows``); only the newest ``search`` commits are searched."""
+    for commit in open_table(uri).history(search):  # newest first
+        if commit_metadata(commit).get(key) != value:
+            continue
+        metrics = commit.get("operationMetrics") or {}
+        for name in ("numOutputRows", "num_added_rows"):
+            if name in metrics:
+                return int(metrics[name])
+        raise ValueError(f"{uri}: commit {commit['version']} records no row count")
+    raise ValueError(f"{uri}: no commit among the newest {search} records {key}={value}")
 
 
 def commit_metadata(commit: dict) -> dict:

@@ -129,6 +129,20 @@ def replace_partition_with_delta_spark(
     )
 
 
+# delta-spark's optimistic-concurrency conflicts that a second attempt resolves: writers
+# that created the same new table at once, or committed between our read and our commit.
+# replaceWhere is idempotent, so trying again is safe.
+_RETRYABLE_CONFLICTS = (
+    "ProtocolChangedException",
+    "MetadataChangedException",
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentTransactionException",
+)
+_MAX_WRITE_ATTEMPTS = 5
+WRITE_ID_KEY = "nightjar.write_id"
+
+
 def replace_where_with_delta_spark(
     frame,
     uri: str,
@@ -140,17 +154,31 @@ def replace_where_with_delta_spark(
     """Replace the rows matching ``predicate`` (built from validated identifiers and
     literals, e.g. by ``delta_tables.date_range_predicate``) with ``frame`` in one
     delta-spark commit; create the table, partitioned by ``partition_column``, if absent.
-    Return the rows written."""
-    writer = (
-        frame.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", predicate)
-        # delta-spark keeps commit metadata in one string; delta_tables reads it back.
-        .option("userMetadata", json.dumps(commit_metadata or {}, sort_keys=True))
-    )
-    if delta_tables.open_table(uri) is None:
-        writer = writer.partitionBy(partition_column)
-    writer.save(uri)
-    rows = delta_tables.rows_written_by_newest_commit(uri)
+    A concurrent writer's conflicting commit (several runs creating the table at once) is
+    retried. Return the rows written, read from this write's own commit (found by a write
+    id in its metadata: other writers may have committed since)."""
+    from py4j.protocol import Py4JJavaError
+
+    write_id = uuid.uuid4().hex
+    metadata = {**(commit_metadata or {}), WRITE_ID_KEY: write_id}
+    for attempt in range(1, _MAX_WRITE_ATTEMPTS + 1):
+        writer = (
+            frame.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            # delta-spark keeps commit metadata in one string; delta_tables reads it back.
+            .option("userMetadata", json.dumps(metadata, sort_keys=True))
+        )
+        if delta_tables.open_table(uri) is None:
+            writer = writer.partitionBy(partition_column)
+        try:
+            writer.save(uri)
+            break
+        except Py4JJavaError as exc:
+            conflict = next((c for c in _RETRYABLE_CONFLICTS if c in str(exc)), None)
+            if conflict is None or attempt == _MAX_WRITE_ATTEMPTS:
+                raise
+            log.info("%s: %s from a concurrent writer; writing again (%d)", uri, conflict, attempt)
+    rows = delta_tables.rows_written_by_commit(uri, WRITE_ID_KEY, write_id)
     log.info("delta-spark replaced %s in %s: %d rows", predicate, uri, rows)
     return rows

@@ -105,3 +105,14 @@ def test_delta_rs_and_delta_spark_alternate_on_one_table_and_all_readers_agree(
         for commit in commits
     ]
     assert versions == [0, 1, 2, 3]
+
+
+def test_concurrent_writers_creating_one_table_both_land(spark_cluster, tmp_path):
+    """Two runs whose first write creates the same table at once (a backfill of a new
+    dataset): delta-spark refuses one commit (ProtocolChangedException); the writer tries
+    again, and each reports the rows of its own commit, not the other's."""
+    home = tmp_path / "home"
+    uri = str(home / "warehouse" / "features_concurrent")
+    result = _job(spark_cluster, home, "write-concurrently", uri, str(DAY_ONE), str(DAY_TWO),
+                  "3000")  # fmt: skip
+    assert result == {"rows": [3000, 3000], "counts": {str(DAY_ONE): 3000, str(DAY_TWO): 3000}}

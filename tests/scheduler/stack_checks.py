@@ -43,10 +43,12 @@ def scored_partitions(settings: Settings, config: DatasetConfig) -> dict[dt.date
     }
 
 
-def partition_digest(partition: pa.Table, key: str) -> str:
-    """Content digest of a partition, independent of row and file order, leaving out
-    ``scored_at`` (the wall-clock time of the write, which a rerun changes by design)."""
-    ordered = partition.drop_columns(["scored_at"]).sort_by([(key, "ascending")])
+def partition_digest(partition: pa.Table, key: str, columns: list[str] | None = None) -> str:
+    """Content digest of a partition, independent of row and file order: of ``columns``,
+    or of every column but ``scored_at`` (the wall-clock time of the write, which a rerun
+    changes by design)."""
+    kept = columns or [name for name in partition.column_names if name != "scored_at"]
+    ordered = partition.select(kept).sort_by([(key, "ascending")])
     return hashlib.sha256(str(ordered.to_pydict()).encode()).hexdigest()
 
 

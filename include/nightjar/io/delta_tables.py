@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -124,6 +125,56 @@ def replace_partition(
         target_file_size=target_file_size,
         commit_metadata=commit_metadata,
     )
+
+
+def replace_partition_from_batches(
+    uri: str,
+    batches: Callable[[], pa.RecordBatchReader],
+    *,
+    partition_column: str,
+    value: dt.date | str,
+    commit_metadata: dict[str, str] | None = None,
+) -> int:
+    """``replace_partition`` for data that arrives as a stream: delta-rs encodes and writes
+    each batch while the next is computed, so reading, computing and writing overlap, and
+    the partition is never held whole in memory. ``batches`` makes a fresh stream per
+    attempt (a commit that loses to a concurrent writer is written again). A batch with a
+    row outside the partition fails the write before its commit. Returns the rows written.
+    """
+    column = validate_identifier(partition_column, what="partition column")
+    literal = partition_literal(value)
+    written = 0
+
+    def checked() -> pa.RecordBatchReader:
+        nonlocal written
+        written = 0
+        reader = batches()
+
+        def each() -> Iterator[pa.RecordBatch]:
+            nonlocal written
+            for batch in reader:
+                values = pc.unique(batch.column(column)).to_pylist()
+                if any(partition_literal(v) != literal for v in values):
+                    raise ValueError(f"rows written to {uri} fall outside {column} = '{literal}'")
+                written += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, each())
+
+    def write() -> None:
+        write_deltalake(
+            uri,
+            checked(),
+            mode="overwrite",
+            predicate=f"{column} = '{literal}'",
+            partition_by=[column],
+            schema_mode="merge",
+            commit_properties=CommitProperties(custom_metadata=commit_metadata or {}),
+            storage_options=storage_options(uri),
+        )
+
+    _with_commit_retry(write, what=f"replace {uri} where {column} = '{literal}'")
+    return written
 
 
 def date_range_predicate(

@@ -104,7 +104,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
         canary_mix,
         compiled_artifact_for,
         load_model_text,
-        score_partition_on_spark,
+        score_partition,
         score_table,
         write_scores,
     )
@@ -136,13 +136,12 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
     }
     share = config.model.canary_share
     canary = "challenger" in pinned and share > 0
-    if settings.scoring_engine == "spark" and not canary:
+    if not canary:
         rows = {
-            role: score_partition_on_spark(
-                settings, config, model, context, table=tables[role], **inputs[role]
-            )
+            role: score_partition(settings, config, model, context, table=tables[role],
+                                  **inputs[role])
             for role, model in pinned.items()
-        }
+        }  # fmt: skip
     else:
         if settings.scoring_engine == "spark":
             log.warning(

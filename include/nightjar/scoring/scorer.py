@@ -5,8 +5,10 @@ predictor loaded once per process and cached. The predictor is the version's com
 forest when one passed its check at registration (``nightjar.promotion.compilation``) and
 was built for this machine, else LightGBM's Booster. Two engines run it:
 
-- ``arrow`` (the embedded default): over delta-rs batches in the task process, written
-  with delta-rs;
+- ``arrow`` (the embedded default): in the task process, streaming: delta-rs reads the
+  features partition batch by batch and writes each scored batch while the next is read
+  and scored (``write_scores_streaming``; a canary, which mixes two models' rows, scores
+  whole tables with ``score_table`` instead);
 - ``spark``: with ``mapInArrow`` on the executors (one Booster per Python worker, reused
   across batches), read and written with delta-spark, so no row passes through the driver.
 
@@ -17,6 +19,7 @@ records the engine and the predictor.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -298,9 +301,10 @@ def score_table(
     model_text: str,
     compiled: CompiledArtifact | None = None,
 ) -> pa.Table:
-    """Score ``score_date``'s features with ``model`` in this process (the Arrow engine):
-    one row per entity with the probability, the decision and the lineage stamp; the
-    schema's metadata names the predictor (``PREDICTOR_KEY``)."""
+    """Score ``score_date``'s features with ``model`` in this process into one table: one
+    row per entity with the probability, the decision and the lineage stamp; the schema's
+    metadata names the predictor (``PREDICTOR_KEY``). For a canary, which mixes two
+    models' tables before the write; ``score_partition`` streams instead."""
     features_uri = settings.table_uri(config.table_name("features"))
     source = delta_tables.open_table(features_uri)
     if source is None:
@@ -327,6 +331,71 @@ def score_table(
         model_text, compiled, config.model.threshold, settings.scoring_threads
     )
     return scored.replace_schema_metadata({PREDICTOR_KEY: predictor.label})
+
+
+def write_scores_streaming(
+    settings: Settings,
+    config: DatasetConfig,
+    model: ModelRef,
+    context: ScoringContext,
+    *,
+    table: str,
+    categories: Categories,
+    model_text: str,
+    compiled: CompiledArtifact | None = None,
+) -> int:
+    """The Arrow engine without holding the night in memory: the features partition is
+    read batch by batch, each batch scored, and delta-rs writes each while the next is read
+    and scored (``delta_tables.replace_partition_from_batches``). The first batch is scored
+    before the write starts: it settles the predictor (the compiled forest's self-check),
+    which the commit records. Returns the rows written."""
+    features_uri = settings.table_uri(config.table_name("features"))
+    if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
+        raise _missing_features(features_uri, context.score_date.isoformat())
+    kwargs = _scoring_kwargs(
+        config, model, context, categories=categories, model_text=model_text,
+        compiled=compiled, threads=settings.scoring_threads,
+    )  # fmt: skip
+    table_of_features = delta_tables.open_table(features_uri)
+    partition = [(FEATURE_DATE, "=", context.score_date.isoformat())]
+    # The commit records the lakeFS commits read before any row is written: one column's
+    # pass (dictionary-encoded in Parquet, so cheap).
+    commits = pc.unique(
+        table_of_features.to_pyarrow_table(partitions=partition, columns=[LAKEFS_COMMIT]).column(
+            LAKEFS_COMMIT
+        )
+    ).to_pylist()
+
+    def scored_batches() -> pa.RecordBatchReader:
+        source = table_of_features.to_pyarrow_dataset(partitions=partition).to_batches(
+            columns=kwargs["keep"] + config.feature_names
+        )
+        scored = score_record_batches(iter(source), **kwargs)
+        first = next(scored, None)  # scoring it settles the predictor (its self-check)
+        if first is None:
+            raise _missing_features(features_uri, context.score_date.isoformat())
+        return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], scored))
+
+    started = [scored_batches()]  # the first attempt's stream, its first batch scored
+
+    def stream() -> pa.RecordBatchReader:
+        return started.pop() if started else scored_batches()
+
+    predictor = predictor_for(model_text, compiled, kwargs["threshold"], settings.scoring_threads)
+    rows = delta_tables.replace_partition_from_batches(
+        settings.table_uri(table),
+        stream,
+        partition_column=SCORE_DATE,
+        value=context.score_date,
+        commit_metadata=_scores_metadata(
+            commits, [model.version], context, "arrow", predictor.label
+        ),
+    )
+    log.info(
+        "scored %d rows for %s with model version %s (%s) into %s",
+        rows, context.score_date, model.version, predictor.label, table,
+    )  # fmt: skip
+    return rows
 
 
 def _scores_metadata(
@@ -467,8 +536,7 @@ def score_partition(
     inputs = dict(categories=categories, model_text=model_text, compiled=compiled)
     if (engine or settings.scoring_engine) == "spark":
         return score_partition_on_spark(settings, config, model, context, table=table, **inputs)
-    scored = score_table(settings, config, model, context, **inputs)
-    return write_scores(settings, scored, table=table, context=context)
+    return write_scores_streaming(settings, config, model, context, table=table, **inputs)
 
 
 def in_canary(entity_ids: pa.ChunkedArray, share: float) -> np.ndarray:

@@ -73,6 +73,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
 
     from nightjar.core.dataset_config import load_dataset_config
     from nightjar.core.settings import load_settings
+    from nightjar.core.vocabulary import FEATURE_SPEC, LAKEFS_COMMIT
     from nightjar.embedded import demo_data
     from nightjar.embedded.supervisor import EmbeddedStack
     from nightjar.features.definitions import (
@@ -81,7 +82,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
         join_sources,
         spec_hash,
     )
-    from nightjar.features.job import FEATURE_SPEC, LAKEFS_COMMIT, run_feature_job, validate_source
+    from nightjar.features.job import run_feature_job, validate_source
     from nightjar.ingest.landing import Batch, ingest, protect_main
     from nightjar.ingest.validation import PARTITION_COLUMN, validate_features
     from nightjar.io import delta_tables, raw_tables, snapshots

@@ -12,6 +12,8 @@ TRAINING_RUN = "training_run"  # training features: the run (branch) that built 
 PROBABILITY = "probability"  # scores: the model's predicted probability
 DECISION = "decision"  # scores: probability >= the model's threshold
 PREDICTION = "prediction"  # a training run's holdout: its own predictions
+LAKEFS_COMMIT = "lakefs_commit"  # features and scores: the lakeFS commit a row was read at
+FEATURE_SPEC = "feature_spec"  # features and scores: the feature definitions' hash
 
 # Artifacts of a training run in MLflow
 MODEL_DIR = "model_file"

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from nightjar.core.dataset_config import DatasetConfig, SourceTable
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import FEATURE_SPEC, LAKEFS_COMMIT
 from nightjar.features.definitions import FEATURE_DATE, compute_features, join_sources, spec_hash
 from nightjar.ingest.validation import (
     PARTITION_COLUMN,
@@ -36,8 +37,6 @@ from nightjar.io.spark_delta import (
 )
 
 log = logging.getLogger(__name__)
-LAKEFS_COMMIT = "lakefs_commit"
-FEATURE_SPEC = "feature_spec"
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,15 @@ import pyarrow.compute as pc
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
-from nightjar.core.vocabulary import DECISION, MODEL_TEXT, PROBABILITY, SCORE_DATE
-from nightjar.features.definitions import FEATURE_DATE
-from nightjar.features.job import FEATURE_SPEC, LAKEFS_COMMIT
+from nightjar.core.vocabulary import (
+    DECISION,
+    FEATURE_DATE,
+    FEATURE_SPEC,
+    LAKEFS_COMMIT,
+    MODEL_TEXT,
+    PROBABILITY,
+    SCORE_DATE,
+)
 from nightjar.io import delta_tables
 from nightjar.training import compiled_forest
 from nightjar.training.model_inputs import Categories, encode_batch

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "dashboard": [],
     "spark_startup": [],
     "spark_cluster": ["--sizes", "10000000,50000000"],
+    "features_cluster": ["--sizes", "1000000,10000000", "--paths", "embedded,embedded-8g,cluster"],
     "compiled_scoring": ["--sizes", "1000000,10000000", "--threads", "1,2"],
     "nightly_run": ["--sizes", "2000,100000,1000000"],
 }

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -89,3 +94,52 @@ def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += each.memory_info().rss
+    return total
+
+
+def run_measured_child(module: str, args: list[str], env: dict, limit_bytes: int) -> dict:
+    """Run ``python -m module *args``, sampling its process tree's RSS every 0.2 s; stop it
+    past ``limit_bytes`` rather than leave it to the OOM killer. Returns the peak, the wall
+    time and the JSON object the child printed last (or why it failed)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak, stopped = 0, False
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, stopped
+        process = psutil.Process(child.pid)
+        while not done.wait(0.2):
+            try:
+                peak = max(peak, _tree_rss(process))
+            except psutil.Error:
+                return
+            if peak > limit_bytes and not stopped:
+                stopped = True
+                for each in [*process.children(recursive=True), process]:
+                    each.kill()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = child.communicate()
+    done.set()
+    sampler.join()
+    result = {"peak_rss_mib": round(peak / 2**20), "wall_s": time.perf_counter() - started}
+    if stopped:
+        return {**result, "failed": f"stopped at {limit_bytes / 2**30:.0f} GiB tree RSS"}
+    if child.returncode != 0:
+        return {**result, "failed": (err.strip().splitlines() or ["?"])[-1][:160]}
+    return {**result, **json.loads(out.strip().splitlines()[-1])}

@@ -22,20 +22,15 @@ fitting, rather than left to the kernel's OOM killer.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
-from bench.common import print_table, train_model, write_results
+from bench.common import print_table, run_measured_child, train_model, write_results
 
 DAY = dt.date(2026, 3, 1)
 COMMIT = "0" * 64
@@ -105,53 +100,6 @@ def _score(engine: str, model_file: str, categories_file: str) -> None:
     stop_spark()
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for each in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += each.memory_info().rss
-    return total
-
-
-def _run_child(args: list[str], env: dict, limit_bytes: int) -> dict:
-    """Run a child, sampling its tree's RSS; stop it past ``limit_bytes``."""
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bench.spark_cluster", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    peak, stopped = 0, False
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak, stopped
-        process = psutil.Process(child.pid)
-        while not done.wait(0.2):
-            try:
-                peak = max(peak, _tree_rss(process))
-            except psutil.Error:
-                return
-            if peak > limit_bytes and not stopped:
-                stopped = True
-                for each in [*process.children(recursive=True), process]:
-                    each.kill()
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = child.communicate()
-    done.set()
-    sampler.join()
-    result = {"peak_rss_mib": round(peak / 2**20), "wall_s": time.perf_counter() - started}
-    if stopped:
-        return {**result, "failed": f"stopped at {limit_bytes / 2**30:.0f} GiB tree RSS"}
-    if child.returncode != 0:
-        return {**result, "failed": (err.strip().splitlines() or ["?"])[-1][:160]}
-    return {**result, **json.loads(out.strip().splitlines()[-1])}
-
-
 def run(sizes: list[int], rss_limit_gib: float) -> list[dict]:
     from nightjar.core.dataset_config import load_dataset_config
     from nightjar.core.settings import load_settings
@@ -186,13 +134,18 @@ def run(sizes: list[int], rss_limit_gib: float) -> list[dict]:
     try:
         for size in sizes:
             print(f"generating {size:,} feature rows on the cluster", flush=True)
-            generated = _run_child(["_generate", str(size)], spark_env, limit)
+            generated = run_measured_child(
+                "bench.spark_cluster", ["_generate", str(size)], spark_env, limit
+            )
             if "failed" in generated:
                 raise RuntimeError(f"generating {size} rows failed: {generated['failed']}")
             for engine, env in (("arrow", base), ("spark", spark_env)):
                 print(f"scoring {size:,} rows with the {engine} engine", flush=True)
-                result = _run_child(
-                    ["_score", engine, str(model_file), str(categories_file)], env, limit
+                result = run_measured_child(
+                    "bench.spark_cluster",
+                    ["_score", engine, str(model_file), str(categories_file)],
+                    env,
+                    limit,
                 )
                 row = {"rows": size, "engine": engine, "peak_rss_mib": result["peak_rss_mib"]}
                 if "failed" in result:

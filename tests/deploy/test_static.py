@@ -28,6 +28,8 @@ def test_compose_declares_the_production_stack():
         "airflow-triggerer",
         "spark-master",
         "spark-worker",
+        "marquez",
+        "marquez-web",
     }
     assert expected <= set(SERVICES)
     for name, service in SERVICES.items():

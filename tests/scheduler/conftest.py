@@ -226,7 +226,7 @@ def start_production_services() -> ProductionServices:
         mlflow_port=free_port(),
         passwords={
             name: secrets.token_hex(12)
-            for name in ("postgres", "airflow", "mlflow", "lakefs", "mlflow_admin")
+            for name in ("postgres", "airflow", "mlflow", "lakefs", "marquez", "mlflow_admin")
         },
     )
     data, pwfile = root / "pgdata", root / "pwfile"
@@ -259,6 +259,7 @@ def _start_mlflow(services: ProductionServices) -> None:
         "AIRFLOW_DB_PASSWORD": services.passwords["airflow"],
         "MLFLOW_DB_PASSWORD": services.passwords["mlflow"],
         "LAKEFS_DB_PASSWORD": services.passwords["lakefs"],
+        "MARQUEZ_DB_PASSWORD": services.passwords["marquez"],
     }
     subprocess.run(["bash", str(REPO / "deploy" / "postgres-init.sh")], env=pg_env, check=True,
                    capture_output=True)  # fmt: skip

@@ -12,15 +12,23 @@ scheduler through ``nightjar run``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
+import subprocess
 import time
 
+import lakefs
 import pytest
 
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.errors import AirflowAPIError
 from nightjar.core.settings import Settings
 from nightjar.embedded import demo, demo_data
+from nightjar.embedded.supervisor import EmbeddedStack
+from nightjar.io import delta_tables, tracking
+from nightjar.io.lakefs_client import make_client
+from nightjar.promotion import registry
+from tests.openlineage.events import read_events, schema_errors, task_events
 
 from . import stack_checks
 from .conftest import (
@@ -80,6 +88,157 @@ def test_demo_goes_through_the_scheduler_and_says_what_the_retrain_did(demo_outp
     assert (user_shell.home / "logs" / "demo.log").is_file()
     assert user_shell.leftovers() == []
     assert wait_for_exit_of(user_shell) == [], "the demo left processes behind"
+
+
+def _events(shell: UserShell) -> list[dict]:
+    return read_events(shell.home / "lineage" / "openlineage.jsonl")
+
+
+def _datasets(events: list[dict], dag_id: str, task_id: str, side: str) -> list[dict]:
+    return [d for e in task_events(events, dag_id, task_id) for d in e.get(side) or []]
+
+
+def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_output, user_shell):
+    """Through the scheduler, the provider's listener sends each task's START and COMPLETE,
+    and Nightjar's glue one RUNNING event with what the task read and wrote: checked
+    against the RunEvent schema, and each dataset against the table or commit it names."""
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    scores_uri = settings.table_uri(config.table_name("scores"))
+    # The listener may write COMPLETE just after Airflow marks the task done.
+    events = wait_until(
+        lambda: (
+            (found := _events(user_shell))
+            and sum(
+                e["eventType"] == "COMPLETE" and e["job"]["name"] == f"{SCORE_DAG}.score"
+                for e in found
+            )
+            >= NIGHTS
+            and found
+        ),
+        timeout=60,
+        what="the scoring tasks' COMPLETE events",
+    )
+    assert [(e["job"]["name"], err) for e in events for err in schema_errors(e)] == []
+    kinds = {(e["job"]["name"], e["eventType"]) for e in events}
+    for dag_id, tasks in (
+        (SCORE_DAG, ("open_snapshot", "resolve_models", "build_features", "score")),
+        ("nightjar_retrain", ("guard", "open_snapshot", "build_features", "train")),
+    ):
+        for task_id in tasks:
+            assert {(f"{dag_id}.{task_id}", k) for k in ("START", "COMPLETE")} <= kinds
+
+    # Scoring: the raw table at the run's commit in, the features partition out; then the
+    # features and the champion in, the scores partition out, at the version it created.
+    history = {c["version"]: c for c in delta_tables.open_table(scores_uri).history()}
+    for event in task_events(events, SCORE_DAG, "score"):
+        if event["eventType"] != "RUNNING":
+            continue
+        inputs = {d["name"]: d for d in event["inputs"]}
+        model = inputs[f"models/{config.model.name}"]
+        (written,) = [d for d in event["outputs"] if d["name"] == scores_uri]
+        version = int(written["facets"]["version"]["datasetVersion"])
+        commit = delta_tables.commit_metadata(history[version])
+        assert commit["nightjar.model_version"] == model["facets"]["version"]["datasetVersion"]
+        day = written["outputFacets"]["subset"]["outputCondition"]["partitions"][0]
+        rows = delta_tables.open_table(scores_uri, version).to_pyarrow_table(
+            filters=[("score_date", "=", dt.date.fromisoformat(day["dimensions"]["score_date"]))]
+        )
+        assert written["outputFacets"]["outputStatistics"]["rowCount"] == rows.num_rows > 0
+        assert set(rows.column("lakefs_commit").to_pylist()) == {commit["nightjar.lakefs_commit"]}
+    raw = [
+        d
+        for d in _datasets(events, SCORE_DAG, "build_features", "inputs")
+        if d["namespace"] == f"lakefs://{settings.lakefs_repository}"
+    ]
+    assert {d["name"] for d in raw} == {config.sources["applications"].path}
+    scored_commits = set(
+        delta_tables.read(scores_uri, columns=["lakefs_commit"]).column("lakefs_commit").to_pylist()
+    )
+    assert {d["facets"]["version"]["datasetVersion"] for d in raw} <= scored_commits
+    # Retraining: a registered version out, named as MLflow names it.
+    registered = _datasets(events, "nightjar_retrain", "register_and_promote", "outputs")
+    versions = {d["facets"]["version"]["datasetVersion"] for d in registered}
+    client = tracking.client(settings)
+    assert versions and all(client.get_model_version(config.model.name, v) for v in versions)
+
+
+def test_explain_follows_a_score_to_mlflow_lakefs_and_the_dag_run(demo_output, user_shell):
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    scores = delta_tables.read(settings.table_uri(config.table_name("scores"))).to_pandas()
+    row = scores.sort_values(["score_date", config.entity_key]).iloc[-1]
+    day = row["score_date"].isoformat()
+    result = user_shell.run("nightjar", "explain", row[config.entity_key], "--date", day, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    chain = json.loads(result.stdout)
+    assert chain["score"]["probability"] == row["probability"]
+    assert chain["score"]["decision"] == bool(row["decision"])
+    assert chain["score"]["decision"] == (row["probability"] >= chain["score"]["threshold"])
+    assert chain["dag_run"]["dag_run_id"] == row["dag_run_id"]
+    assert chain["notes"] == []
+
+    client = tracking.client(settings)
+    version = client.get_model_version(config.model.name, chain["model"]["version"])
+    assert version.run_id == chain["model"]["run_id"] == row["model_run_id"]
+    assert "champion" in chain["model"]["aliases_at_scoring"]
+    assert chain["model"]["approval"]["to_version"] == chain["model"]["version"]
+    run = client.get_run(version.run_id)
+    assert chain["training"]["lakefs_commit"] == run.data.tags["nightjar.lakefs_commit"]
+    assert chain["training"]["time_range"] == run.data.params["time_range"]
+    assert chain["model"]["model_sha256"] == run.data.tags["nightjar.model_sha256"]
+
+    features = delta_tables.read(
+        settings.table_uri(config.table_name("features")),
+        filters=[
+            ("feature_date", "=", row["score_date"]),
+            (config.entity_key, "=", row[config.entity_key]),
+        ],
+    ).to_pylist()[0]
+    assert chain["features"]["values"] == {n: features[n] for n in config.feature_names}
+    assert chain["features"]["feature_spec"] == row["feature_spec"]
+
+    inputs = chain["inputs"]
+    assert inputs["lakefs_commit"] == row["lakefs_commit"]
+    with EmbeddedStack(settings):
+        lakefs_client = make_client(settings)
+        ref = lakefs.Repository(settings.lakefs_repository, client=lakefs_client).ref(
+            inputs["lakefs_commit"]
+        )
+        assert ref.get_commit().id == inputs["lakefs_commit"]
+        (objects,) = inputs["objects"].values()
+        assert objects and all(ref.object(path).exists() for path in objects)
+        training = lakefs.Repository(settings.lakefs_repository, client=lakefs_client)
+        assert training.ref(chain["training"]["lakefs_commit"]).get_commit().id
+
+    text = user_shell.run("nightjar", "explain", row[config.entity_key], "--date", day)
+    assert text.returncode == 0 and "made champion" in text.stdout, text.stdout + text.stderr
+    print(text.stdout)
+    missing = user_shell.run("nightjar", "explain", "nobody", "--date", day)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith(
+        f"{config.entity_key} 'nobody' was not scored on {day} ({config.table_name('scores')})"
+    )
+
+
+def test_reproduce_gives_the_champion_byte_for_byte(demo_output, user_shell):
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
+    result = user_shell.run("nightjar", "model", "reproduce", champion, "--json", timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    reproduced = json.loads(result.stdout)
+    assert reproduced["byte_identical"] and reproduced["metrics_equal"], reproduced
+    assert reproduced["reproduced_sha256"] == reproduced["recorded_sha256"]
+
+    elsewhere = {**user_shell.env, "NIGHTJAR_GIT_COMMIT": "0" * 40}
+    refused = subprocess.run(
+        ["nightjar", "model", "reproduce", champion], env=elsewhere, cwd=user_shell.workdir,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert f"this checkout is {'0' * 40}" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_the_loop_ran_in_the_scheduler_in_order(airflow: RunningAirflow):

@@ -29,7 +29,9 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from nightjar.airflow.lineage import emit_step_lineage
     from nightjar.core.errors import NightjarError
+    from nightjar.core.lineage_record import recording
     from nightjar.core.run_info import from_context
     from nightjar.pipeline.common import StepSkipped
 
@@ -42,7 +44,8 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             f"{name}: an upstream result breaks its contract: {error}"
         ) from error
     try:
-        result = step(run, *typed_args, **kwargs)
+        with recording() as collected:
+            result = step(run, *typed_args, **kwargs)
     except StepSkipped as skipped:
         # Airflow logs only "Skipping task.": the reason goes in the task's log here.
         log.warning("%s skipped: %s", name, skipped)
@@ -51,6 +54,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if error.retryable:
             raise
         raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+    emit_step_lineage(collected)
     try:
         return xcom_json(step, result)
     except ValidationError as error:

@@ -46,7 +46,7 @@ def main(verbose: bool) -> None:
 
 
 def _register_commands() -> None:
-    from nightjar.cli import data, model, query, stack
+    from nightjar.cli import data, lineage, model, query, stack
 
     for command in (
         stack.demo,
@@ -55,6 +55,7 @@ def _register_commands() -> None:
         stack.spark,
         stack.airflow,
         query.query,
+        lineage.explain,
         model.model,
         model.features,
         model.gate,

@@ -45,6 +45,40 @@ def model_history(name: str | None) -> None:
             click.echo(f"  v{version}: {summary}")
 
 
+@model.command("reproduce")
+@click.argument("version")
+@click.option("--name", help="Registered model (default: the dataset config's model).")
+@click.option(
+    "--force", is_flag=True, help="Replay even if this checkout is not the recorded code commit."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def model_reproduce(version: str, name: str | None, force: bool, as_json: bool) -> None:
+    """Retrain VERSION from its recorded lineage and compare it with the registered model.
+
+    Replays the training run's record: its lakeFS commit, its dataset config (so its
+    feature spec), its parameters, seed and as-of date. The training features are
+    recomputed in a scratch folder; no table is written. Exits 1 unless the model file is
+    byte-identical and the holdout metrics are equal.
+
+    \b
+    Refuses when this checkout is not the code commit that trained VERSION (or that commit
+    had uncommitted changes), unless --force.
+    """
+    import json
+
+    from nightjar.embedded.supervisor import EmbeddedStack
+    from nightjar.lineage.reproduce import reproduce
+
+    if not version.isdigit():
+        raise click.BadParameter(f"{version!r}: expected a version number", param_hint="VERSION")
+    settings = load_settings()
+    with EmbeddedStack(settings):  # lakeFS: the stand-in, started only if it is not up
+        result = reproduce(settings, _model_name(name), version, force=force)
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.summary())
+    if not (result.byte_identical and result.metrics_equal):
+        raise SystemExit(1)
+
+
 @model.command("rollback")
 @click.option("--name", help="Registered model (default: the dataset config's model).")
 @click.option("--to", "to_version", help="Version to restore (default: the previous champion).")

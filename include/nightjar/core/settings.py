@@ -7,6 +7,7 @@ configuration changes. Everything the embedded stack writes lives under ``home``
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -51,6 +52,15 @@ class Settings(BaseSettings):
     mlflow_tracking_password: SecretStr | None = None
     airflow_port: int = Field(
         default=8080, description="Port of the Airflow API server and UI on 127.0.0.1."
+    )
+    openlineage_transport: str | None = Field(
+        default=None,
+        description="OpenLineage transport as Airflow's [openlineage] transport JSON, e.g. "
+        '{"type": "http", "url": "http://127.0.0.1:5000"} for Marquez; unset means a file '
+        "of JSON lines under home (lineage/openlineage.jsonl).",
+    )
+    openlineage_namespace: str = Field(
+        default="nightjar", description="OpenLineage namespace of Nightjar's jobs."
     )
     spark_master: str = "local[2]"
     spark_jars: Path | None = Field(
@@ -179,6 +189,20 @@ class Settings(BaseSettings):
     def mlflow_uri(self) -> str:
         """The MLflow tracking store: the configured server, else SQLite under home."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def openlineage_events_file(self) -> Path:
+        """Where the default file transport appends the OpenLineage events, one per line."""
+        return self.home_dir / "lineage" / "openlineage.jsonl"
+
+    @property
+    def openlineage_transport_json(self) -> str:
+        """The transport Airflow's OpenLineage provider is given: the configured one, else
+        the file under home."""
+        if self.openlineage_transport:
+            return self.openlineage_transport
+        file = {"type": "file", "log_file_path": str(self.openlineage_events_file), "append": True}
+        return json.dumps(file)
 
     @property
     def mlflow_artifact_root(self) -> str:

@@ -33,6 +33,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     airflow_home = settings.home_dir / "airflow"
     api = f"http://127.0.0.1:{settings.airflow_port}"
     database = f"sqlite:///{airflow_home / 'airflow.db'}?timeout=60"
+    # The provider's file transport appends to the file but does not create its folder.
+    settings.openlineage_events_file.parent.mkdir(parents=True, exist_ok=True)
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -50,6 +52,11 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "NIGHTJAR_HOME": str(settings.home_dir),
+        # OpenLineage: every task's START/RUNNING/COMPLETE/FAIL events (nightjar.airflow.lineage),
+        # emitted from a thread of the task process rather than a forked child.
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": settings.openlineage_transport_json,
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": settings.openlineage_namespace,
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
     }
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from nightjar.core import lineage_record
 from nightjar.core.errors import InvalidNameError
 from nightjar.core.names import validate_identifier
 
@@ -33,6 +35,9 @@ _MAX_COMMIT_ATTEMPTS = 8
 _PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Commit metadata key: the lakeFS commit the written rows were computed from.
 LAKEFS_COMMIT_KEY = "nightjar.lakefs_commit"
+# Commit metadata key on every Nightjar write: a unique id, so a writer finds its own commit
+# (its version, its row count) whatever other writers committed since.
+WRITE_ID_KEY = "nightjar.write_id"
 
 
 def storage_options(uri: str) -> dict[str, str] | None:
@@ -74,10 +79,12 @@ def _overwrite_where(
     predicate: str,
     allowed: set[str],
     target_file_size: int | None,
+    partition: dict[str, str],
     commit_metadata: dict[str, str] | None = None,
 ) -> None:
     """One atomic overwrite of the rows matching ``predicate`` (built from validated
-    values only), refusing ``data`` with rows outside it."""
+    values only), refusing ``data`` with rows outside it; noted for lineage as a write of
+    ``partition``."""
     present = (
         {str(v) for v in pc.unique(data.column(column)).to_pylist()} if data.num_rows else set()
     )
@@ -93,11 +100,13 @@ def _overwrite_where(
             partition_by=[column],
             schema_mode="merge",
             target_file_size=target_file_size,
-            commit_properties=CommitProperties(custom_metadata=commit_metadata or {}),
+            commit_properties=CommitProperties(custom_metadata=metadata),
             storage_options=storage_options(uri),
         )
 
+    metadata, write_id = with_write_id(commit_metadata)
     _with_commit_retry(write, what=f"replace {uri} where {predicate}")
+    note_write(uri, write_id, partition=partition, rows=data.num_rows)
 
 
 def replace_partition(
@@ -123,6 +132,7 @@ def replace_partition(
         predicate=f"{column} = '{literal}'",
         allowed={literal},
         target_file_size=target_file_size,
+        partition={column: literal},
         commit_metadata=commit_metadata,
     )
 
@@ -169,11 +179,13 @@ def replace_partition_from_batches(
             predicate=f"{column} = '{literal}'",
             partition_by=[column],
             schema_mode="merge",
-            commit_properties=CommitProperties(custom_metadata=commit_metadata or {}),
+            commit_properties=CommitProperties(custom_metadata=metadata),
             storage_options=storage_options(uri),
         )
 
+    metadata, write_id = with_write_id(commit_metadata)
     _with_commit_retry(write, what=f"replace {uri} where {column} = '{literal}'")
+    note_write(uri, write_id, partition={column: literal}, rows=written)
     return written
 
 
@@ -212,12 +224,19 @@ def replace_date_range(
         if data.num_rows and pc.any(pc.not_equal(data.column(name), literal)).as_py():
             raise ValueError(f"rows written to {uri} must all have {name} = {literal!r}")
     _overwrite_where(
-        uri, data, column=column, predicate=predicate, allowed=days, target_file_size=None
+        uri,
+        data,
+        column=column,
+        predicate=predicate,
+        allowed=days,
+        target_file_size=None,
+        partition={column: f"{start}..{end}", **(only_where or {})},
     )
 
 
 def append(uri: str, data: pa.Table, *, partition_by: list[str] | None = None) -> None:
     """Append ``data`` to the table in one commit, retrying a concurrent-commit conflict."""
+    metadata, write_id = with_write_id(None)
     _with_commit_retry(
         lambda: write_deltalake(
             uri,
@@ -225,10 +244,42 @@ def append(uri: str, data: pa.Table, *, partition_by: list[str] | None = None) -
             mode="append",
             partition_by=partition_by,
             schema_mode="merge",
+            commit_properties=CommitProperties(custom_metadata=metadata),
             storage_options=storage_options(uri),
         ),
         what=f"append to {uri}",
     )
+    note_write(uri, write_id, partition=None, rows=data.num_rows)
+
+
+def with_write_id(commit_metadata: dict[str, str] | None) -> tuple[dict[str, str], str]:
+    """``commit_metadata`` plus a fresh ``WRITE_ID_KEY``, and that id."""
+    write_id = uuid.uuid4().hex
+    return {**(commit_metadata or {}), WRITE_ID_KEY: write_id}, write_id
+
+
+def own_commit(uri: str, write_id: str, *, search: int = 100) -> dict:
+    """The commit of ``uri`` that recorded ``write_id`` (among the newest ``search``), as
+    ``DeltaTable.history()`` gives it; raises ValueError when none did."""
+    for commit in open_table(uri).history(search):  # newest first
+        if commit_metadata(commit).get(WRITE_ID_KEY) == write_id:
+            return commit
+    raise ValueError(f"{uri}: no commit among the newest {search} records write {write_id}")
+
+
+def note_write(uri: str, write_id: str, *, partition: dict[str, str] | None, rows: int) -> None:
+    """Note this write for the step's lineage: the table version its commit created, the
+    partition it replaced, its rows. Reads the log only while a step is recording."""
+    if lineage_record.is_recording():
+        version = int(own_commit(uri, write_id)["version"])
+        lineage_record.note_output(
+            lineage_record.delta_dataset(uri, version, partition=partition, rows=rows)
+        )
+
+
+def note_read(uri: str, table: DeltaTable) -> None:
+    """Note a read of ``table`` (opened from ``uri``) at its version, for the step's lineage."""
+    lineage_record.note_input(lineage_record.delta_dataset(uri, table.version()))
 
 
 def version_with_metadata(uri: str, key: str, value: str) -> int | None:
@@ -244,19 +295,14 @@ def version_with_metadata(uri: str, key: str, value: str) -> int | None:
     return None
 
 
-def rows_written_by_commit(uri: str, key: str, value: str, *, search: int = 100) -> int:
-    """The rows written by the commit whose metadata records ``key`` = ``value``, from the
-    metrics its writer recorded (delta-spark records ``numOutputRows``, delta-rs
-    ``num_added_rows``); only the newest ``search`` commits are searched."""
-    for commit in open_table(uri).history(search):  # newest first
-        if commit_metadata(commit).get(key) != value:
-            continue
-        metrics = commit.get("operationMetrics") or {}
-        for name in ("numOutputRows", "num_added_rows"):
-            if name in metrics:
-                return int(metrics[name])
-        raise ValueError(f"{uri}: commit {commit['version']} records no row count")
-    raise ValueError(f"{uri}: no commit among the newest {search} records {key}={value}")
+def rows_written(commit: dict) -> int:
+    """The rows a commit wrote, from the metrics its writer recorded (delta-spark records
+    ``numOutputRows``, delta-rs ``num_added_rows``)."""
+    metrics = commit.get("operationMetrics") or {}
+    for name in ("numOutputRows", "num_added_rows"):
+        if name in metrics:
+            return int(metrics[name])
+    raise ValueError(f"commit {commit['version']} records no row count")
 
 
 def commit_metadata(commit: dict) -> dict:
@@ -296,4 +342,5 @@ def read(
     table = open_table(uri)
     if table is None:
         return None
+    note_read(uri, table)
     return table.to_pyarrow_table(filters=filters, columns=columns)

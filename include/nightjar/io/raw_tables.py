@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nightjar.core import lineage_record
 from nightjar.io.lakefs_client import call_with_retry
 
 _PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
@@ -83,6 +84,7 @@ def read_partitions(
     ``PARTITION_DATE_COLUMN`` so callers can check freshness and lineage.
     """
     ref = lakefs.Repository(repository, client=client).ref(commit_id)
+    lineage_record.note_input(lineage_record.lakefs_dataset(repository, table_path, commit_id))
     tables = []
     for day, paths in sorted(list_partitions(client, repository, commit_id, table_path).items()):
         if not start <= day <= end:

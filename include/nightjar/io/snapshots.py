@@ -55,6 +55,20 @@ def resolve_commit(client: lakefs.Client, repository: str, ref: str) -> str:
     return call_with_retry(client, lambda: reference.get_commit().id, what=f"resolve {ref}")
 
 
+def commit_details(client: lakefs.Client, repository: str, commit_id: str) -> dict:
+    """A commit's id, message, metadata, parents and time, as lakeFS records them; raises
+    ``NotFoundException`` when the repository does not hold it."""
+    reference = lakefs.Repository(repository, client=client).ref(commit_id)
+    commit = call_with_retry(client, reference.get_commit, what=f"read commit {commit_id[:12]}")
+    return {
+        "id": commit.id,
+        "message": commit.message,
+        "metadata": dict(commit.metadata or {}),
+        "parents": list(commit.parents or []),
+        "created_at": dt.datetime.fromtimestamp(commit.creation_date, dt.UTC).isoformat(),
+    }
+
+
 def open_run_snapshot(
     client: lakefs.Client, repository: str, dag_id: str, run_id: str, *, source: str = MAIN
 ) -> Snapshot:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, Schema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from nightjar.core import lineage_record
 from nightjar.core.names import validate_identifier
 from nightjar.io import delta_tables
 
@@ -81,7 +82,8 @@ def replace_partition_from_spark(
     files = sorted(folder.glob("part-*.parquet"))
     adds = [_add_action(table_dir, f, column, literal) for f in files]
     rows = sum(json.loads(a.stats)["numRecords"] for a in adds)
-    properties = CommitProperties(custom_metadata=commit_metadata or {})
+    metadata, write_id = delta_tables.with_write_id(commit_metadata)
+    properties = CommitProperties(custom_metadata=metadata)
     existing = delta_tables.open_table(uri)
     if existing is None:
         from pyspark.sql.pandas.types import to_arrow_type
@@ -103,6 +105,7 @@ def replace_partition_from_spark(
             commit_properties=properties,
         )
     log.info("committed %d Spark-written files, %d rows, to %s (%s)", len(adds), rows, uri, literal)
+    delta_tables.note_write(uri, write_id, partition={column: literal}, rows=rows)
     return rows
 
 
@@ -125,6 +128,7 @@ def replace_partition_with_delta_spark(
         uri,
         predicate=f"{column} = '{literal}'",
         partition_column=column,
+        partition={column: literal},
         commit_metadata=commit_metadata,
     )
 
@@ -140,7 +144,6 @@ _RETRYABLE_CONFLICTS = (
     "ConcurrentTransactionException",
 )
 _MAX_WRITE_ATTEMPTS = 5
-WRITE_ID_KEY = "nightjar.write_id"
 
 
 def replace_where_with_delta_spark(
@@ -149,6 +152,7 @@ def replace_where_with_delta_spark(
     *,
     predicate: str,
     partition_column: str,
+    partition: dict[str, str] | None = None,
     commit_metadata: dict[str, str] | None = None,
 ) -> int:
     """Replace the rows matching ``predicate`` (built from validated identifiers and
@@ -159,8 +163,7 @@ def replace_where_with_delta_spark(
     id in its metadata: other writers may have committed since)."""
     from py4j.protocol import Py4JJavaError
 
-    write_id = uuid.uuid4().hex
-    metadata = {**(commit_metadata or {}), WRITE_ID_KEY: write_id}
+    metadata, write_id = delta_tables.with_write_id(commit_metadata)
     for attempt in range(1, _MAX_WRITE_ATTEMPTS + 1):
         writer = (
             frame.write.format("delta")
@@ -179,6 +182,12 @@ def replace_where_with_delta_spark(
             if conflict is None or attempt == _MAX_WRITE_ATTEMPTS:
                 raise
             log.info("%s: %s from a concurrent writer; writing again (%d)", uri, conflict, attempt)
-    rows = delta_tables.rows_written_by_commit(uri, WRITE_ID_KEY, write_id)
+    commit = delta_tables.own_commit(uri, write_id)
+    rows = delta_tables.rows_written(commit)
+    lineage_record.note_output(
+        lineage_record.delta_dataset(
+            uri, int(commit["version"]), partition=partition or {"where": predicate}, rows=rows
+        )
+    )
     log.info("delta-spark replaced %s in %s: %d rows", predicate, uri, rows)
     return rows

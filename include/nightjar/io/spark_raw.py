@@ -14,6 +14,7 @@ import re
 
 import lakefs
 
+from nightjar.core import lineage_record
 from nightjar.core.errors import DataValidationError
 from nightjar.core.names import validate_repository
 from nightjar.io.raw_tables import PARTITION_DATE_COLUMN, list_partitions
@@ -50,6 +51,8 @@ def read_partitions(spark, repository: str, commit_id: str, partitions: dict[dt.
     uris = [s3a_uri(repository, commit_id, p) for paths in partitions.values() for p in paths]
     if not uris:
         return None
+    for table_path in sorted({p.rsplit("/date=", 1)[0] for ps in partitions.values() for p in ps}):
+        lineage_record.note_input(lineage_record.lakefs_dataset(repository, table_path, commit_id))
     from pyspark.errors import AnalysisException
 
     try:

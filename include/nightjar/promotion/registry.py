@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from filelock import FileLock
 
+from nightjar.core import lineage_record
 from nightjar.core.errors import RegistryError
 from nightjar.core.settings import Settings
 from nightjar.io import delta_tables
@@ -72,6 +73,9 @@ def register(settings: Settings, model_uri: str, model_name: str, tags: dict[str
     with fluent(settings):
         version = mlflow.register_model(model_uri, model_name, tags=tags)
     log.info("registered %s as %s version %s", model_uri, model_name, version.version)
+    lineage_record.note_output(
+        lineage_record.model_dataset(settings.mlflow_uri, model_name, str(version.version))
+    )
     return str(version.version)
 
 

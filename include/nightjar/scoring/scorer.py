@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nightjar.core import lineage_record
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
@@ -89,6 +90,9 @@ def load_model_text(settings: Settings, model: ModelRef) -> str:
     """The model's LightGBM text, from its MLflow run."""
     from nightjar.io.tracking import read_text
 
+    lineage_record.note_input(
+        lineage_record.model_dataset(settings.mlflow_uri, model.name, model.version)
+    )
     return read_text(settings, model.run_id, MODEL_TEXT)
 
 
@@ -317,6 +321,7 @@ def score_table(
         raise MissingInputError(
             f"feature table {features_uri} does not exist; run the feature step"
         )
+    delta_tables.note_read(features_uri, source)
     arrow = source.to_pyarrow_table(
         filters=[(FEATURE_DATE, "=", context.score_date)],
         columns=_kept_columns(config) + config.feature_names,
@@ -363,6 +368,7 @@ def write_scores_streaming(
         compiled=compiled, threads=settings.scoring_threads,
     )  # fmt: skip
     table_of_features = delta_tables.open_table(features_uri)
+    delta_tables.note_read(features_uri, table_of_features)
     partition = [(FEATURE_DATE, "=", context.score_date.isoformat())]
     # The commit records the lakeFS commits read before any row is written: one column's
     # pass (dictionary-encoded in Parquet, so cheap).
@@ -483,6 +489,7 @@ def score_partition_on_spark(
     features_uri = settings.table_uri(config.table_name("features"))
     if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
         raise _missing_features(features_uri, context.score_date.isoformat())
+    delta_tables.note_read(features_uri, delta_tables.open_table(features_uri))
     kwargs = _scoring_kwargs(
         config,
         model,

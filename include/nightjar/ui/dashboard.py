@@ -181,6 +181,14 @@ def render(
                 [entity, day, day],
             )
         )
+    chain = None
+    if entity and day and scores in tables:
+        from nightjar.lineage.explain import ExplainError, explain, render_text
+
+        try:
+            chain = render_text(explain(settings, config, entity, day))
+        except ExplainError as exc:
+            chain = str(exc)
     return render_template(
         "nightjar.ui",
         "page.html.j2",
@@ -205,4 +213,6 @@ def render(
         aliases=_frame(registry.history(settings, config.model.name).iloc[::-1]),
         entity=entity,
         lineage=lineage,
+        chain=chain,
+        day=day,
     )

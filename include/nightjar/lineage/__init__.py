@@ -1,0 +1,1 @@
+"""Lineage read back: explain a scored row, reproduce a registered model."""

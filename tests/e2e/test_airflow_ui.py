@@ -262,6 +262,10 @@ def test_the_page_shows_champion_nights_and_drift_in_chromium(airflow, config, t
         assert "2026-03-01" in browser.find_element("id", "nights").text
         assert "Drift status per feature" in text and "income_log" in text
         assert "Lineage of 20260301-000001" in text
+        # The chain `nightjar explain` prints, from the same function.
+        chain = browser.find_element("id", "chain").text
+        assert chain.startswith("20260301-000001 on 2026-03-01: probability"), chain
+        assert f"model     {config.model.name} v1" in chain and "MLflow run" in chain, chain
         shot = tmp_path / SCREENSHOT.name
         browser.save_screenshot(str(shot))
     finally:

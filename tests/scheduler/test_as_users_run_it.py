@@ -157,7 +157,11 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
     )
     assert {d["facets"]["version"]["datasetVersion"] for d in raw} <= scored_commits
     # Retraining: a registered version out, named as MLflow names it.
-    registered = _datasets(events, "nightjar_retrain", "register_and_promote", "outputs")
+    registered = [
+        d
+        for d in _datasets(events, "nightjar_retrain", "register_and_promote", "outputs")
+        if d["name"] == f"models/{config.model.name}"
+    ]
     versions = {d["facets"]["version"]["datasetVersion"] for d in registered}
     client = tracking.client(settings)
     assert versions and all(client.get_model_version(config.model.name, v) for v in versions)

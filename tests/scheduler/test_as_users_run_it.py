@@ -229,7 +229,14 @@ def test_reproduce_gives_the_champion_byte_for_byte(demo_output, user_shell):
     settings = _settings(user_shell)
     config = load_dataset_config(settings.dataset_config)
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
-    result = user_shell.run("nightjar", "model", "reproduce", champion, "--json", timeout=900)
+    run_id = tracking.client(settings).get_model_version(config.model.name, champion).run_id
+    recorded = tracking.client(settings).get_run(run_id).data.tags["nightjar.git_commit"]
+    # A clean checkout (CI's) takes the strict path; a developer's edited tree recorded
+    # <sha>-dirty, which reproduce refuses without --force.
+    force = ["--force"] if recorded.endswith("-dirty") else []
+    result = user_shell.run(
+        "nightjar", "model", "reproduce", champion, "--json", *force, timeout=900
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     reproduced = json.loads(result.stdout)
     assert reproduced["byte_identical"] and reproduced["metrics_equal"], reproduced
@@ -442,6 +449,25 @@ def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, us
     assert tries["score"] >= 2
     assert set(seen) <= {None, expected}, "a reader saw a partial partition"
     assert stack_checks.scored_partitions(settings, config)[day].num_rows == expected
+
+
+def test_a_failing_task_sends_its_fail_event_with_the_error(airflow, user_shell):
+    """With time schedules on, the scheduler starts today's nightly runs, whose tasks fail
+    for lack of data (the demo's data is dated March 2026): the provider's listener sends
+    each failed try's FAIL event, carrying the error."""
+
+    def failures() -> list[dict]:
+        return [
+            e
+            for e in _events(user_shell)
+            if e["eventType"] == "FAIL" and e["job"]["name"].startswith("nightjar_")
+        ]
+
+    failed = wait_until(failures, timeout=300, interval=5, what="a task's FAIL event")
+    assert [err for e in failed for err in schema_errors(e)] == []
+    error = failed[0]["run"]["facets"]["errorMessage"]
+    assert error["programmingLanguage"] == "python" and error["message"], error
+    print(f"{failed[0]['job']['name']} FAIL: {error['message'][:200]}")
 
 
 def _scoring_run_fed_by(api, watch_id: str) -> dict:

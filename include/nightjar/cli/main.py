@@ -43,6 +43,8 @@ def main(verbose: bool) -> None:
     """
     _configure_logging(verbose)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Small artifacts (a model file, a JSON): progress bars would only clutter the output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _register_commands() -> None:

@@ -223,5 +223,17 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Settings from the environment, read fresh each call (tasks run in new processes)."""
-    return Settings()
+    """Settings from the environment, read fresh each call (tasks run in new processes);
+    a bad value raises ``ConfigError`` naming each variable and what is wrong with it."""
+    from pydantic import ValidationError
+
+    from nightjar.core.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"NIGHTJAR_{str(item['loc'][0]).upper()}={item.get('input')!r}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

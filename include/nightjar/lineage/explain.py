@@ -239,11 +239,17 @@ def _move(row: dict) -> dict:
 
 
 def _aliases_at(settings: Settings, name: str, version: str, when: pd.Timestamp) -> list[str]:
-    """The aliases ``version`` held at ``when``: each alias's last move before then."""
+    """The aliases ``version`` held at ``when``: each alias's last move before then. A
+    promotion takes the challenger alias off the version it makes champion."""
     moves = registry.history(settings, name)
     moves = moves[moves["recorded_at"] <= when]
-    held = moves.groupby("alias").tail(1)
-    return sorted(held.loc[held["to_version"] == version, "alias"])
+    last = moves.groupby("alias").tail(1).set_index("alias")
+    held = {alias for alias, move in last.iterrows() if move["to_version"] == version}
+    if {registry.CHAMPION, registry.CHALLENGER} <= held:
+        made = last.loc[registry.CHAMPION, "recorded_at"]
+        if last.loc[registry.CHALLENGER, "recorded_at"] <= made:
+            held.discard(registry.CHALLENGER)
+    return sorted(held)
 
 
 def _approval_of(settings: Settings, name: str, version: str, when: pd.Timestamp) -> dict | None:

@@ -74,14 +74,20 @@ class Reproduction:
             f"(recorded sha256 {self.recorded_sha256[:16]}, "
             f"reproduced {self.reproduced_sha256[:16]})",
             f"  from lakeFS {self.lakefs_repository}@{self.lakefs_commit[:12]}, as of "
-            f"{self.as_of}; code recorded {self.code_commit_recorded[:12]}, "
-            f"now {self.code_commit_now[:12]}",
+            f"{self.as_of}; code recorded {_short(self.code_commit_recorded)}, "
+            f"now {_short(self.code_commit_now)}",
             f"  holdout metrics {'equal' if self.metrics_equal else 'DIFFER'}:",
         ]
         for name, pair in self.metrics.items():
             mark = "==" if pair["recorded"] == pair["reproduced"] else "!="
             lines.append(f"    {name}: {pair['recorded']!r} {mark} {pair['reproduced']!r}")
         return "\n".join(lines)
+
+
+def _short(commit: str) -> str:
+    """A commit id cut to 12 characters, keeping a ``-dirty`` mark."""
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")
 
 
 def reproduce(

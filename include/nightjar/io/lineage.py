@@ -64,3 +64,9 @@ def runtime_versions() -> dict[str, str]:
             continue
     versions["image"] = load_settings().runtime_image or "none (not in a container)"
     return versions
+
+
+def short_commit(commit: str) -> str:
+    """A code commit cut to 12 characters for display, keeping its ``-dirty`` mark."""
+    sha, dirty, _ = commit.partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")

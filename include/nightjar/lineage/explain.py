@@ -32,6 +32,7 @@ from nightjar.evaluation.gate import APPROVAL_LOG
 from nightjar.features.definitions import FEATURE_DATE
 from nightjar.io import delta_tables, raw_tables, snapshots, tracking
 from nightjar.io.lakefs_client import make_client
+from nightjar.io.lineage import short_commit
 from nightjar.promotion import registry
 
 SCORES_DAG = "nightjar_score"
@@ -367,7 +368,7 @@ def render_text(explanation: Explanation) -> str:
         f"training  MLflow run {t.run_id}",
         f"  lakeFS {t.lakefs_repository}@{t.lakefs_commit[:12]}, dates {t.time_range}, "
         f"as of {t.as_of}, seed {t.seed}",
-        f"  code {t.code_commit[:12]}, training features {t.training_key}",
+        f"  code {short_commit(t.code_commit)}, training features {t.training_key}",
         "",
     ]
     if f is not None:

@@ -26,7 +26,7 @@ from nightjar.core.vocabulary import MODEL_DIR, TAG_MODEL_SHA256, TRAINING_RUN
 from nightjar.features.definitions import spec_hash
 from nightjar.features.job import run_feature_job
 from nightjar.io import tracking
-from nightjar.io.lineage import code_version
+from nightjar.io.lineage import code_version, short_commit
 from nightjar.io.snapshots import Snapshot
 from nightjar.training.trainer import (
     fit,
@@ -74,20 +74,14 @@ class Reproduction:
             f"(recorded sha256 {self.recorded_sha256[:16]}, "
             f"reproduced {self.reproduced_sha256[:16]})",
             f"  from lakeFS {self.lakefs_repository}@{self.lakefs_commit[:12]}, as of "
-            f"{self.as_of}; code recorded {_short(self.code_commit_recorded)}, "
-            f"now {_short(self.code_commit_now)}",
+            f"{self.as_of}; code recorded {short_commit(self.code_commit_recorded)}, "
+            f"now {short_commit(self.code_commit_now)}",
             f"  holdout metrics {'equal' if self.metrics_equal else 'DIFFER'}:",
         ]
         for name, pair in self.metrics.items():
             mark = "==" if pair["recorded"] == pair["reproduced"] else "!="
             lines.append(f"    {name}: {pair['recorded']!r} {mark} {pair['reproduced']!r}")
         return "\n".join(lines)
-
-
-def _short(commit: str) -> str:
-    """A commit id cut to 12 characters, keeping a ``-dirty`` mark."""
-    sha, dirty, _ = commit.partition("-dirty")
-    return sha[:12] + ("-dirty" if dirty else "")
 
 
 def reproduce(

@@ -36,7 +36,9 @@ def _context():
 
 @app.get("/", response_class=HTMLResponse)
 def page(
-    entity: str | None = Query(None, max_length=128), date: str | None = Query(None, max_length=10)
+    entity: str | None = Query(None, max_length=128),
+    date: str | None = Query(None, max_length=10),
+    page: int = Query(0, ge=0, le=10_000),
 ) -> str:
     from nightjar.core.errors import InvalidNameError
     from nightjar.core.names import parse_date
@@ -47,7 +49,7 @@ def page(
     except InvalidNameError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     settings, config = _context()
-    return render(settings, config, entity=entity, day=day)
+    return render(settings, config, entity=entity, day=day, page=page)
 
 
 @app.get("/reports/{name}")

@@ -245,12 +245,52 @@ def _chrome():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
+GAP_DAY = "2026-03-05"  # landed on main and left unscored on purpose
+
+
+def _land_unscored_day(settings, config) -> None:
+    """Raw data for GAP_DAY merged into main, with the watcher paused so nothing scores it."""
+    import datetime as dt
+
+    from nightjar.embedded import demo_data
+    from nightjar.ingest.landing import Batch, ingest
+    from nightjar.io.lakefs_client import make_client
+
+    day = dt.date.fromisoformat(GAP_DAY)
+    frame = demo_data.applications_for(day, demo_data.DemoSpec())
+    batches = [Batch("applications", day, frame)]
+    client, repository = make_client(settings), settings.lakefs_repository
+    ingest(client, config, repository, "ingest-ui-gap", batches, message=GAP_DAY, metadata={})
+
+
+def _grid_links_resolve(browser, base: str, token: str, settings) -> list[str]:
+    """Every link in the status grid, fetched as its reader would: Airflow and the page with
+    the session's token, the stand-in's browser with its credentials. Returns the failures."""
+    creds = standin_credentials(settings)
+    failures = []
+    hrefs = {a.get_attribute("href") for a in browser.find_elements("css selector", "#grid a")}
+    assert hrefs, "the grid has no links"
+    for href in sorted(hrefs):
+        if href.startswith(base):
+            response = httpx.get(href, headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                                 cookies={"_token": token})  # fmt: skip
+        else:
+            auth = (creds["access_key_id"], creds["secret_access_key"])
+            response = httpx.get(href, auth=auth, timeout=10)
+        if response.status_code != 200:
+            failures.append(f"{href}: {response.status_code}")
+    return failures
+
+
 @pytest.mark.skipif(
     not (shutil.which("chromium") and shutil.which("chromedriver")),
     reason="Debian's chromium and chromium-driver are not installed",
 )
-def test_the_page_shows_champion_nights_and_drift_in_chromium(airflow, config, tmp_path):
+def test_the_page_shows_champion_nights_and_drift_in_chromium(airflow, settings, config, tmp_path):
     base, token = airflow
+    with _api(base, token) as api:
+        api.patch("/api/v2/dags/nightjar_watch_main", json={"is_paused": True}).raise_for_status()
+    _land_unscored_day(settings, config)
     browser = _chrome()
     try:
         browser.get(f"{base}/api/v2/monitor/health")
@@ -262,6 +302,25 @@ def test_the_page_shows_champion_nights_and_drift_in_chromium(airflow, config, t
         assert "2026-03-01" in browser.find_element("id", "nights").text
         assert "Drift status per feature" in text and "income_log" in text
         assert "Lineage of 20260301-000001" in text
+        # The status grid: the scored nights done, the unscored day marked, its backfill given.
+        gap = browser.find_element("id", f"date-{GAP_DAY}")
+        assert gap.get_attribute("class") == "gap"
+        cells = gap.find_elements("css selector", "td.cell")
+        assert [c.get_attribute("data-state") for c in cells][:3] == ["done", "missing", "missing"]
+        scored = browser.find_element("id", "date-2026-03-01").find_elements(
+            "css selector", "td.cell"
+        )
+        assert [c.get_attribute("data-state") for c in scored][:3] == ["done", "done", "done"]
+        backfill = browser.find_element("id", "backfill").text
+        assert f"--from-date {GAP_DAY} --to-date 2026-03-06" in backfill, backfill
+        assert _grid_links_resolve(browser, base, token, settings) == []
+        # Charts with axes and dates (matplotlib's SVG), not bare bars.
+        rows_chart = browser.find_element("id", "rows-chart").text
+        assert "rows scored" in rows_chart and "2026-03-01" in rows_chart, rows_chart
+        assert "champion's holdout mean" in browser.find_element("id", "probability-chart").text
+        assert "PSI" in browser.find_element("id", "psi-chart").text
+        # Nothing wider than the 1280 px window.
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
         # The chain `nightjar explain` prints, from the same function.
         chain = browser.find_element("id", "chain").text
         assert chain.startswith("20260301-000001 on 2026-03-01: probability"), chain

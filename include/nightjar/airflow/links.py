@@ -103,6 +103,16 @@ class LakeFSCommitLink(NightjarLink):
         port = settings.lakefs_standin_port
         return f"http://127.0.0.1:{port}/browse/{ref.repository}/{ref.commit_id}/"
 
+    def object_url(self, repository: str, ref: str, path: str) -> str:
+        """A folder or object at ``ref`` (a branch or a commit) in the lakeFS UI, or in the
+        stand-in's browser."""
+        settings = _settings()
+        if settings.lakefs_endpoint:
+            base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
+            return f"{base}/repositories/{repository}/objects?ref={ref}&path={path}"
+        port = settings.lakefs_standin_port
+        return f"http://127.0.0.1:{port}/browse/{repository}/{ref}/?prefix={path}"
+
 
 class DriftReportLink(NightjarLink):
     """The drift report a monitoring task wrote, served by the Nightjar page."""

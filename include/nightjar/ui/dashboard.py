@@ -18,39 +18,28 @@ from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
 from nightjar.core.templates import render as render_template
 from nightjar.evaluation.gate import APPROVAL_LOG
+from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
+from nightjar.ui.status_grid import TABLES as GRID_TABLES
+from nightjar.ui.status_grid import status_grid
 
 NIGHTS = 30
-CHART_HEIGHT = 120
 
 
 def _frame(frame: pd.DataFrame, limit: int = 50) -> dict:
-    """A table for the template: its columns and its first ``limit`` rows."""
-    shown = frame.head(limit).astype(object).where(frame.head(limit).notna(), "")
+    """A table for the template: its columns and its first ``limit`` rows; a date column
+    (all midnights) shows dates, not times."""
+    head = frame.head(limit).copy()
+    for column in head.columns:
+        values = head[column]
+        if (
+            pd.api.types.is_datetime64_any_dtype(values)
+            and values.dropna().dt.normalize().eq(values.dropna()).all()
+        ):
+            head[column] = values.dt.date
+    shown = head.astype(object).where(head.notna(), "")
     return {"columns": [str(c) for c in frame.columns], "rows": shown.values.tolist()}
-
-
-def _chart(values: pd.Series, labels: pd.Series) -> dict:
-    """Bar geometry for a small SVG chart, tallest bar at full height."""
-    if values.empty:
-        return {"bars": []}
-    width = max(16, 700 // len(values))
-    top = float(values.max()) or 1.0
-    bars = []
-    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
-        height = int(CHART_HEIGHT * float(value) / top)
-        bars.append(
-            {
-                "x": i * width,
-                "y": CHART_HEIGHT - height,
-                "w": width - 2,
-                "h": height,
-                "label": str(label)[:10],
-                "value": f"{value:,.4g}",
-            }
-        )
-    return {"bars": bars, "width": width * len(values), "height": CHART_HEIGHT}
 
 
 def _window_start(settings: Settings, table: str) -> dt.date:
@@ -97,7 +86,35 @@ def _last_gate(connection, config: DatasetConfig) -> dict | None:
     }
 
 
-def _nights(connection, scores: str, since: dt.date) -> dict:
+_HOLDOUT_MEANS: dict[tuple[str, str], float | None] = {}
+
+
+def _holdout_mean(settings: Settings, run_id: str | None) -> float | None:
+    """The champion's mean predicted probability on its holdout (``evaluation/holdout.parquet``
+    of its training run): what a night's mean is compared with. Read once per run."""
+    if run_id is None:
+        return None
+    key = (settings.mlflow_uri, run_id)
+    if key not in _HOLDOUT_MEANS:
+        import tempfile
+        from pathlib import Path
+
+        from nightjar.core.vocabulary import PREDICTION
+        from nightjar.io import tracking
+
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = tracking.download(settings, run_id, "evaluation/holdout.parquet", Path(tmp))
+                predictions = pd.read_parquet(path, columns=[PREDICTION])[PREDICTION]
+                _HOLDOUT_MEANS[key] = float(predictions.mean())
+        except Exception:  # an older run without the holdout: no reference line
+            _HOLDOUT_MEANS[key] = None
+    return _HOLDOUT_MEANS[key]
+
+
+def _nights(connection, scores: str, since: dt.date, reference: float | None) -> dict:
+    from nightjar.ui import charts
+
     nights = _query(
         connection,
         f"SELECT score_date, count(*) AS rows, "
@@ -107,13 +124,13 @@ def _nights(connection, scores: str, since: dt.date) -> dict:
         [since],
     ).iloc[::-1]
     return {
-        "rows_chart": _chart(nights["rows"], nights["score_date"]),
-        "probability_chart": _chart(nights["mean_probability"], nights["score_date"]),
+        "rows_chart": charts.rows_scored(nights),
+        "probability_chart": charts.mean_probability(nights, reference),
         "table": _frame(nights.iloc[::-1]),
     }
 
 
-def _drift(connection, drift: str) -> dict:
+def _drift(connection, drift: str, since: dt.date) -> dict:
     """PSI per feature over the last 7 monitored dates; a column that could not be
     compared shows its status instead."""
     status = _query(
@@ -123,9 +140,18 @@ def _drift(connection, drift: str) -> dict:
         f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
         f"FROM {drift} ORDER BY 1 DESC LIMIT 7)",
     )
+    from nightjar.ui import charts
+
+    history = _query(
+        connection,
+        f"SELECT score_date, feature, value, threshold, drifted FROM {drift} "
+        f"WHERE score_date >= ? AND coalesce(status, 'measured') = 'measured'",
+        [since],
+    )
     psi = status.pivot(index="feature", columns="score_date", values="psi")
     flags = status.pivot(index="feature", columns="score_date", values="drifted")
     return {
+        "chart": charts.psi_per_feature(history) if not history.empty else "",
         "dates": [str(day)[:10] for day in psi.columns],  # the date, not a midnight time
         "rows": [
             {
@@ -140,7 +166,12 @@ def _drift(connection, drift: str) -> dict:
     }
 
 
-def _performance(connection, performance: str) -> dict:
+def _performance(connection, performance: str, config: DatasetConfig) -> dict:
+    """The realised metrics of the nights whose labels landed, and the gate's primary metric
+    against its floor."""
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.ui import charts
+
     realised = _query(
         connection,
         f"SELECT score_date, measured_on, metric, "
@@ -151,7 +182,44 @@ def _performance(connection, performance: str) -> dict:
     wide = realised.pivot_table(
         index=["score_date", "measured_on"], columns="metric", values="value"
     ).reset_index()
-    return _frame(wide)
+    policy = load_policy(config.gate_policy)
+    primary = _query(
+        connection,
+        f"SELECT score_date, value FROM {performance} WHERE segment = 'overall' AND metric = ? "
+        f"ORDER BY score_date DESC LIMIT {NIGHTS}",
+        [policy.primary_metric],
+    ).iloc[::-1]
+    chart = (
+        charts.realised_metric(primary, policy.primary_metric, policy.min_primary_metric)
+        if not primary.empty
+        else ""
+    )
+    return {"table": _frame(wide), "chart": chart}
+
+
+def _raw_dates(settings: Settings, config: DatasetConfig) -> tuple[dict[dt.date, str], str]:
+    """Each raw partition date on ``main`` (any source but the labels) with a link to its
+    folder; and, if lakeFS could not be read, why (the grid then shows no raw column)."""
+    from nightjar.airflow.links import LakeFSCommitLink
+    from nightjar.io import raw_tables
+    from nightjar.io.lakefs_client import make_client
+    from nightjar.io.snapshots import MAIN
+
+    link, found = LakeFSCommitLink(), {}
+    try:
+        client = make_client(settings)
+        for name, source in config.sources.items():
+            if name == config.label.source:
+                continue
+            listed = raw_tables.list_partitions(
+                client, settings.lakefs_repository, MAIN, source.path
+            )
+            for day in listed:
+                folder = f"{source.path}/date={day.isoformat()}/"
+                found.setdefault(day, link.object_url(settings.lakefs_repository, MAIN, folder))
+    except Exception as exc:  # the page still shows what the tables hold
+        return {}, f"lakeFS not readable ({type(exc).__name__}: {str(exc)[:120]})"
+    return found, ""
 
 
 def render(
@@ -160,13 +228,23 @@ def render(
     *,
     entity: str | None = None,
     day: dt.date | None = None,
+    page: int = 0,
 ) -> str:
-    """The Nightjar page as HTML, from the same tables and registry the CLI reads."""
+    """The Nightjar page as HTML, from the same tables and registry the CLI reads;
+    ``page`` pages the status grid back, 60 dates at a time."""
     scores, drift, decisions, performance = (
         config.table_name(k)
         for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")
     )
-    tables = set(table_names(settings)) & {scores, drift, decisions, performance, APPROVAL_LOG}
+    grid_tables = {config.table_name(k) for k in GRID_TABLES}
+    tables = set(table_names(settings)) & {
+        scores,
+        drift,
+        decisions,
+        performance,
+        APPROVAL_LOG,
+        *grid_tables,
+    }
     connection = connect(settings, only=tables)
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
@@ -181,6 +259,14 @@ def render(
                 [entity, day, day],
             )
         )
+    since = _window_start(settings, scores) if scores in tables else None
+    champion_run = (
+        tracking.client(settings).get_model_version(config.model.name, champion).run_id
+        if champion is not None
+        else None
+    )
+    raw_dates, raw_problem = _raw_dates(settings, config)
+    grid = status_grid(settings, config, connection, tables, raw_dates, page=page)
     chain = None
     if entity and day and scores in tables:
         from nightjar.lineage.explain import ExplainError, explain, render_text
@@ -198,12 +284,14 @@ def render(
         challenger=challenger,
         gate=_last_gate(connection, config) if APPROVAL_LOG in tables else None,
         nights=(
-            _nights(connection, scores, _window_start(settings, scores))
+            _nights(connection, scores, since, _holdout_mean(settings, champion_run))
             if scores in tables
             else None
         ),
-        drift=_drift(connection, drift) if drift in tables else None,
-        performance=_performance(connection, performance) if performance in tables else None,
+        drift=_drift(connection, drift, since) if drift in tables and since else None,
+        performance=(
+            _performance(connection, performance, config) if performance in tables else None
+        ),
         shadow=_shadow(settings, config, str(challenger)) if challenger is not None else None,
         decisions=(
             _frame(_query(connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC"))
@@ -215,4 +303,7 @@ def render(
         lineage=lineage,
         chain=chain,
         day=day,
+        grid=grid,
+        raw_problem=raw_problem,
+        stages=("raw", "features", "scores", "drift", "labels", "retrain"),
     )

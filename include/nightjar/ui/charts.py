@@ -1,0 +1,119 @@
+"""The Nightjar page's charts: matplotlib, rendered to SVG on the server.
+
+The page works offline and without JavaScript, so the charts are drawn where the data
+is: matplotlib's SVG backend gives axes, date labels, values and reference lines, and
+the SVG goes into the page as it is. Each function takes the rows the page already
+queried (the last nights only) and returns one ``<svg>`` element.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+WIDTH_IN, HEIGHT_IN = 10.5, 2.6
+BLUE, PURPLE, RED, GREY = "#0969da", "#8250df", "#cf222e", "#57606a"
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    plt.rcParams.update({"font.size": 8, "svg.fonttype": "none", "axes.spines.top": False,
+                         "axes.spines.right": False})  # fmt: skip
+    return plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN), layout="constrained")
+
+
+def _svg(figure) -> str:
+    from matplotlib import pyplot as plt
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # no XML prolog inside HTML
+
+
+def _dates(axis, days: pd.Series) -> None:
+    import matplotlib.dates as mdates
+
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    axis.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
+    axis.tick_params(axis="x", labelrotation=0)
+    if len(days) == 1:  # one night: widen the axis so the point is not at an edge
+        day = pd.Timestamp(days.iloc[0])
+        axis.set_xlim(day - pd.Timedelta(days=1), day + pd.Timedelta(days=1))
+
+
+def _champion_changes(axis, nights: pd.DataFrame) -> None:
+    """A dotted line where the model version that scored changed, labelled with it."""
+    versions = nights["model_version"].astype(str)
+    changed = nights[versions != versions.shift()].iloc[1:]
+    for _, night in changed.iterrows():
+        axis.axvline(night["score_date"], color=GREY, linestyle=":", linewidth=1)
+        axis.annotate(f"v{night['model_version']}", (night["score_date"], 1), xycoords=("data",
+                      "axes fraction"), fontsize=7, color=GREY, ha="left", va="top")  # fmt: skip
+
+
+def rows_scored(nights: pd.DataFrame) -> str:
+    """Rows scored per night, with each bar's value."""
+    figure, axis = _figure()
+    days = pd.to_datetime(nights["score_date"])
+    bars = axis.bar(days, nights["rows"], color=BLUE, width=0.8)
+    axis.bar_label(bars, labels=[f"{int(v):,}" for v in nights["rows"]], fontsize=7)
+    axis.set_ylabel("rows scored")
+    _dates(axis, days)
+    _champion_changes(axis, nights.assign(score_date=days))
+    return _svg(figure)
+
+
+def mean_probability(nights: pd.DataFrame, reference: float | None) -> str:
+    """Mean predicted probability per night, against the champion's mean on its holdout."""
+    figure, axis = _figure()
+    days = pd.to_datetime(nights["score_date"])
+    axis.plot(days, nights["mean_probability"], marker="o", color=PURPLE, label="mean probability")
+    if reference is not None:
+        axis.axhline(reference, color=GREY, linestyle="--", linewidth=1,
+                     label=f"champion's holdout mean {reference:.3f}")  # fmt: skip
+    axis.set_ylabel("mean probability")
+    axis.set_ylim(bottom=0)
+    axis.legend(loc="lower left", frameon=False)
+    _dates(axis, days)
+    _champion_changes(axis, nights.assign(score_date=days))
+    return _svg(figure)
+
+
+def psi_per_feature(drift: pd.DataFrame) -> str:
+    """PSI of each feature (and the prediction) per night, with each one's threshold."""
+    figure, axis = _figure()
+    measured = drift.dropna(subset=["value"]).copy()
+    measured["score_date"] = pd.to_datetime(measured["score_date"])
+    for feature, rows in measured.groupby("feature"):
+        rows = rows.sort_values("score_date")
+        drifted = bool(rows["drifted"].fillna(False).any())
+        axis.plot(rows["score_date"], rows["value"], marker=".", linewidth=1.5 if drifted else .8,
+                  label=feature if drifted else None)  # fmt: skip
+    for threshold in sorted(measured["threshold"].dropna().unique()):
+        axis.axhline(threshold, color=RED, linestyle="--", linewidth=1)
+        axis.annotate(f"threshold {threshold:g}", (0, threshold), xycoords=("axes fraction",
+                      "data"), fontsize=7, color=RED, va="bottom")  # fmt: skip
+    axis.set_ylabel("PSI")
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(loc="upper left", frameon=False, title="drifted", fontsize=7, ncols=3)
+    _dates(axis, measured["score_date"].drop_duplicates())
+    return _svg(figure)
+
+
+def realised_metric(performance: pd.DataFrame, metric: str, floor: float) -> str:
+    """The realised metric per scored night, against the gate's floor."""
+    figure, axis = _figure()
+    days = pd.to_datetime(performance["score_date"])
+    axis.plot(days, performance["value"], marker="o", color=BLUE, label=f"realised {metric}")
+    axis.axhline(floor, color=RED, linestyle="--", linewidth=1, label=f"gate floor {floor:g}")
+    axis.set_ylabel(metric)
+    axis.legend(loc="lower left", frameon=False)
+    _dates(axis, days)
+    return _svg(figure)

@@ -1,0 +1,234 @@
+"""The per-date status grid: how far the loop got for each date, and how to fill a gap.
+
+One row per date, one cell per stage: raw data on ``main``, features, scores, drift,
+labels (the realised metric), retrain decision. Each cell has a state the page colours:
+
+- ``done``: the stage's rows are there (the cell says how many, and links to the record
+  behind them: the Airflow task instance, the MLflow run, the lakeFS commit or object);
+- ``missing``: an earlier stage is done and this one is not;
+- ``not_due``: labels for a date the label delay has not passed yet;
+- ``none``: nothing is expected (no raw data that day, no retrain decision taken).
+
+Dates whose raw data landed but whose scores did not are the gaps; the grid gives the
+``airflow backfill create`` command that fills them. Everything comes from the Delta
+tables (DuckDB, bound parameters, only the dates shown) and one listing of the raw
+partitions on ``main``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from nightjar.core.dataset_config import DatasetConfig
+from nightjar.core.gate_policy import load_policy
+from nightjar.core.settings import Settings
+
+DAYS = 60
+STAGES = ("raw", "features", "scores", "drift", "labels", "retrain")
+TABLES = (
+    "features",
+    "quarantine",
+    "scores",
+    "shadow_scores",
+    "drift_metrics",
+    "performance_metrics",
+    "retrain_decisions",
+)  # the tables the grid reads, by kind
+SCORE_DAG = "nightjar_score"
+
+
+@dataclass(frozen=True)
+class Cell:
+    state: str
+    text: str = ""
+    link: str = ""
+
+
+@dataclass(frozen=True)
+class DateRow:
+    day: dt.date
+    cells: dict[str, Cell]
+
+    @property
+    def gap(self) -> bool:
+        """Raw data landed, and the date was not scored."""
+        return self.cells["raw"].state == "done" and self.cells["scores"].state == "missing"
+
+
+@dataclass(frozen=True)
+class StatusGrid:
+    rows: list[DateRow]
+    page: int
+    has_older: bool
+    backfill: list[str] = field(default_factory=list)
+
+    @property
+    def gaps(self) -> list[dt.date]:
+        return sorted(row.day for row in self.rows if row.gap)
+
+
+def _ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive runs of ``days`` (sorted), as (first, last) pairs."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def backfill_commands(gaps: list[dt.date]) -> list[str]:
+    """The ``airflow backfill create`` commands that score ``gaps``, one per run of
+    consecutive dates (``--to-date`` is exclusive, as in the README's backfill)."""
+    return [
+        f"airflow backfill create --dag-id {SCORE_DAG} --from-date {first} "
+        f"--to-date {last + dt.timedelta(days=1)} --reprocess-behavior failed"
+        for first, last in _ranges(gaps)
+    ]
+
+
+def _by_date(connection, sql: str, params: list) -> dict[dt.date, dict]:
+    frame = connection.execute(sql, params).fetchdf()
+    if frame.empty:
+        return {}
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return {row["day"]: row for row in frame.to_dict("records")}
+
+
+def status_grid(
+    settings: Settings,
+    config: DatasetConfig,
+    connection,
+    tables: set[str],
+    raw_dates: dict[dt.date, str],
+    *,
+    page: int = 0,
+    days: int = DAYS,
+) -> StatusGrid | None:
+    """The grid of ``days`` dates, newest first; ``page`` 1 is the ``days`` before that.
+    ``raw_dates`` maps each raw partition date on ``main`` to a link to it."""
+    from nightjar.airflow.links import LakeFSCommitLink, MlflowRunLink
+    from nightjar.pipeline.contracts import LakeFSCommitRef, MlflowRunRef
+
+    name = {key: config.table_name(key) for key in TABLES}
+    present = {key for key, table in name.items() if table in tables}
+    known = set(raw_dates)
+    scored_dates: set[dt.date] = set()
+    if "scores" in present:
+        sql = f"SELECT DISTINCT score_date AS day FROM {name['scores']}"
+        scored_dates = set(_by_date(connection, sql, []))
+        known |= scored_dates
+    # Raw history before the first scored date (what the first model trained on) is not a gap.
+    scoring_from = min(scored_dates, default=None)
+    if not known:
+        return None
+    newest, oldest = max(known), min(known)
+    last = newest - dt.timedelta(days=page * days)
+    first = max(oldest, last - dt.timedelta(days=days - 1))
+    if last < oldest:
+        return StatusGrid(rows=[], page=page, has_older=False)
+    window = [first, last]
+
+    def rows_of(key: str, sql: str, *extra) -> dict[dt.date, dict]:
+        if key not in present:
+            return {}
+        return _by_date(connection, sql.format(table=name[key]), [*window, *extra])
+
+    features = rows_of(
+        "features",
+        "SELECT feature_date AS day, count(*) AS n, any_value(lakefs_commit) AS commit "
+        "FROM {table} WHERE feature_date BETWEEN ? AND ? GROUP BY 1",
+    )
+    quarantined = rows_of(
+        "quarantine",
+        "SELECT partition_date AS day, count(*) AS n FROM {table} "
+        "WHERE partition_date BETWEEN ?::VARCHAR AND ?::VARCHAR GROUP BY 1",
+    )
+    scores = rows_of(
+        "scores",
+        "SELECT score_date AS day, count(*) AS n, string_agg(DISTINCT model_version, ',') AS "
+        "versions, any_value(dag_run_id) AS dag_run_id, any_value(model_run_id) AS run_id "
+        "FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
+    )
+    shadow = rows_of(
+        "shadow_scores",
+        "SELECT score_date AS day, count(*) AS n, any_value(model_version) AS version "
+        "FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
+    )
+    drift = rows_of(
+        "drift_metrics",
+        "SELECT score_date AS day, count(*) FILTER (WHERE drifted) AS drifted, "
+        "count(*) AS measured FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
+    )
+    metric = load_policy(config.gate_policy).primary_metric
+    labels = rows_of(
+        "performance_metrics",
+        "SELECT score_date AS day, any_value(value) AS value FROM {table} "
+        "WHERE score_date BETWEEN ? AND ? AND segment = 'overall' AND metric = ? GROUP BY 1",
+        metric,
+    )
+    decisions = rows_of(
+        "retrain_decisions",
+        "SELECT decision_date AS day, bool_or(fired) AS fired, any_value(reason) AS reason "
+        "FROM {table} WHERE decision_date BETWEEN ? AND ? GROUP BY 1",
+    )
+    labels_due_by = newest - dt.timedelta(days=config.label.delay_days)
+    repository = settings.lakefs_repository
+    commit_link = LakeFSCommitLink()
+    run_link = MlflowRunLink()
+    rows = []
+    day = last
+    while day >= first:
+        raw = day in raw_dates
+        cells = {"raw": Cell("done", "on main", raw_dates[day]) if raw else Cell("none", "no data")}
+        due = raw and scoring_from is not None and day >= scoring_from
+        expect = "missing" if due else "none"
+        if day in features:
+            f = features[day]
+            text = f"{int(f['n']):,} rows"
+            if day in quarantined:
+                text += f", {int(quarantined[day]['n']):,} quarantined"
+            link = commit_link.url(LakeFSCommitRef(repository=repository, commit_id=f["commit"]))
+            cells["features"] = Cell("done", text, link)
+        else:
+            cells["features"] = Cell(expect, "" if due or not raw else "before scoring began")
+        if day in scores:
+            s = scores[day]
+            text = f"{int(s['n']):,} rows, v{s['versions']}"
+            if day in shadow:
+                text += f" (shadow v{shadow[day]['version']})"
+            link = f"/dags/{SCORE_DAG}/runs/{s['dag_run_id']}/tasks/score"
+            cells["scores"] = Cell("done", text, link)
+        else:
+            cells["scores"] = Cell(expect)
+        scored = day in scores
+        if day in drift:
+            d = drift[day]
+            state = "breached" if d["drifted"] else "done"
+            report = f"/nightjar/reports/drift-{config.name}-{day.isoformat()}.html"
+            text = f"{int(d['drifted'])}/{int(d['measured'])} drifted"
+            cells["drift"] = Cell(state, text, report)
+        else:
+            cells["drift"] = Cell("missing" if scored else "none")
+        if day in labels:
+            value = labels[day]["value"]
+            link = run_link.url(MlflowRunRef(run_id=scores[day]["run_id"])) if scored else ""
+            cells["labels"] = Cell("done", f"{metric} {value:.3f}", link)
+        elif scored and day > labels_due_by:
+            cells["labels"] = Cell("not_due", "not yet due")
+        else:
+            cells["labels"] = Cell("missing" if scored else "none")
+        if day in decisions:
+            fired = bool(decisions[day]["fired"])
+            text = "retrain requested" if fired else "no retrain"
+            cells["retrain"] = Cell("fired" if fired else "done", text)
+        else:
+            cells["retrain"] = Cell("none")
+        rows.append(DateRow(day, cells))
+        day -= dt.timedelta(days=1)
+    gaps = sorted(row.day for row in rows if row.gap)
+    return StatusGrid(rows, page, first > oldest, backfill_commands(gaps))

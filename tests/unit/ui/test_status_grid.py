@@ -1,0 +1,72 @@
+"""The status grid on Delta tables written for it: a scored run of dates with one left
+unscored, drift on the scored ones, a retrain decision."""
+
+import datetime as dt
+
+import pyarrow as pa
+
+from nightjar.core.settings import Settings
+from nightjar.io import delta_tables
+from nightjar.io.analytics import connect, table_names
+from nightjar.ui.status_grid import backfill_commands, status_grid
+
+DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
+UNSCORED = DAYS[2]
+
+
+def _write(settings: Settings, table: str, rows: list[dict], column: str) -> None:
+    delta_tables.append(
+        settings.table_uri(table), pa.Table.from_pylist(rows), partition_by=[column]
+    )
+
+
+def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path, config):
+    settings = Settings(home=tmp_path)
+    scored = [d for d in DAYS if d != UNSCORED]
+    _write(settings, config.table_name("features"), [
+        {"feature_date": d, config.entity_key: f"e{i}", "lakefs_commit": "c" * 64}
+        for d in DAYS for i in range(3)
+    ], "feature_date")  # fmt: skip
+    _write(settings, config.table_name("scores"), [
+        {"score_date": d, config.entity_key: f"e{i}", "model_version": "1",
+         "dag_run_id": f"run-{d}", "model_run_id": "r1", "probability": 0.1, "decision": False}
+        for d in scored for i in range(3)
+    ], "score_date")  # fmt: skip
+    _write(settings, config.table_name("drift_metrics"), [
+        {"score_date": d, "feature": f, "drifted": d == DAYS[-1] and f == "age"}
+        for d in scored for f in ("age", "region")
+    ], "score_date")  # fmt: skip
+    _write(settings, config.table_name("retrain_decisions"), [
+        {"decision_date": DAYS[-1], "fired": True, "reason": "drift"},
+    ], "decision_date")  # fmt: skip
+    tables = set(table_names(settings))
+    raw = {d: f"/raw/{d}" for d in DAYS}
+    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw)
+
+    assert [row.day for row in grid.rows] == DAYS[::-1]  # newest first
+    assert grid.gaps == [UNSCORED]
+    assert grid.backfill == [
+        "airflow backfill create --dag-id nightjar_score --from-date 2026-03-03 "
+        "--to-date 2026-03-04 --reprocess-behavior failed"
+    ]
+    by_day = {row.day: row.cells for row in grid.rows}
+    assert by_day[UNSCORED]["scores"].state == "missing"
+    assert by_day[UNSCORED]["features"].state == "done"  # the features ran; scoring did not
+    assert by_day[UNSCORED]["drift"].state == "none"
+    newest = by_day[DAYS[-1]]
+    assert newest["scores"].text == "3 rows, v1"
+    assert newest["scores"].link == f"/dags/nightjar_score/runs/run-{DAYS[-1]}/tasks/score"
+    assert (newest["drift"].state, newest["drift"].text) == ("breached", "1/2 drifted")
+    assert newest["retrain"].state == "fired"
+    assert newest["labels"].state == "not_due"
+    assert by_day[DAYS[0]]["raw"].link == f"/raw/{DAYS[0]}"
+
+
+def test_backfill_commands_cover_each_run_of_consecutive_gaps():
+    gaps = [dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 5)]
+    assert [
+        c.split("--from-date ")[1].split(" --reprocess")[0] for c in backfill_commands(gaps)
+    ] == [
+        "2026-01-01 --to-date 2026-01-03",
+        "2026-01-05 --to-date 2026-01-06",
+    ]

@@ -13,7 +13,7 @@ BENCHMARKS = {
     "features": ["--rows", "1000000"],
     "training": ["--rows", "1000000"],
     "drift": [],
-    "dashboard": [],
+    "dashboard": ["--nights", "365", "--rows", "1000000"],
     "spark_startup": [],
     "spark_cluster": ["--sizes", "10000000,50000000"],
     "features_cluster": ["--sizes", "1000000,10000000", "--paths", "embedded,embedded-8g,cluster"],

@@ -9,7 +9,7 @@ is never guessed. Imported at DAG parse time: it imports nothing heavy at module
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperatorLink
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from nightjar.pipeline.contracts import (
     MlflowRunRef,
     ModelVersionRef,
 )
+
+if TYPE_CHECKING:
+    from nightjar.core.settings import Settings
 
 log = logging.getLogger(__name__)
 PAGE = "/nightjar"
@@ -49,6 +52,29 @@ def _settings():
     return load_settings()
 
 
+def mlflow_run_url(settings: Settings, run_id: str) -> str:
+    """A run's page in the MLflow UI."""
+    return f"{settings.mlflow_ui_url.rstrip('/')}/#/runs/{run_id}"
+
+
+def lakefs_commit_url(settings: Settings, repository: str, commit_id: str) -> str:
+    """A commit in the lakeFS UI, or in the stand-in's browser on the embedded stack."""
+    if settings.lakefs_endpoint:
+        base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
+        return f"{base}/repositories/{repository}/commits/{commit_id}"
+    return f"http://127.0.0.1:{settings.lakefs_standin_port}/browse/{repository}/{commit_id}/"
+
+
+def lakefs_object_url(settings: Settings, repository: str, ref: str, path: str) -> str:
+    """A folder or object at ``ref`` (a branch or a commit) in the lakeFS UI, or in the
+    stand-in's browser."""
+    if settings.lakefs_endpoint:
+        base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
+        return f"{base}/repositories/{repository}/objects?ref={ref}&path={path}"
+    port = settings.lakefs_standin_port
+    return f"http://127.0.0.1:{port}/browse/{repository}/{ref}/?prefix={path}"
+
+
 class NightjarLink(BaseOperatorLink):
     """A link built from the fields of the task's result that ``contract`` declares; empty
     when the task produced nothing to link (a skip, a failure)."""
@@ -73,7 +99,7 @@ class MlflowRunLink(NightjarLink):
 
     def url(self, ref: MlflowRunRef) -> str:
         """The run's page in the MLflow UI."""
-        return f"{_settings().mlflow_ui_url.rstrip('/')}/#/runs/{ref.run_id}"
+        return mlflow_run_url(_settings(), ref.run_id)
 
 
 class RegisteredModelLink(NightjarLink):
@@ -96,22 +122,7 @@ class LakeFSCommitLink(NightjarLink):
 
     def url(self, ref: LakeFSCommitRef) -> str:
         """The commit in the lakeFS UI, or in the stand-in's browser on the embedded stack."""
-        settings = _settings()
-        if settings.lakefs_endpoint:
-            base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
-            return f"{base}/repositories/{ref.repository}/commits/{ref.commit_id}"
-        port = settings.lakefs_standin_port
-        return f"http://127.0.0.1:{port}/browse/{ref.repository}/{ref.commit_id}/"
-
-    def object_url(self, repository: str, ref: str, path: str) -> str:
-        """A folder or object at ``ref`` (a branch or a commit) in the lakeFS UI, or in the
-        stand-in's browser."""
-        settings = _settings()
-        if settings.lakefs_endpoint:
-            base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
-            return f"{base}/repositories/{repository}/objects?ref={ref}&path={path}"
-        port = settings.lakefs_standin_port
-        return f"http://127.0.0.1:{port}/browse/{repository}/{ref}/?prefix={path}"
+        return lakefs_commit_url(_settings(), ref.repository, ref.commit_id)
 
 
 class DriftReportLink(NightjarLink):

@@ -326,6 +326,35 @@ def partition_dates(uri: str, column: str) -> set[dt.date]:
     return {dt.date.fromisoformat(part[column]) for part in table.partitions() if part[column]}
 
 
+def partition_summaries(
+    uri: str, column: str, first: dt.date, last: dt.date, stats: tuple[str, ...] = ()
+) -> dict[dt.date, dict]:
+    """For each date partition from ``first`` to ``last``: its row count and, for each column
+    in ``stats``, the distinct values its files' min/max statistics show. Read from the Delta
+    log alone, however many rows the partitions hold; a file without statistics adds no
+    value (its column then shows fewer values, never wrong ones)."""
+    table = open_table(uri)
+    if table is None:
+        return {}
+    actions = pa.table(table.get_add_actions(flatten=True))
+    summaries: dict[dt.date, dict] = {}
+    names = set(actions.column_names)
+    for action in actions.to_pylist():
+        day = action.get(f"partition.{column}")
+        if isinstance(day, str):
+            day = dt.date.fromisoformat(day)
+        if day is None or not first <= day <= last:
+            continue
+        summary = summaries.setdefault(day, {"rows": 0, **{s: set() for s in stats}})
+        summary["rows"] += int(action.get("num_records") or 0)
+        for stat in stats:
+            for bound in ("min", "max"):
+                value = action.get(f"{bound}.{stat}") if f"{bound}.{stat}" in names else None
+                if value is not None:
+                    summary[stat].add(str(value))
+    return summaries
+
+
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
     """The Delta table at ``uri`` (at ``version``), or None if it does not exist yet."""
     try:

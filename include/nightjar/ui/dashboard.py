@@ -21,7 +21,6 @@ from nightjar.evaluation.gate import APPROVAL_LOG
 from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
-from nightjar.ui.status_grid import TABLES as GRID_TABLES
 from nightjar.ui.status_grid import status_grid
 
 NIGHTS = 30
@@ -131,23 +130,26 @@ def _nights(connection, scores: str, since: dt.date, reference: float | None) ->
 
 
 def _drift(connection, drift: str, since: dt.date) -> dict:
-    """PSI per feature over the last 7 monitored dates; a column that could not be
-    compared shows its status instead."""
-    status = _query(
-        connection,
-        f"SELECT score_date, feature, CASE WHEN coalesce(status, 'measured') = 'measured' "
-        f"THEN round(value, 3)::VARCHAR ELSE replace(status, '_', ' ') END AS psi, "
-        f"drifted FROM {drift} WHERE score_date IN (SELECT DISTINCT score_date "
-        f"FROM {drift} ORDER BY 1 DESC LIMIT 7)",
-    )
+    """PSI per feature over the last 7 monitored dates (a column that could not be
+    compared shows its status instead), and a chart of the last nights' PSI."""
     from nightjar.ui import charts
 
-    history = _query(
+    nights = _query(
         connection,
-        f"SELECT score_date, feature, value, threshold, drifted FROM {drift} "
-        f"WHERE score_date >= ? AND coalesce(status, 'measured') = 'measured'",
+        f"SELECT score_date, feature, value, threshold, drifted, "
+        f"coalesce(status, 'measured') AS status FROM {drift} WHERE score_date >= ?",
         [since],
     )
+    last_seven = sorted(nights["score_date"].unique())[-7:]
+    status = nights[nights["score_date"].isin(last_seven)].assign(
+        psi=lambda f: (
+            f["value"]
+            .round(3)
+            .astype(str)
+            .where(f["status"] == "measured", f["status"].str.replace("_", " "))
+        )
+    )
+    history = nights[nights["status"] == "measured"]
     psi = status.pivot(index="feature", columns="score_date", values="psi")
     flags = status.pivot(index="feature", columns="score_date", values="drifted")
     return {
@@ -200,12 +202,12 @@ def _performance(connection, performance: str, config: DatasetConfig) -> dict:
 def _raw_dates(settings: Settings, config: DatasetConfig) -> tuple[dict[dt.date, str], str]:
     """Each raw partition date on ``main`` (any source but the labels) with a link to its
     folder; and, if lakeFS could not be read, why (the grid then shows no raw column)."""
-    from nightjar.airflow.links import LakeFSCommitLink
+    from nightjar.airflow.links import lakefs_object_url
     from nightjar.io import raw_tables
     from nightjar.io.lakefs_client import make_client
     from nightjar.io.snapshots import MAIN
 
-    link, found = LakeFSCommitLink(), {}
+    found: dict[dt.date, str] = {}
     try:
         client = make_client(settings)
         for name, source in config.sources.items():
@@ -216,7 +218,8 @@ def _raw_dates(settings: Settings, config: DatasetConfig) -> tuple[dict[dt.date,
             )
             for day in listed:
                 folder = f"{source.path}/date={day.isoformat()}/"
-                found.setdefault(day, link.object_url(settings.lakefs_repository, MAIN, folder))
+                url = lakefs_object_url(settings, settings.lakefs_repository, MAIN, folder)
+                found.setdefault(day, url)
     except Exception as exc:  # the page still shows what the tables hold
         return {}, f"lakeFS not readable ({type(exc).__name__}: {str(exc)[:120]})"
     return found, ""
@@ -232,31 +235,33 @@ def render(
 ) -> str:
     """The Nightjar page as HTML, from the same tables and registry the CLI reads;
     ``page`` pages the status grid back, 60 dates at a time."""
-    scores, drift, decisions, performance = (
+    scores, drift, decisions, performance, quarantine = (
         config.table_name(k)
-        for k in ("scores", "drift_metrics", "retrain_decisions", "performance_metrics")
+        for k in (
+            "scores",
+            "drift_metrics",
+            "retrain_decisions",
+            "performance_metrics",
+            "quarantine",
+        )
     )
-    grid_tables = {config.table_name(k) for k in GRID_TABLES}
-    tables = set(table_names(settings)) & {
-        scores,
-        drift,
-        decisions,
-        performance,
-        APPROVAL_LOG,
-        *grid_tables,
-    }
+    existing = set(table_names(settings))
+    # Views only for what is queried: opening a table for DuckDB reads its whole log.
+    tables = existing & {scores, drift, decisions, performance, APPROVAL_LOG, quarantine}
     connection = connect(settings, only=tables)
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
     lineage = None
     if entity and scores in tables:
+        # Only the asked date's partition when there is one (an OR on a bound NULL would
+        # make DuckDB read every partition).
+        on_day, params = (" AND score_date = ?", [entity, day]) if day else ("", [entity])
         lineage = _frame(
             _query(
                 connection,
-                f"SELECT score_date, probability, model_name, model_version, "
-                f"model_run_id, lakefs_commit, feature_spec, dag_run_id FROM {scores} "
-                f"WHERE {config.entity_key} = ? AND (? IS NULL OR score_date = ?)",
-                [entity, day, day],
+                f"SELECT score_date, probability, model_version, lakefs_commit, dag_run_id "
+                f"FROM {scores} WHERE {config.entity_key} = ?{on_day}",
+                params,
             )
         )
     since = _window_start(settings, scores) if scores in tables else None
@@ -266,7 +271,7 @@ def render(
         else None
     )
     raw_dates, raw_problem = _raw_dates(settings, config)
-    grid = status_grid(settings, config, connection, tables, raw_dates, page=page)
+    grid = status_grid(settings, config, connection, existing, raw_dates, page=page)
     chain = None
     if entity and day and scores in tables:
         from nightjar.lineage.explain import ExplainError, explain, render_text

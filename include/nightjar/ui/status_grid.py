@@ -25,6 +25,7 @@ import pandas as pd
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.gate_policy import load_policy
 from nightjar.core.settings import Settings
+from nightjar.io import delta_tables
 
 DAYS = 60
 STAGES = ("raw", "features", "scores", "drift", "labels", "retrain")
@@ -111,16 +112,15 @@ def status_grid(
 ) -> StatusGrid | None:
     """The grid of ``days`` dates, newest first; ``page`` 1 is the ``days`` before that.
     ``raw_dates`` maps each raw partition date on ``main`` to a link to it."""
-    from nightjar.airflow.links import LakeFSCommitLink, MlflowRunLink
-    from nightjar.pipeline.contracts import LakeFSCommitRef, MlflowRunRef
+    from nightjar.airflow.links import lakefs_commit_url, mlflow_run_url
 
     name = {key: config.table_name(key) for key in TABLES}
     present = {key for key, table in name.items() if table in tables}
     known = set(raw_dates)
     scored_dates: set[dt.date] = set()
-    if "scores" in present:
-        sql = f"SELECT DISTINCT score_date AS day FROM {name['scores']}"
-        scored_dates = set(_by_date(connection, sql, []))
+    if "scores" in present:  # from the Delta log: no row is read
+        scores_uri = settings.table_uri(name["scores"])
+        scored_dates = delta_tables.partition_dates(scores_uri, "score_date")
         known |= scored_dates
     # Raw history before the first scored date (what the first model trained on) is not a gap.
     scoring_from = min(scored_dates, default=None)
@@ -138,27 +138,23 @@ def status_grid(
             return {}
         return _by_date(connection, sql.format(table=name[key]), [*window, *extra])
 
-    features = rows_of(
-        "features",
-        "SELECT feature_date AS day, count(*) AS n, any_value(lakefs_commit) AS commit "
-        "FROM {table} WHERE feature_date BETWEEN ? AND ? GROUP BY 1",
-    )
+    def from_log(key: str, *stats: str) -> dict[dt.date, dict]:
+        """Row counts and lineage values of the big tables, from the Delta log alone."""
+        if key not in present:
+            return {}
+        column = "feature_date" if key == "features" else "score_date"
+        return delta_tables.partition_summaries(
+            settings.table_uri(name[key]), column, first, last, stats
+        )
+
+    features = from_log("features", "lakefs_commit")
     quarantined = rows_of(
         "quarantine",
         "SELECT partition_date AS day, count(*) AS n FROM {table} "
         "WHERE partition_date BETWEEN ?::VARCHAR AND ?::VARCHAR GROUP BY 1",
     )
-    scores = rows_of(
-        "scores",
-        "SELECT score_date AS day, count(*) AS n, string_agg(DISTINCT model_version, ',') AS "
-        "versions, any_value(dag_run_id) AS dag_run_id, any_value(model_run_id) AS run_id "
-        "FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
-    )
-    shadow = rows_of(
-        "shadow_scores",
-        "SELECT score_date AS day, count(*) AS n, any_value(model_version) AS version "
-        "FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
-    )
+    scores = from_log("scores", "model_version", "dag_run_id", "model_run_id")
+    shadow = from_log("shadow_scores", "model_version")
     drift = rows_of(
         "drift_metrics",
         "SELECT score_date AS day, count(*) FILTER (WHERE drifted) AS drifted, "
@@ -178,8 +174,6 @@ def status_grid(
     )
     labels_due_by = newest - dt.timedelta(days=config.label.delay_days)
     repository = settings.lakefs_repository
-    commit_link = LakeFSCommitLink()
-    run_link = MlflowRunLink()
     rows = []
     day = last
     while day >= first:
@@ -189,19 +183,21 @@ def status_grid(
         expect = "missing" if due else "none"
         if day in features:
             f = features[day]
-            text = f"{int(f['n']):,} rows"
+            text = f"{f['rows']:,} rows"
             if day in quarantined:
                 text += f", {int(quarantined[day]['n']):,} quarantined"
-            link = commit_link.url(LakeFSCommitRef(repository=repository, commit_id=f["commit"]))
+            commits = sorted(f["lakefs_commit"])
+            link = lakefs_commit_url(settings, repository, commits[0]) if len(commits) == 1 else ""
             cells["features"] = Cell("done", text, link)
         else:
             cells["features"] = Cell(expect, "" if due or not raw else "before scoring began")
         if day in scores:
             s = scores[day]
-            text = f"{int(s['n']):,} rows, v{s['versions']}"
+            text = f"{s['rows']:,} rows, v{','.join(sorted(s['model_version'])) or '?'}"
             if day in shadow:
-                text += f" (shadow v{shadow[day]['version']})"
-            link = f"/dags/{SCORE_DAG}/runs/{s['dag_run_id']}/tasks/score"
+                text += f" (shadow v{','.join(sorted(shadow[day]['model_version']))})"
+            runs = sorted(s["dag_run_id"])
+            link = f"/dags/{SCORE_DAG}/runs/{runs[0]}/tasks/score" if len(runs) == 1 else ""
             cells["scores"] = Cell("done", text, link)
         else:
             cells["scores"] = Cell(expect)
@@ -216,7 +212,8 @@ def status_grid(
             cells["drift"] = Cell("missing" if scored else "none")
         if day in labels:
             value = labels[day]["value"]
-            link = run_link.url(MlflowRunRef(run_id=scores[day]["run_id"])) if scored else ""
+            runs = sorted(scores[day]["model_run_id"]) if scored else []
+            link = mlflow_run_url(settings, runs[0]) if len(runs) == 1 else ""
             cells["labels"] = Cell("done", f"{metric} {value:.3f}", link)
         elif scored and day > labels_due_by:
             cells["labels"] = Cell("not_due", "not yet due")

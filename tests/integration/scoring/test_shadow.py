@@ -151,7 +151,8 @@ def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_
             "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
             challenger=version, gate=None, nights=None, drift=None, performance=None,
             shadow=_shadow(settings, own, version), decisions=None,
-            aliases={"columns": [], "rows": []}, entity=None, lineage=None,
+            aliases={"columns": [], "rows": []}, entity=None, lineage=None, chain=None,
+            day=None, grid=None, raw_problem="", stages=(),
         )  # fmt: skip
         return page
 

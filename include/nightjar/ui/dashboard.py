@@ -63,26 +63,34 @@ def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
 
-def _last_gate(connection, config: DatasetConfig) -> dict | None:
-    """The newest gate decision: a failed one is red and names the checks that failed,
+def _gates(connection, config: DatasetConfig, limit: int = 10) -> list[dict]:
+    """The last gate decisions, newest first: a failed one names the checks that failed,
     since its retrain run looks like a success in Airflow."""
-    last = _query(
+    decisions = _query(
         connection,
-        f"SELECT decision, recorded_at, checks, dag_run_id FROM {APPROVAL_LOG} "
-        "WHERE model_name = ? ORDER BY recorded_at DESC LIMIT 1",
+        f"SELECT decision, recorded_at, checks, champion_version, dag_run_id, mlflow_run_id "
+        f"FROM {APPROVAL_LOG} WHERE model_name = ? ORDER BY recorded_at DESC LIMIT {limit}",
         [config.model.name],
     )
-    if last.empty:
-        return None
-    row = last.iloc[0]
-    passed = row["decision"] == "passed"
-    failed = [c["name"] for c in json.loads(row["checks"]) if not c["passed"]]
-    return {
-        "passed": passed,
-        "verdict": "passed" if passed else "FAILED: " + ", ".join(failed),
-        "recorded_at": str(row["recorded_at"])[:16],
-        "dag_run_id": str(row["dag_run_id"]),
-    }
+    gates = []
+    for row in decisions.to_dict("records"):
+        passed = row["decision"] == "passed"
+        failed = [
+            f"{c['name']} ({c['value']} vs {c['threshold']})"
+            for c in json.loads(row["checks"])
+            if not c["passed"]
+        ]
+        gates.append(
+            {
+                "passed": passed,
+                "verdict": "passed" if passed else "FAILED: " + ", ".join(failed),
+                "recorded_at": str(row["recorded_at"])[:16],
+                "dag_run_id": str(row["dag_run_id"]),
+                "against": f"v{row['champion_version']}" if row["champion_version"] else "-",
+                "run_id": str(row["mlflow_run_id"]),
+            }
+        )
+    return gates
 
 
 _HOLDOUT_MEANS: dict[tuple[str, str], float | None] = {}
@@ -287,7 +295,7 @@ def render(
         model_name=config.model.name,
         champion=champion,
         challenger=challenger,
-        gate=_last_gate(connection, config) if APPROVAL_LOG in tables else None,
+        gates=_gates(connection, config) if APPROVAL_LOG in tables else [],
         nights=(
             _nights(connection, scores, since, _holdout_mean(settings, champion_run))
             if scores in tables

@@ -149,7 +149,7 @@ def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_
     def section(version: str) -> str:
         page = render(
             "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
-            challenger=version, gate=None, nights=None, drift=None, performance=None,
+            challenger=version, gates=[], nights=None, drift=None, performance=None,
             shadow=_shadow(settings, own, version), decisions=None,
             aliases={"columns": [], "rows": []}, entity=None, lineage=None, chain=None,
             day=None, grid=None, raw_problem="", stages=(),

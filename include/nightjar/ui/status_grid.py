@@ -39,6 +39,7 @@ TABLES = (
     "retrain_decisions",
 )  # the tables the grid reads, by kind
 SCORE_DAG = "nightjar_score"
+BEFORE_SCORING = "before scoring began"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Cell:
 class DateRow:
     day: dt.date
     cells: dict[str, Cell]
+    since: dt.date | None = None  # set on one row that stands for the days since..day
 
     @property
     def gap(self) -> bool:
@@ -190,7 +192,7 @@ def status_grid(
             link = lakefs_commit_url(settings, repository, commits[0]) if len(commits) == 1 else ""
             cells["features"] = Cell("done", text, link)
         else:
-            cells["features"] = Cell(expect, "" if due or not raw else "before scoring began")
+            cells["features"] = Cell(expect, "" if due or not raw else BEFORE_SCORING)
         if day in scores:
             s = scores[day]
             text = f"{s['rows']:,} rows, v{','.join(sorted(s['model_version'])) or '?'}"
@@ -228,4 +230,16 @@ def status_grid(
         rows.append(DateRow(day, cells))
         day -= dt.timedelta(days=1)
     gaps = sorted(row.day for row in rows if row.gap)
-    return StatusGrid(rows, page, first > oldest, backfill_commands(gaps))
+    return StatusGrid(_history_as_one_row(rows), page, first > oldest, backfill_commands(gaps))
+
+
+def _history_as_one_row(rows: list[DateRow]) -> list[DateRow]:
+    """The days of raw history before scoring began (newest first, at the end of ``rows``)
+    as one row: they are what the first model trained on, and nothing is due for them."""
+    before = [row for row in rows if row.cells["features"].text == BEFORE_SCORING]
+    if len(before) < 2:
+        return rows
+    kept = [row for row in rows if row.cells["features"].text != BEFORE_SCORING]
+    span = f"{len(before)} days of raw history on main, before scoring began"
+    history = Cell("history", span, before[0].cells["raw"].link)
+    return [*kept, DateRow(before[0].day, {"raw": history}, since=before[-1].day)]

@@ -70,3 +70,19 @@ def test_backfill_commands_cover_each_run_of_consecutive_gaps():
         "2026-01-01 --to-date 2026-01-03",
         "2026-01-05 --to-date 2026-01-06",
     ]
+
+
+def test_raw_history_before_scoring_began_is_one_row(tmp_path, config):
+    settings = Settings(home=tmp_path)
+    _write(settings, config.table_name("scores"), [
+        {"score_date": DAYS[-1], config.entity_key: "e", "model_version": "1",
+         "dag_run_id": "r", "model_run_id": "m"},
+    ], "score_date")  # fmt: skip
+    tables = set(table_names(settings))
+    raw = {d: f"/raw/{d}" for d in DAYS}
+    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw)
+    assert [row.day for row in grid.rows] == [DAYS[-1], DAYS[-2]]
+    history = grid.rows[-1]
+    assert (history.since, history.day) == (DAYS[0], DAYS[-2])
+    assert history.cells["raw"].text == "4 days of raw history on main, before scoring began"
+    assert grid.gaps == [] and grid.backfill == []

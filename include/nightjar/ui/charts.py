@@ -26,7 +26,7 @@ def _figure():
                          "axes.spines.right": False})  # fmt: skip
     # Fixed margins: a layout engine would cost more than drawing the chart.
     figure, axis = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
-    figure.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.93)
+    figure.subplots_adjust(left=0.07, right=0.96, bottom=0.14, top=0.9)
     return figure, axis
 
 
@@ -41,14 +41,16 @@ def _svg(figure) -> str:
 
 
 def _dates(axis, days: pd.Series) -> None:
+    """One tick per day (every few days past ten), labelled with the date, with half a day
+    of room at each end so no bar or label is cut."""
     import matplotlib.dates as mdates
 
+    days = pd.to_datetime(pd.Series(days)).sort_values()
+    span = max(1, (days.iloc[-1] - days.iloc[0]).days + 1)
+    axis.xaxis.set_major_locator(mdates.DayLocator(interval=-(-span // 10)))
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    axis.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
-    axis.tick_params(axis="x", labelrotation=0)
-    if len(days) == 1:  # one night: widen the axis so the point is not at an edge
-        day = pd.Timestamp(days.iloc[0])
-        axis.set_xlim(day - pd.Timedelta(days=1), day + pd.Timedelta(days=1))
+    half_day = pd.Timedelta(hours=12)
+    axis.set_xlim(days.iloc[0] - half_day, days.iloc[-1] + half_day)
 
 
 def _champion_changes(axis, nights: pd.DataFrame) -> None:
@@ -57,8 +59,9 @@ def _champion_changes(axis, nights: pd.DataFrame) -> None:
     changed = nights[versions != versions.shift()].iloc[1:]
     for _, night in changed.iterrows():
         axis.axvline(night["score_date"], color=GREY, linestyle=":", linewidth=1)
-        axis.annotate(f"v{night['model_version']}", (night["score_date"], 1), xycoords=("data",
-                      "axes fraction"), fontsize=7, color=GREY, ha="left", va="top")  # fmt: skip
+        axis.annotate(f"v{night['model_version']} from here", (night["score_date"], 1),
+                      xycoords=("data", "axes fraction"), xytext=(3, 2), textcoords="offset points",
+                      fontsize=7, color=GREY, ha="left", va="bottom")  # fmt: skip
 
 
 def rows_scored(nights: pd.DataFrame) -> str:

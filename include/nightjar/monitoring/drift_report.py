@@ -30,13 +30,24 @@ LIB_DIR = "js"
 _REPORT_DATE = re.compile(r"^drift-[a-z0-9_]+-(\d{4}-\d{2}-\d{2})\.(html|json)$")
 
 
+# Past this magnitude, the squares in Evidently's histogram statistics (variance, skew)
+# overflow to infinity and its bin count becomes NaN.
+DRAWABLE_MAGNITUDE = 1e150
+
+
 def comparable_columns(config: DatasetConfig, *samples: pd.DataFrame) -> tuple[list, list]:
     """Monitored features Evidently can render, and those it cannot: a column with no
     value, or a single value, in either sample (Evidently raises on an empty column, and a
-    constant one has no distribution to draw). Nightjar's PSI measures them all."""
+    constant one has no distribution to draw), or a numeric one with values so large that
+    Evidently's histogram overflows. Nightjar's PSI measures them all."""
     shown, left_out = [], []
     for name in config.monitored_features:
         degenerate = any(sample[name].dropna().nunique() <= 1 for sample in samples)
+        if name not in config.categorical and not degenerate:
+            degenerate = any(
+                pd.to_numeric(sample[name], errors="coerce").abs().max() > DRAWABLE_MAGNITUDE
+                for sample in samples
+            )
         (left_out if degenerate else shown).append(name)
     return shown, left_out
 

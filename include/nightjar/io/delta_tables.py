@@ -269,12 +269,18 @@ def own_commit(uri: str, write_id: str, *, search: int = 100) -> dict:
 
 def note_write(uri: str, write_id: str, *, partition: dict[str, str] | None, rows: int) -> None:
     """Note this write for the step's lineage: the table version its commit created, the
-    partition it replaced, its rows. Reads the log only while a step is recording."""
-    if lineage_record.is_recording():
+    partition it replaced, its rows. Reads the log only while a step is recording; a
+    version it cannot find is noted as unknown rather than failing the landed write."""
+    if not lineage_record.is_recording():
+        return
+    try:
         version = int(own_commit(uri, write_id)["version"])
-        lineage_record.note_output(
-            lineage_record.delta_dataset(uri, version, partition=partition, rows=rows)
-        )
+    except ValueError as exc:  # lineage never fails a write that landed
+        log.warning("lineage: %s; noting the write without its version", exc)
+        version = None
+    lineage_record.note_output(
+        lineage_record.delta_dataset(uri, version, partition=partition, rows=rows)
+    )
 
 
 def note_read(uri: str, table: DeltaTable) -> None:

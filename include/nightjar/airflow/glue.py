@@ -49,6 +49,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except StepSkipped as skipped:
         # Airflow logs only "Skipping task.": the reason goes in the task's log here.
         log.warning("%s skipped: %s", name, skipped)
+        emit_step_lineage(collected)  # a skip may follow a write: a failed gate's record
         raise AirflowSkipException(str(skipped)) from None
     except NightjarError as error:
         if error.retryable:

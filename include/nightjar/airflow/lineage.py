@@ -12,8 +12,9 @@ run and job, with:
   (``version``), the partition replaced (``subset``) and the rows written
   (``outputStatistics``), and a registered model version.
 
-Lineage never fails a task: the provider logs a warning if emitting fails, and does
-nothing when no transport is configured.
+Lineage never fails a task: building or sending the event is logged as a warning if it
+fails, and the provider does nothing when no transport is configured. A step that ends in
+a skip (a failed gate, a night with no retrain) still reports what it wrote first.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def emit_step_lineage(collected: StepLineage) -> None:
-    """Emit the step's datasets as a RUNNING event of the current task's run."""
+    """Emit the step's datasets as a RUNNING event of the current task's run; a failure
+    to build or send it is a warning in the task's log, never the task's failure."""
     if not (collected.inputs or collected.outputs):
         return
+    try:
+        _emit(collected)
+    except Exception:
+        log.warning("lineage: the step's datasets could not be emitted", exc_info=True)
+
+
+def _emit(collected: StepLineage) -> None:
     from airflow.providers.openlineage.api import emit_dataset_lineage
     from openlineage.client.event_v2 import InputDataset, OutputDataset
 
@@ -61,9 +70,9 @@ def _written(record: DatasetRecord) -> dict:
     facets = {}
     if record.rows is not None:
         facets["outputStatistics"] = statistics.OutputStatisticsOutputDatasetFacet(record.rows)
-    if record.partition:
+    if record.partitions:
         condition = base_subset_dataset.PartitionSubsetCondition(
-            partitions=[base_subset_dataset.Partition(dimensions=record.partition)]
+            partitions=[base_subset_dataset.Partition(dimensions=p) for p in record.partitions]
         )
         facets["subset"] = base_subset_dataset.OutputSubsetOutputDatasetFacet(condition)
     return facets

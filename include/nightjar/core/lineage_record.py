@@ -28,7 +28,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 
@@ -39,20 +39,33 @@ class DatasetRecord:
     namespace: str
     name: str
     version: str | None = None
-    partition: dict[str, str] | None = None
+    partitions: tuple[dict[str, str], ...] = ()
     rows: int | None = None
 
 
 @dataclass
 class StepLineage:
-    """Every dataset one step read and wrote, in the order it touched them, each once."""
+    """Every dataset one step read and wrote, in the order it first touched them, each
+    once."""
 
     inputs: list[DatasetRecord] = field(default_factory=list)
     outputs: list[DatasetRecord] = field(default_factory=list)
 
     def add(self, records: list[DatasetRecord], record: DatasetRecord) -> None:
-        if record not in records:
-            records.append(record)
+        """One record per dataset (namespace and name): a later read or write of the same
+        dataset takes the newest version, and a second write adds its partitions and rows."""
+        for i, known in enumerate(records):
+            if (known.namespace, known.name) != (record.namespace, record.name):
+                continue
+            if known != record:  # another write (or a later read): the newest version
+                both = known.rows is not None and record.rows is not None
+                records[i] = replace(
+                    record,
+                    rows=known.rows + record.rows if both else record.rows,
+                    partitions=(*known.partitions, *record.partitions),
+                )
+            return
+        records.append(record)
 
 
 _current: ContextVar[StepLineage | None] = ContextVar("nightjar_step_lineage", default=None)
@@ -109,7 +122,7 @@ def delta_dataset(
         namespace,
         name.rstrip("/"),
         None if version is None else str(version),
-        {k: str(v) for k, v in partition.items()} if partition else None,
+        ({k: str(v) for k, v in partition.items()},) if partition else (),
         rows,
     )
 

@@ -275,7 +275,7 @@ def note_write(uri: str, write_id: str, *, partition: dict[str, str] | None, row
         return
     try:
         version = int(own_commit(uri, write_id)["version"])
-    except ValueError as exc:  # lineage never fails a write that landed
+    except Exception as exc:  # lineage never fails a write that landed
         log.warning("lineage: %s; noting the write without its version", exc)
         version = None
     lineage_record.note_output(
@@ -338,7 +338,8 @@ def partition_summaries(
     """For each date partition from ``first`` to ``last``: its row count and, for each column
     in ``stats``, the distinct values its files' min/max statistics show. Read from the Delta
     log alone, however many rows the partitions hold; a file without statistics adds no
-    value (its column then shows fewer values, never wrong ones)."""
+    value. delta-spark cuts string statistics to 32 characters: read long identifiers from
+    ``partition_commits`` instead."""
     table = open_table(uri)
     if table is None:
         return {}
@@ -359,6 +360,27 @@ def partition_summaries(
                 if value is not None:
                     summary[stat].add(str(value))
     return summaries
+
+
+def partition_commits(
+    uri: str, column: str, first: dt.date, last: dt.date, *, search: int = 1000
+) -> dict[dt.date, dict]:
+    """For each date partition from ``first`` to ``last``: the metadata of the newest commit
+    that replaced it (its predicate names the date; delta-rs and delta-spark both record
+    it), from the table's history alone. Full values, unlike file statistics, which
+    delta-spark cuts to 32 characters. Only the newest ``search`` commits are read."""
+    table = open_table(uri)
+    if table is None:
+        return {}
+    pattern = re.compile(rf"{re.escape(column)} = '(\d{{4}}-\d{{2}}-\d{{2}})'")
+    found: dict[dt.date, dict] = {}
+    for commit in table.history(search):  # newest first
+        predicate = str((commit.get("operationParameters") or {}).get("predicate", ""))
+        for match in pattern.finditer(predicate):
+            day = dt.date.fromisoformat(match[1])
+            if first <= day <= last:
+                found.setdefault(day, commit_metadata(commit))
+    return found
 
 
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:

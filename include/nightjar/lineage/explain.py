@@ -161,9 +161,7 @@ def explain(
         threshold=threshold,
         scored_at=scored_at.isoformat(),
         table=settings.table_uri(table),
-        table_version=delta_tables.version_with_metadata(
-            settings.table_uri(table), "nightjar.dag_run_id", str(row["dag_run_id"])
-        ),
+        table_version=_version_that_wrote(settings.table_uri(table), day, row),
     )
     model = ModelLink(
         name=version.name,
@@ -199,12 +197,17 @@ def explain(
             "the features partition has been recomputed from another commit since this row "
             "was scored: its values are not the ones the model saw"
         )
+    try:
+        inputs = _inputs_of(settings, config, str(row[LAKEFS_COMMIT]), day)
+    except Exception as exc:  # lakeFS down or the commit gone: the rest of the chain stands
+        notes.append(f"lakeFS could not be read for the input commit: {exc}")
+        inputs = InputLink(settings.lakefs_repository, str(row[LAKEFS_COMMIT]), "", "", {}, 0)
     return Explanation(
         score=score,
         model=model,
         training=training,
         features=features,
-        inputs=_inputs_of(settings, config, str(row[LAKEFS_COMMIT]), day),
+        inputs=inputs,
         dag_run={
             "dag_id": SCORES_DAG,
             "dag_run_id": str(row["dag_run_id"]),
@@ -212,6 +215,15 @@ def explain(
         },
         notes=notes,
     )
+
+
+def _version_that_wrote(uri: str, day: dt.date, row: dict) -> int | None:
+    """The scores table version whose commit wrote the row's partition: the newest commit
+    replacing that date, if its DAG run is the row's (one run may score several dates)."""
+    commit = delta_tables.partition_commits(uri, SCORE_DATE, day, day).get(day)
+    if commit is None or commit.get("nightjar.dag_run_id") != row["dag_run_id"]:
+        return None
+    return int(commit["version"])
 
 
 def _scored_row(

@@ -39,6 +39,8 @@ from nightjar.training.trainer import (
 
 log = logging.getLogger(__name__)
 SCRATCH_KEY = "reproduce"
+RECORDED_TAGS = ("nightjar.git_commit", "nightjar.lakefs_repository", "nightjar.lakefs_commit")
+RECORDED_PARAMS = ("as_of",)
 
 
 class ReproduceRefused(NightjarError):
@@ -93,14 +95,26 @@ def reproduce(
     recorded one, or the recorded config's feature spec from the recorded spec, unless
     ``force``: a different model would then say nothing about the record.
     """
+    from mlflow.exceptions import MlflowException
+
     client = tracking.client(settings)
-    model_version = client.get_model_version(model_name, str(version))
-    run = client.get_run(model_version.run_id)
+    try:
+        model_version = client.get_model_version(model_name, str(version))
+        run = client.get_run(model_version.run_id)
+    except MlflowException as exc:
+        raise ReproduceRefused(
+            f"{model_name} v{version} is not in the registry at {settings.mlflow_uri}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     tags, params = run.data.tags, run.data.params
-    config = DatasetConfig.model_validate(
-        json.loads(tracking.read_text(settings, run.info.run_id, "lineage/dataset_config.json"))
-    )
-    recorded_code, current_code = tags.get("nightjar.git_commit", "unknown"), code_version()
+    missing = [key for key in RECORDED_TAGS if key not in tags]
+    missing += [key for key in RECORDED_PARAMS if key not in params]
+    if missing:
+        raise ReproduceRefused(
+            f"v{version}'s training run {run.info.run_id} did not record {', '.join(missing)}: "
+            "it predates this lineage, and cannot be replayed"
+        )
+    recorded_code, current_code = tags["nightjar.git_commit"], code_version()
     problems = []
     if recorded_code != current_code:
         problems.append(
@@ -109,6 +123,13 @@ def reproduce(
         )
     if recorded_code.endswith("-dirty"):
         problems.append(f"v{version} was trained from uncommitted changes ({recorded_code})")
+    try:
+        config = DatasetConfig.model_validate(
+            json.loads(tracking.read_text(settings, run.info.run_id, "lineage/dataset_config.json"))
+        )
+    except Exception as exc:  # a config schema that has changed since, or no artifact
+        problems.append(f"the recorded dataset config does not load here ({exc})")
+        raise ReproduceRefused("; ".join(problems)) from None
     if spec_hash(config) != tags.get("nightjar.feature_spec"):
         problems.append(
             f"the recorded dataset config's feature spec {spec_hash(config)[:12]} is not the "
@@ -165,5 +186,6 @@ def reproduce(
         reproduced_sha256=model_sha256(booster),
         byte_identical=identical,
         metrics=metrics,
-        metrics_equal=all(p["recorded"] == p["reproduced"] for p in metrics.values()),
+        metrics_equal=bool(metrics)
+        and all(p["recorded"] == p["reproduced"] for p in metrics.values()),
     )

@@ -419,6 +419,7 @@ def _scores_metadata(
         delta_tables.LAKEFS_COMMIT_KEY: ",".join(sorted(commits)),
         "nightjar.model_version": ",".join(sorted(map(str, versions))),
         "nightjar.dag_run_id": context.dag_run_id,
+        "nightjar.score_date": context.score_date.isoformat(),
         "nightjar.scoring_engine": engine,
         PREDICTOR_KEY: predictor,
     }
@@ -489,7 +490,8 @@ def score_partition_on_spark(
     features_uri = settings.table_uri(config.table_name("features"))
     if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
         raise _missing_features(features_uri, context.score_date.isoformat())
-    delta_tables.note_read(features_uri, delta_tables.open_table(features_uri))
+    if lineage_record.is_recording():  # opening the table reads its log: only when asked
+        delta_tables.note_read(features_uri, delta_tables.open_table(features_uri))
     kwargs = _scoring_kwargs(
         config,
         model,

@@ -16,26 +16,29 @@ WIDTH_IN, HEIGHT_IN = 10.5, 2.6
 BLUE, PURPLE, RED, GREY = "#0969da", "#8250df", "#cf222e", "#57606a"
 
 
+STYLE = {
+    "font.size": 8,
+    "svg.fonttype": "none",  # text stays text: searchable, and escaped by matplotlib
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
 def _figure():
-    import matplotlib
+    """A figure of its own, not pyplot's: the API server renders pages on several threads,
+    and a figure that is not registered anywhere needs no closing, even after an error."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    plt.rcParams.update({"font.size": 8, "svg.fonttype": "none", "axes.spines.top": False,
-                         "axes.spines.right": False})  # fmt: skip
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN))
+    axis = figure.subplots()
     # Fixed margins: a layout engine would cost more than drawing the chart.
-    figure, axis = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
     figure.subplots_adjust(left=0.07, right=0.96, bottom=0.14, top=0.9)
     return figure, axis
 
 
 def _svg(figure) -> str:
-    from matplotlib import pyplot as plt
-
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
-    plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # no XML prolog inside HTML
 
@@ -64,6 +67,21 @@ def _champion_changes(axis, nights: pd.DataFrame) -> None:
                       fontsize=7, color=GREY, ha="left", va="bottom")  # fmt: skip
 
 
+def _styled(draw):
+    """Draw with Nightjar's style, without touching matplotlib's global settings."""
+    from functools import wraps
+
+    @wraps(draw)
+    def styled(*args, **kwargs) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return styled
+
+
+@_styled
 def rows_scored(nights: pd.DataFrame) -> str:
     """Rows scored per night, with each bar's value."""
     figure, axis = _figure()
@@ -76,6 +94,7 @@ def rows_scored(nights: pd.DataFrame) -> str:
     return _svg(figure)
 
 
+@_styled
 def mean_probability(nights: pd.DataFrame, reference: float | None) -> str:
     """Mean predicted probability per night, against the champion's mean on its holdout."""
     figure, axis = _figure()
@@ -92,10 +111,13 @@ def mean_probability(nights: pd.DataFrame, reference: float | None) -> str:
     return _svg(figure)
 
 
+@_styled
 def psi_per_feature(drift: pd.DataFrame) -> str:
     """PSI of each feature (and the prediction) per night, with each one's threshold."""
     figure, axis = _figure()
     measured = drift.dropna(subset=["value"]).copy()
+    if measured.empty:
+        return ""
     measured["score_date"] = pd.to_datetime(measured["score_date"])
     for feature, rows in measured.groupby("feature"):
         rows = rows.sort_values("score_date")
@@ -113,6 +135,7 @@ def psi_per_feature(drift: pd.DataFrame) -> str:
     return _svg(figure)
 
 
+@_styled
 def realised_metric(performance: pd.DataFrame, metric: str, floor: float) -> str:
     """The realised metric per scored night, against the gate's floor."""
     figure, axis = _figure()

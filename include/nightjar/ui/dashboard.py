@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
 from nightjar.ui.status_grid import status_grid
 
+log = logging.getLogger(__name__)
 NIGHTS = 30
 
 
@@ -288,6 +290,9 @@ def render(
             chain = render_text(explain(settings, config, entity, day))
         except ExplainError as exc:
             chain = str(exc)
+        except Exception as exc:  # the page still shows everything else
+            log.warning("explain %s on %s failed", entity, day, exc_info=True)
+            chain = f"the chain could not be followed: {type(exc).__name__}: {exc}"
     return render_template(
         "nightjar.ui",
         "page.html.j2",

@@ -141,22 +141,24 @@ def status_grid(
         return _by_date(connection, sql.format(table=name[key]), [*window, *extra])
 
     def from_log(key: str, *stats: str) -> dict[dt.date, dict]:
-        """Row counts and lineage values of the big tables, from the Delta log alone."""
+        """Row counts of the big tables and the newest commit's metadata of each partition
+        (``commit``), from the Delta log alone; ``stats``: values from file statistics."""
         if key not in present:
             return {}
         column = "feature_date" if key == "features" else "score_date"
-        return delta_tables.partition_summaries(
-            settings.table_uri(name[key]), column, first, last, stats
-        )
+        uri = settings.table_uri(name[key])
+        summaries = delta_tables.partition_summaries(uri, column, first, last, stats)
+        commits = delta_tables.partition_commits(uri, column, first, last)
+        return {day: {**row, "commit": commits.get(day, {})} for day, row in summaries.items()}
 
-    features = from_log("features", "lakefs_commit")
+    features = from_log("features")
     quarantined = rows_of(
         "quarantine",
         "SELECT partition_date AS day, count(*) AS n FROM {table} "
         "WHERE partition_date BETWEEN ?::VARCHAR AND ?::VARCHAR GROUP BY 1",
     )
-    scores = from_log("scores", "model_version", "dag_run_id", "model_run_id")
-    shadow = from_log("shadow_scores", "model_version")
+    scores = from_log("scores", "model_run_id")  # MLflow run ids: 32 characters, whole
+    shadow = from_log("shadow_scores")
     drift = rows_of(
         "drift_metrics",
         "SELECT score_date AS day, count(*) FILTER (WHERE drifted) AS drifted, "
@@ -188,18 +190,18 @@ def status_grid(
             text = f"{f['rows']:,} rows"
             if day in quarantined:
                 text += f", {int(quarantined[day]['n']):,} quarantined"
-            commits = sorted(f["lakefs_commit"])
-            link = lakefs_commit_url(settings, repository, commits[0]) if len(commits) == 1 else ""
+            commit = f["commit"].get(delta_tables.LAKEFS_COMMIT_KEY, "")
+            link = lakefs_commit_url(settings, repository, commit) if commit else ""
             cells["features"] = Cell("done", text, link)
         else:
             cells["features"] = Cell(expect, "" if due or not raw else BEFORE_SCORING)
         if day in scores:
             s = scores[day]
-            text = f"{s['rows']:,} rows, v{','.join(sorted(s['model_version'])) or '?'}"
+            text = f"{s['rows']:,} rows, v{s['commit'].get('nightjar.model_version', '?')}"
             if day in shadow:
-                text += f" (shadow v{','.join(sorted(shadow[day]['model_version']))})"
-            runs = sorted(s["dag_run_id"])
-            link = f"/dags/{SCORE_DAG}/runs/{runs[0]}/tasks/score" if len(runs) == 1 else ""
+                text += f" (shadow v{shadow[day]['commit'].get('nightjar.model_version', '?')})"
+            run = s["commit"].get("nightjar.dag_run_id", "")
+            link = f"/dags/{SCORE_DAG}/runs/{run}/tasks/score" if run else ""
             cells["scores"] = Cell("done", text, link)
         else:
             cells["scores"] = Cell(expect)

@@ -24,7 +24,7 @@ def test_names_follow_the_documented_convention():
     on_lakefs = lr.delta_dataset("lakefs://nightjar/main/warehouse/scores_x", 0)
     assert (on_lakefs.namespace, on_lakefs.name) == ("lakefs://nightjar", "main/warehouse/scores_x")
     written = lr.delta_dataset("/w/t", 2, partition={"score_date": dt.date(2026, 3, 5)}, rows=10)
-    assert written.partition == {"score_date": "2026-03-05"} and written.rows == 10
+    assert written.partitions == ({"score_date": "2026-03-05"},) and written.rows == 10
     model = lr.model_dataset("http://127.0.0.1:5000", "credit_default", "4")
     assert (model.namespace, model.name, model.version) == (
         "mlflow://127.0.0.1:5000",

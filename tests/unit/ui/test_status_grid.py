@@ -15,9 +15,19 @@ UNSCORED = DAYS[2]
 
 
 def _write(settings: Settings, table: str, rows: list[dict], column: str) -> None:
-    delta_tables.append(
-        settings.table_uri(table), pa.Table.from_pylist(rows), partition_by=[column]
-    )
+    """Each date's rows as the pipeline writes them: one partition replace per date, its
+    commit carrying the metadata the scorer and the feature job record."""
+    for day in sorted({row[column] for row in rows}):
+        part = [row for row in rows if row[column] == day]
+        metadata = {
+            "nightjar.dag_run_id": part[0].get("dag_run_id", ""),
+            "nightjar.model_version": part[0].get("model_version", ""),
+            delta_tables.LAKEFS_COMMIT_KEY: part[0].get("lakefs_commit", ""),
+        }
+        delta_tables.replace_partition(
+            settings.table_uri(table), pa.Table.from_pylist(part), partition_column=column,
+            value=day, commit_metadata={k: v for k, v in metadata.items() if v},
+        )  # fmt: skip
 
 
 def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path, config):
@@ -60,6 +70,8 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     assert newest["retrain"].state == "fired"
     assert newest["labels"].state == "not_due"
     assert by_day[DAYS[0]]["raw"].link == f"/raw/{DAYS[0]}"
+    # The features cell links to the lakeFS commit its partition's commit recorded.
+    assert by_day[DAYS[0]]["features"].link.endswith(f"/browse/nightjar/{'c' * 64}/")
 
 
 def test_backfill_commands_cover_each_run_of_consecutive_gaps():

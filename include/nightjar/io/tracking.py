@@ -95,3 +95,21 @@ def ensure_experiment(settings: Settings, name: str) -> str:
     except MlflowException:
         # Another process created it between our check and our create.
         return mlflow_client.get_experiment_by_name(full_name).experiment_id
+
+
+def registered_version(settings: Settings, model_name: str, version: str):
+    """A registered model version and the MLflow run that trained it; ``RegistryError``
+    naming the version and the store when either is missing."""
+    from mlflow.exceptions import MlflowException
+
+    from nightjar.core.errors import RegistryError
+
+    mlflow_client = client(settings)
+    try:
+        model_version = mlflow_client.get_model_version(model_name, str(version))
+        return model_version, mlflow_client.get_run(model_version.run_id)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"{model_name} v{version} is not in the registry at {settings.mlflow_uri}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None

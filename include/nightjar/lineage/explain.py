@@ -135,17 +135,9 @@ def explain(
     row = _scored_row(settings, config, table, entity, day)
     notes: list[str] = []
     scored_at = pd.Timestamp(row["scored_at"])
-    client = tracking.client(settings)
-    from mlflow.exceptions import MlflowException
-
-    try:
-        version = client.get_model_version(row["model_name"], str(row["model_version"]))
-        run = client.get_run(version.run_id)
-    except MlflowException as exc:
-        raise ExplainError(
-            f"{row['model_name']} v{row['model_version']}, which scored the row, is not in the "
-            f"registry at {settings.mlflow_uri}: {str(exc).splitlines()[0]}"
-        ) from None
+    version, run = tracking.registered_version(
+        settings, row["model_name"], str(row["model_version"])
+    )
     tags, params = run.data.tags, run.data.params
     threshold = float(params.get("threshold", config.model.threshold))
     if bool(row[DECISION]) != (float(row["probability"]) >= threshold):

@@ -95,17 +95,7 @@ def reproduce(
     recorded one, or the recorded config's feature spec from the recorded spec, unless
     ``force``: a different model would then say nothing about the record.
     """
-    from mlflow.exceptions import MlflowException
-
-    client = tracking.client(settings)
-    try:
-        model_version = client.get_model_version(model_name, str(version))
-        run = client.get_run(model_version.run_id)
-    except MlflowException as exc:
-        raise ReproduceRefused(
-            f"{model_name} v{version} is not in the registry at {settings.mlflow_uri}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
+    _, run = tracking.registered_version(settings, model_name, str(version))
     tags, params = run.data.tags, run.data.params
     missing = [key for key in RECORDED_TAGS if key not in tags]
     missing += [key for key in RECORDED_PARAMS if key not in params]

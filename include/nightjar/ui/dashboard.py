@@ -284,11 +284,12 @@ def render(
     grid = status_grid(settings, config, connection, existing, raw_dates, page=page)
     chain = None
     if entity and day and scores in tables:
-        from nightjar.lineage.explain import ExplainError, explain, render_text
+        from nightjar.core.errors import NightjarError
+        from nightjar.lineage.explain import explain, render_text
 
         try:
             chain = render_text(explain(settings, config, entity, day))
-        except ExplainError as exc:
+        except NightjarError as exc:  # the row, or its model version, is not there
             chain = str(exc)
         except Exception as exc:  # the page still shows everything else
             log.warning("explain %s on %s failed", entity, day, exc_info=True)

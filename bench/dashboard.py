@@ -2,10 +2,14 @@
 
 Builds the scores, features, drift and decision tables for ``--nights`` nights of
 ``--rows`` rows each (the same rows every night, dated anew: building them is setup, not
-what is measured), then renders the page five times, for one entity and date so the
-lineage chain is drawn too, and reports the best and median wall time. The page reads
-the grid's row counts and lineage values from the Delta logs, and only the last nights'
-partitions for the charts, so its time should not grow with the rows.
+what is measured), then renders the page five times without and five times with an
+entity and date (the lineage lookup and chain), and reports the best and median wall
+time. The page reads the grid's row counts and lineage values from the Delta logs, and
+the charts' nights from the nightly summary the score task writes (``nightly_summary``,
+written here the same way), so its time should not grow with the rows. The same renders
+then run with the summary table set aside, so the charts' nights are aggregated from the
+scores (the page's fallback, and what it did before the summary existed): the
+comparison, in one run.
 
     python -m bench.dashboard --nights 365 --rows 1000000
 """
@@ -16,6 +20,7 @@ import argparse
 import datetime as dt
 import statistics
 import time
+from pathlib import Path
 
 from bench.common import print_table, private_home, write_results
 
@@ -54,6 +59,7 @@ def run(nights: int, rows: int) -> dict:
     from nightjar.core.dataset_config import load_dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.io import delta_tables
+    from nightjar.scoring import nightly_summary
     from nightjar.ui.dashboard import render
 
     settings = load_settings()
@@ -77,6 +83,7 @@ def run(nights: int, rows: int) -> dict:
             partition_column="score_date",
             value=day,
         )
+        nightly_summary.record_night(settings, config, day)  # as the score task does
         delta_tables.replace_partition(
             settings.table_uri(config.table_name("features")),
             pa.table({**features, "feature_date": date}),
@@ -101,23 +108,34 @@ def run(nights: int, rows: int) -> dict:
         )
         if i % 30 == 0:
             print(f"  {i + 1}/{nights} nights written ({time.perf_counter() - setup:.0f} s)")
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        html = render(
-            settings, config, entity="e000000001", day=start + dt.timedelta(days=nights - 1)
-        )
-        timings.append(time.perf_counter() - started)
-    result = [
-        {
-            "nights": nights,
-            "rows_per_night": rows,
-            "rows": nights * rows,
-            "best_s": round(min(timings), 3),
-            "median_s": round(statistics.median(timings), 3),
-            "html_kb": len(html) // 1024,
-        }
-    ]
+    last_night = start + dt.timedelta(days=nights - 1)
+    summary_dir = Path(settings.table_uri(config.table_name(nightly_summary.KIND)))
+    result = []
+    for charts_from in ("nightly summary", "scores aggregated (no summary table)"):
+        if charts_from.startswith("scores"):  # the alternative: what the page did before
+            summary_dir.rename(summary_dir.with_name(summary_dir.name + ".aside"))
+        for lookup in (False, True):
+            timings, html = [], ""
+            for _ in range(5):
+                started = time.perf_counter()
+                html = render(
+                    settings,
+                    config,
+                    entity="e000000001" if lookup else None,
+                    day=last_night if lookup else None,
+                )
+                timings.append(time.perf_counter() - started)
+            result.append(
+                {
+                    "nights": nights,
+                    "rows_per_night": rows,
+                    "charts_from": charts_from,
+                    "lineage_lookup": lookup,
+                    "best_s": round(min(timings), 3),
+                    "median_s": round(statistics.median(timings), 3),
+                    "html_kb": len(html) // 1024,
+                }
+            )
     print_table("Nightjar page render (in-process, excluding HTTP)", result, list(result[0]))
     print("wrote", write_results("dashboard", {"results": result}))
     return result[0]

@@ -7,6 +7,7 @@ through the same package functions as the CLI; user input is validated before us
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import ClassVar
 
@@ -34,12 +35,47 @@ def _context():
     return settings, load_dataset_config(settings.dataset_config)
 
 
+def _failed_scoring(session) -> dict[dt.date, str]:
+    """Each date whose newest scoring run failed, with that run's page: the grid marks it
+    failed rather than missing. The date is the one the run was about (``target_date_of``,
+    the rule its tasks use). An asset-triggered run without a ``date`` is left out: its
+    dates are in the Asset events that triggered it, which this does not read."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    from nightjar.core.run_info import target_date_of
+    from nightjar.ui.status_grid import SCORE_DAG
+
+    runs = session.scalars(
+        select(DagRun)
+        .where(DagRun.dag_id == SCORE_DAG)
+        .order_by(DagRun.run_after.desc())
+        .limit(2000)
+    )
+    newest: dict = {}
+    for run in runs:
+        if run.run_type == "asset_triggered" and "date" not in (run.conf or {}):
+            continue
+        day = target_date_of(
+            run.conf, run.data_interval_start, run.data_interval_end, run.logical_date,
+            run.run_after,
+        )  # fmt: skip
+        newest.setdefault(day, run)
+    return {
+        day: f"/dags/{SCORE_DAG}/runs/{run.run_id}"
+        for day, run in newest.items()
+        if run.state == "failed"
+    }
+
+
 @app.get("/", response_class=HTMLResponse)
 def page(
     entity: str | None = Query(None, max_length=128),
     date: str | None = Query(None, max_length=10),
     page: int = Query(0, ge=0, le=10_000),
 ) -> str:
+    from airflow.utils.session import create_session
+
     from nightjar.core.errors import InvalidNameError
     from nightjar.core.names import parse_date
     from nightjar.ui.dashboard import render
@@ -49,7 +85,9 @@ def page(
     except InvalidNameError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     settings, config = _context()
-    return render(settings, config, entity=entity, day=day, page=page)
+    with create_session() as session:  # the API server's metadata DB: read only
+        failed = _failed_scoring(session)
+    return render(settings, config, entity=entity, day=day, page=page, failed_runs=failed)
 
 
 @app.get("/reports/{name}")

@@ -13,30 +13,37 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import lakefs
 import pytest
 
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.errors import AirflowAPIError
-from nightjar.core.settings import Settings
+from nightjar.core.settings import PACKAGED_CONFIGS, Settings
 from nightjar.embedded import demo, demo_data
-from nightjar.embedded.supervisor import EmbeddedStack
+from nightjar.embedded.supervisor import EmbeddedStack, standin_credentials
 from nightjar.io import delta_tables, tracking
 from nightjar.io.lakefs_client import make_client
 from nightjar.promotion import registry
 from tests.openlineage.events import read_events, schema_errors, task_events
 
 from . import stack_checks
+from .browser import WIDTH, broken_links, chrome, needs_chromium
 from .conftest import (
     REPO,
     RunningAirflow,
     UserShell,
     processes_of,
     start_airflow,
+    stop_started,
     wait_for_exit_of,
     wait_until,
 )
@@ -49,6 +56,25 @@ BACKFILL_FROM = dt.date(2026, 2, 1)
 # costs about 40 s of scoring and 30 s of monitoring on two cores; 30 dates cost 18 minutes.
 BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(5)]
 SCORE_DAG = "nightjar_score"
+RETRAIN_DAG = "nightjar_retrain"
+# The demo's first model's as-of date: a forced retrain on it trains a model unlike the
+# champion (the demo's drift retrain replaced it), which the gate then judges.
+FIRST_AS_OF = demo.FIRST_NIGHT - dt.timedelta(days=1)
+GAP_DAY = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS + 1)  # landed, left unscored on purpose
+SCREENSHOT = REPO / "docs" / "nightjar-page.png"
+
+
+@pytest.fixture(scope="module")
+def user_shell(tmp_path_factory) -> Iterator[UserShell]:
+    """A user's shell on the embedded stack whose dataset config and gate policy are the
+    user's own copy of the packaged ones, so a test can tighten the gate as an operator
+    would (``NIGHTJAR_DATASET_CONFIG``, as the README's onboarding does)."""
+    root = tmp_path_factory.mktemp("user")
+    shutil.copytree(PACKAGED_CONFIGS, root / "configs")
+    config = root / "configs" / "datasets" / "credit_default.yaml"
+    shell = UserShell.create(root, {"NIGHTJAR_DATASET_CONFIG": str(config)})
+    yield shell
+    stop_started(shell)
 
 
 def _settings(shell: UserShell) -> Settings:
@@ -506,6 +532,287 @@ def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_sh
     assert api.wait_for_run(SCORE_DAG, run["dag_run_id"], timeout=300) == "success"
     scored = api.return_value(SCORE_DAG, run["dag_run_id"], "score")
     assert str(day) in [night["score_date"] for night in scored["dates"]]
+
+
+def _gate_policy(shell: UserShell) -> Path:
+    return Path(shell.env["NIGHTJAR_DATASET_CONFIG"]).parents[1] / "policies" / "default.yaml"
+
+
+def _set_policy(shell: UserShell, **settings: object) -> None:
+    """Change settings of the user's gate policy file, as an operator edits it; the next
+    task process reads it."""
+    path = _gate_policy(shell)
+    text = path.read_text()
+    for key, value in settings.items():
+        text, found = re.subn(rf"^{key}:[ \t]*\S+", f"{key}: {value}", text, flags=re.M)
+        assert found == 1, f"{key} is not in {path}"
+    path.write_text(text)
+
+
+def _forced_retrain(api, intent: str) -> tuple[str, dict[str, str]]:
+    run_id = api.trigger(
+        RETRAIN_DAG, {"date": FIRST_AS_OF.isoformat(), "force": True, "intent": intent}
+    )
+    assert api.wait_for_run(RETRAIN_DAG, run_id, timeout=900) == "success"
+    return run_id, {t["task_id"]: t["state"] for t in api.task_instances(RETRAIN_DAG, run_id)}
+
+
+def _task_log(api, dag_id: str, run_id: str, task_id: str) -> str:
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1"
+    return str(api.request("GET", path, params={"full_content": True}))
+
+
+@pytest.fixture(scope="module")
+def failed_gate(airflow: RunningAirflow, user_shell) -> str:
+    """A retrain whose gate fails: the operator raised the improvement the policy demands
+    over the champion to an impossible 0.5, then put it back."""
+    original = _gate_policy(user_shell).read_text()
+    _set_policy(user_shell, min_improvement_vs_champion=0.5)
+    try:
+        run_id, states = _forced_retrain(airflow.api, "a stricter gate")
+    finally:
+        _gate_policy(user_shell).write_text(original)
+    assert states["evaluate_gate"] == "skipped", states
+    assert states["register_and_promote"] == "skipped", states
+    return run_id
+
+
+def test_a_failed_gate_stops_promotion_and_its_log_names_the_check(failed_gate, airflow):
+    log = _task_log(airflow.api, RETRAIN_DAG, failed_gate, "evaluate_gate")
+    assert "promotion stopped by the gate" in log
+    assert "roc_auc_improvement_vs_champion" in log
+
+
+@pytest.fixture(scope="module")
+def awaiting_approval(failed_gate, airflow: RunningAirflow, user_shell) -> str:
+    """A retrain whose challenger passes the gate and waits for a person: the policy now
+    requires approval and one shadow night. Returns the challenger's version."""
+    _set_policy(
+        user_shell,
+        require_human_approval="true",
+        min_shadow_nights=1,
+        max_regression_vs_champion=1.0,
+        min_improvement_vs_champion=-1.0,
+    )
+    run_id, states = _forced_retrain(airflow.api, "a challenger for approval")
+    assert states["register_and_promote"] == "success", states
+    registered = airflow.api.return_value(RETRAIN_DAG, run_id, "register_and_promote")
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
+    assert challenger == str(registered["version"]) and not registered["promoted"], registered
+    return challenger
+
+
+def _lakefs_auth(settings: Settings) -> tuple[str, str]:
+    creds = standin_credentials(settings)
+    return creds["access_key_id"], creds["secret_access_key"]
+
+
+@pytest.fixture(scope="module")
+def shadow_night(awaiting_approval, airflow: RunningAirflow) -> str:
+    """A scoring run after the challenger was registered: it scores the challenger too."""
+    run_id = airflow.api.trigger(SCORE_DAG, {"date": BACKFILL_DATES[0].isoformat()})
+    assert airflow.api.wait_for_run(SCORE_DAG, run_id, timeout=600) == "success"
+    return run_id
+
+
+def test_the_next_scoring_run_shadow_scores_the_waiting_challenger(
+    shadow_night, awaiting_approval, user_shell
+):
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    shadow = delta_tables.read(
+        settings.table_uri(config.table_name("shadow_scores")),
+        filters=[("score_date", "=", BACKFILL_DATES[0])],
+        columns=["model_version"],
+    )
+    assert set(shadow.column("model_version").to_pylist()) == {awaiting_approval}
+
+
+def _land_unscored_day(shell: UserShell, api) -> None:
+    """GAP_DAY's applications merged into main with the watcher paused (once its running
+    runs end), so nothing scores it: the date an operator finds missing on the page."""
+    api.set_paused("nightjar_watch_main", True)
+    wait_until(
+        lambda: all(r["state"] in ("success", "failed") for r in api.runs("nightjar_watch_main")),
+        timeout=300, what="the watcher's runs to end",
+    )  # fmt: skip
+    batch = shell.workdir / f"applications-{GAP_DAY}.parquet"
+    demo_data.applications_for(GAP_DAY, demo.DEMO_SPEC).to_parquet(batch, index=False)
+    result = shell.run("nightjar", "data", "ingest", "applications", str(GAP_DAY), str(batch))
+    assert result.returncode == 0, result.stderr[-3000:]
+    batch.unlink()
+
+
+def _failed_scoring_dates(api) -> dict[dt.date, str]:
+    """Each date whose newest scoring run failed, and that run, from the REST API once no
+    scoring run is still going (asset-triggered runs without a date left out, as the page
+    leaves them out)."""
+    from nightjar.core.run_info import target_date_of
+
+    def settled() -> list[dict] | None:
+        runs = api.runs(SCORE_DAG)
+        return runs if all(r["state"] in ("success", "failed") for r in runs) else None
+
+    def when(value: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(value) if value else None
+
+    newest: dict[dt.date, dict] = {}
+    for run in wait_until(settled, timeout=600, what="every scoring run to end"):
+        if run["run_type"] == "asset_triggered" and "date" not in (run["conf"] or {}):
+            continue
+        day = target_date_of(
+            run["conf"], when(run["data_interval_start"]), when(run["data_interval_end"]),
+            when(run["logical_date"]), when(run["run_after"]),
+        )  # fmt: skip
+        newest[day] = run  # oldest first: the last one kept is the newest
+    failed = {day: r["dag_run_id"] for day, r in newest.items() if r["state"] == "failed"}
+    assert failed, "no scheduled scoring run failed: today's nightly run should have"
+    return failed
+
+
+@needs_chromium
+def test_the_page_shows_the_gap_the_failed_gate_and_the_waiting_challenger_in_chromium(
+    awaiting_approval, airflow, user_shell, tmp_path
+):
+    """The Nightjar page of this scheduler-run world, in Chromium, as the operator reads
+    it in the morning: the failed nightly runs, the unscored date with its backfill
+    command, the failed gate with its check, the challenger awaiting approval with its
+    shadow night, every grid link answering, the charts, and nothing wider than the
+    window."""
+    api = airflow.api
+    _land_unscored_day(user_shell, api)
+    failed = _failed_scoring_dates(api)
+    settings = _settings(user_shell)
+    base = user_shell.base_url
+    entity = f"{demo.FIRST_NIGHT:%Y%m%d}-000001"
+    browser = chrome(base, api.token)
+    try:
+        # Today's nightly runs failed (the demo's data is dated March 2026): page 0 starts
+        # there, each marked failed and linked to its run.
+        browser.get(f"{base}/nightjar/")
+        newest = dt.date.fromisoformat(
+            browser.find_element("css selector", "#grid tbody tr").get_attribute("id")[5:]
+        )
+        assert newest == max(failed), (newest, failed)
+        for day, run_id in failed.items():
+            if newest - day < dt.timedelta(days=60):
+                cell = browser.find_elements("css selector", f"#date-{day} td.cell")[2]
+                assert cell.get_attribute("data-state") == "failed"
+                link = cell.find_element("tag name", "a").get_attribute("href")
+                assert link.endswith(f"/dags/{SCORE_DAG}/runs/{run_id}"), link
+        page = (newest - GAP_DAY).days // 60
+        browser.get(f"{base}/nightjar/?page={page}&entity={entity}&date={demo.FIRST_NIGHT}")
+        gap = browser.find_element("id", f"date-{GAP_DAY}")
+        assert gap.get_attribute("class") == "gap"
+        states = [
+            c.get_attribute("data-state") for c in gap.find_elements("css selector", "td.cell")
+        ]
+        assert states[:3] == ["done", "missing", "missing"], states
+        scored = browser.find_element("id", f"date-{demo.FIRST_NIGHT}")
+        states = [
+            c.get_attribute("data-state") for c in scored.find_elements("css selector", "td.cell")
+        ]
+        assert states[:3] == ["done", "done", "done"], states
+        backfill = browser.find_element("id", "backfill").text
+        next_day = GAP_DAY + dt.timedelta(days=1)
+        assert f"--from-date {GAP_DAY} --to-date {next_day}" in backfill, backfill
+        grid_links = {
+            a.get_attribute("href") for a in browser.find_elements("css selector", "#grid a")
+        }
+        assert (
+            grid_links and broken_links(grid_links, base, api.token, _lakefs_auth(settings)) == []
+        )
+        # The failed gate, with the check that failed; the challenger waiting for a person.
+        outcomes = [
+            row.get_attribute("data-outcome")
+            for row in browser.find_elements("css selector", "#gate-table tr.gate")
+        ]
+        assert outcomes[:2] == ["awaiting", "failed"], outcomes
+        gates = browser.find_element("id", "gate-table").text
+        assert "FAILED: roc_auc_improvement_vs_champion" in gates, gates
+        approval = browser.find_element("id", "approval").text
+        assert f"Challenger v{awaiting_approval}: awaiting approval" in approval
+        status = browser.find_element("id", "approval-status").text
+        assert "on 1 night(s)" in status and "a person's approval" in status, status
+        command = browser.find_element("id", "promote-command").text
+        assert command == f"nightjar model promote --version {awaiting_approval}"
+        shadow = browser.find_element("id", "shadow").find_element(
+            "xpath", "following-sibling::table"
+        )
+        assert str(BACKFILL_DATES[0]) in shadow.text
+        # Charts with axes and dates; the chain `nightjar explain` prints.
+        rows_chart = browser.find_element("id", "rows-chart").text
+        assert "rows scored" in rows_chart and re.search(r"\b2026-0[23]-\d\d\b", rows_chart)
+        assert "v2 from here" in rows_chart  # where the demo's retrained version took over
+        assert "champion's holdout mean" in browser.find_element("id", "probability-chart").text
+        assert "PSI" in browser.find_element("id", "psi-chart").text
+        chain = browser.find_element("id", "chain").text
+        assert chain.startswith(f"{entity} on {demo.FIRST_NIGHT}: probability"), chain
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= WIDTH
+        shot = tmp_path / SCREENSHOT.name
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.quit()
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("NIGHTJAR_UPDATE_SCREENSHOTS"):
+        shutil.copyfile(shot, SCREENSHOT)
+
+
+def _links(api, dag_id: str, run_id: str, task_id: str) -> dict[str, str]:
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
+    return api.request("GET", path)["extra_links"]
+
+
+def test_every_extra_link_of_a_scoring_run_opens_what_it_names(shadow_night, airflow, user_shell):
+    """The task's buttons in the Airflow UI: the lakeFS commit it read, the champion's
+    MLflow run, registered version and model card, and the night's drift report."""
+    import httpx
+
+    api, base = airflow.api, user_shell.base_url
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    snapshot = api.return_value(SCORE_DAG, shadow_night, "open_snapshot")
+    commit_link = _links(api, SCORE_DAG, shadow_night, "open_snapshot")["lakeFS commit"]
+    assert commit_link.endswith(f"/browse/{settings.lakefs_repository}/{snapshot['commit_id']}/")
+    page = httpx.get(commit_link, auth=_lakefs_auth(settings), timeout=10)
+    assert page.status_code == 200 and "raw/applications" in page.text
+    scored = api.return_value(SCORE_DAG, shadow_night, "score")
+    links = _links(api, SCORE_DAG, shadow_night, "score")
+    mlflow_ui = user_shell.env["NIGHTJAR_MLFLOW_UI_URL"]
+    assert links["MLflow run"] == f"{mlflow_ui}/#/runs/{scored['run_id']}"
+    assert links["Registered model"] == (
+        f"{mlflow_ui}/#/models/{config.model.name}/versions/{scored['version']}"
+    )
+    version = httpx.get(
+        f"{mlflow_ui}/api/2.0/mlflow/model-versions/get",
+        params={"name": config.model.name, "version": scored["version"]},
+        timeout=10,
+    )
+    assert version.json()["model_version"]["run_id"] == scored["run_id"]
+    assert broken_links({links["MLflow run"]}, base, api.token, ("", "")) == []
+    signed_in = {"Authorization": f"Bearer {api.token}"}
+    card = httpx.get(f"{base}{links['Model card']}", headers=signed_in, timeout=30)
+    assert card.status_code == 200 and f"v{scored['version']}" in card.text
+    monitor = next(r for r in api.runs("nightjar_monitor") if r["state"] == "success")
+    report = _links(api, "nightjar_monitor", monitor["dag_run_id"], "measure_drift")["Drift report"]
+    page = httpx.get(f"{base}{report}", headers=signed_in, timeout=30)
+    assert page.status_code == 200 and "Nightjar drift" in page.text
+    assert len(page.text) < 1_000_000  # Evidently's bundle is served beside it, not inlined
+    bundle = re.search(r'<script src="(js/evidently-[^"]+\.js)"', page.text)
+    assert bundle, "the report does not refer to Evidently's bundle"
+    lib_url = f"{base}{report.rsplit('/', 1)[0]}/{bundle[1]}"
+    lib = httpx.get(lib_url, headers=signed_in, timeout=30)
+    assert lib.status_code == 200 and len(lib.content) > 1_000_000
+
+
+def test_the_page_and_its_reports_need_airflows_sign_in(airflow, user_shell):
+    import httpx
+
+    base = user_shell.base_url
+    assert httpx.get(f"{base}/nightjar/", timeout=10).status_code == 401
+    assert httpx.get(f"{base}/nightjar/model-card/1", timeout=10).status_code == 401
 
 
 def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(

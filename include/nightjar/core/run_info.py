@@ -71,12 +71,7 @@ def from_context(context: Any) -> RunInfo:
     logical = context.get("logical_date")
     run_after = getattr(dag_run, "run_after", None)
     anchor = start or logical or run_after
-    if "date" in conf:
-        target = parse_date(conf["date"])
-    elif start is not None and end is not None and end > start:
-        target = start.date()
-    else:
-        target = anchor.date()
+    target = target_date_of(conf, start, end, logical, run_after)
     interval_end = end or logical or run_after
     if "date" in conf:
         interval_end = dt.datetime.combine(target + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -90,6 +85,27 @@ def from_context(context: Any) -> RunInfo:
         event_dates=event_dates if len(event_dates) > 1 else (),
         run_type=_run_type(dag_run),
     )
+
+
+def target_date_of(
+    conf: dict[str, Any] | None,
+    interval_start: dt.datetime | None,
+    interval_end: dt.datetime | None,
+    logical_date: dt.datetime | None,
+    run_after: dt.datetime | None,
+) -> dt.date:
+    """The date a run is about, from what Airflow stores of it: ``conf["date"]``, else the
+    data interval's start (a nightly run covers that day), else the logical date, else the
+    time it was queued for. One rule, for a running task and for the page that asks which
+    date a past run was about."""
+    if conf and "date" in conf:
+        return parse_date(conf["date"])
+    if interval_start is not None and interval_end is not None and interval_end > interval_start:
+        return interval_start.date()
+    anchor = interval_start or logical_date or run_after
+    if anchor is None:
+        raise ValueError("a run with no date, interval, logical date or queue time")
+    return anchor.date()
 
 
 def _run_type(dag_run: Any) -> str:

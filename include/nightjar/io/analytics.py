@@ -8,6 +8,7 @@ feature writes record the commit of their inputs in the Delta commit's metadata.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -88,11 +89,14 @@ def connect(
     settings: Settings,
     versions: dict[str, int] | None = None,
     only: set[str] | None = None,
+    since: dict[str, tuple[str, dt.date]] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per Delta table.
 
     ``versions`` pins tables to a Delta version (time travel); ``only`` limits the views to
-    the tables a caller needs, since opening each table reads its log.
+    the tables a caller needs, since opening each table reads its log; ``since`` limits a
+    table's view to the partitions from a date on (table: (date column, first date)):
+    listing a year of partitions costs more than reading a month of them.
     """
     versions = versions or {}
     names = table_names(settings)
@@ -106,8 +110,14 @@ def connect(
         table = delta_tables.open_table(settings.table_uri(name), version=versions.get(name))
         if table is None:
             continue
+        window = (since or {}).get(name)
+        pruning = None
+        if window is not None:
+            column, first = window
+            pruning = [(validate_identifier(column, what="column"), ">=", first.isoformat())]
         connection.register(
-            validate_identifier(name, what="table name"), table.to_pyarrow_dataset()
+            validate_identifier(name, what="table name"),
+            table.to_pyarrow_dataset(file_pruning_predicate=pruning),
         )
     _add_friendly_views(
         settings, connection, names if only is None else [n for n in names if n in only]

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from pyarrow.parquet import filters_to_expression
 
 from nightjar.core import lineage_record
 from nightjar.core.errors import InvalidNameError
@@ -134,6 +135,19 @@ def replace_partition(
         target_file_size=target_file_size,
         partition={column: literal},
         commit_metadata=commit_metadata,
+    )
+
+
+def replace_partition_with_row(
+    uri: str, row: dict[str, object], *, partition_column: str, schema: pa.Schema | None = None
+) -> None:
+    """Replace the partition of ``row``'s ``partition_column`` value with that one row: the
+    per-date summary tables (one row a night, replaced on a re-run)."""
+    replace_partition(
+        uri,
+        pa.Table.from_pylist([row], schema=schema),
+        partition_column=partition_column,
+        value=row[partition_column],
     )
 
 
@@ -400,4 +414,9 @@ def read(
     if table is None:
         return None
     note_read(uri, table)
-    return table.to_pyarrow_table(filters=filters, columns=columns)
+    if not filters:
+        return table.to_pyarrow_table(columns=columns)
+    # The filters also choose the files: listing every partition of a long table costs
+    # more than reading the one a filter names.
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=filters)
+    return dataset.to_table(columns=columns, filter=filters_to_expression(filters))

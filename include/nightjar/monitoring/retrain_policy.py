@@ -15,7 +15,6 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 import pandas as pd
-import pyarrow as pa
 
 from nightjar.core.dataset_config import DriftSpec
 from nightjar.core.settings import Settings
@@ -100,11 +99,8 @@ def load_history(settings: Settings, table: str) -> pd.DataFrame:
 
 def record(settings: Settings, table: str, decision: RetrainDecision) -> None:
     """Store the decision, replacing any earlier decision for the same window."""
-    delta_tables.replace_partition(
-        settings.table_uri(table),
-        pa.Table.from_pylist([asdict(decision)]),
-        partition_column=DECISION_DATE,
-        value=decision.decision_date,
+    delta_tables.replace_partition_with_row(
+        settings.table_uri(table), asdict(decision), partition_column=DECISION_DATE
     )
 
 

@@ -97,7 +97,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
     """Score the night with the pinned champion into the scores table, and the challenger
     (if any) into the shadow table; with ``model.canary_share`` set, the canary's entities
     are served the challenger's scores."""
-    from nightjar.scoring import shadow
+    from nightjar.scoring import nightly_summary, shadow
     from nightjar.scoring.scorer import (
         ModelRef,
         ScoringContext,
@@ -161,6 +161,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
             role: write_scores(settings, table, table=tables[role], context=context)
             for role, table in scored.items()
         }
+    nightly_summary.record_night(settings, config, run.target_date)
     comparison = None
     if "challenger" in pinned:
         comparison = shadow.record_night(settings, config, run.target_date)

@@ -126,11 +126,11 @@ def record_night(
         SCORE_DATE: score_date,
         **compare(champion, challenger, key=config.entity_key, labels=labels, metric=metric),
     }
-    delta_tables.replace_partition(
+    delta_tables.replace_partition_with_row(
         settings.table_uri(config.table_name(TABLE)),
-        pa.Table.from_pylist([row], schema=_SCHEMA),
+        row,
+        schema=_SCHEMA,
         partition_column=SCORE_DATE,
-        value=score_date,
     )
     log.info(
         "shadow %s: v%s vs v%s agree on %.1f%% of %d decisions (score PSI %.3f)",

@@ -56,10 +56,17 @@ def _dates(axis, days: pd.Series) -> None:
     axis.set_xlim(days.iloc[0] - half_day, days.iloc[-1] + half_day)
 
 
-def _champion_changes(axis, nights: pd.DataFrame) -> None:
-    """A dotted line where the model version that scored changed, labelled with it."""
+def _champion_changes(axis, nights: pd.DataFrame | None, shown: pd.Series) -> None:
+    """A dotted line where the model version that scored changed (``nights``: score_date,
+    model_version), labelled with it, for the changes inside the ``shown`` dates."""
+    if nights is None or nights.empty:
+        return
+    nights = nights.assign(score_date=pd.to_datetime(nights["score_date"]))
+    nights = nights.sort_values("score_date")
     versions = nights["model_version"].astype(str)
     changed = nights[versions != versions.shift()].iloc[1:]
+    shown = pd.to_datetime(pd.Series(shown))
+    changed = changed[changed["score_date"].between(shown.min(), shown.max())]
     for _, night in changed.iterrows():
         axis.axvline(night["score_date"], color=GREY, linestyle=":", linewidth=1)
         axis.annotate(f"v{night['model_version']} from here", (night["score_date"], 1),
@@ -90,7 +97,7 @@ def rows_scored(nights: pd.DataFrame) -> str:
     axis.bar_label(bars, labels=[f"{int(v):,}" for v in nights["rows"]], fontsize=7)
     axis.set_ylabel("rows scored")
     _dates(axis, days)
-    _champion_changes(axis, nights.assign(score_date=days))
+    _champion_changes(axis, nights, days)
     return _svg(figure)
 
 
@@ -107,13 +114,14 @@ def mean_probability(nights: pd.DataFrame, reference: float | None) -> str:
     axis.set_ylim(bottom=0)
     axis.legend(loc="lower left", frameon=False)
     _dates(axis, days)
-    _champion_changes(axis, nights.assign(score_date=days))
+    _champion_changes(axis, nights, days)
     return _svg(figure)
 
 
 @_styled
-def psi_per_feature(drift: pd.DataFrame) -> str:
-    """PSI of each feature (and the prediction) per night, with each one's threshold."""
+def psi_per_feature(drift: pd.DataFrame, versions: pd.DataFrame | None = None) -> str:
+    """PSI of each feature (and the prediction) per night, with each one's threshold;
+    ``versions`` (score_date, model_version) marks where the serving version changed."""
     figure, axis = _figure()
     measured = drift.dropna(subset=["value"]).copy()
     if measured.empty:
@@ -132,12 +140,16 @@ def psi_per_feature(drift: pd.DataFrame) -> str:
     if axis.get_legend_handles_labels()[0]:
         axis.legend(loc="upper left", frameon=False, title="drifted", fontsize=7, ncols=3)
     _dates(axis, measured["score_date"].drop_duplicates())
+    _champion_changes(axis, versions, measured["score_date"])
     return _svg(figure)
 
 
 @_styled
-def realised_metric(performance: pd.DataFrame, metric: str, floor: float) -> str:
-    """The realised metric per scored night, against the gate's floor."""
+def realised_metric(
+    performance: pd.DataFrame, metric: str, floor: float, versions: pd.DataFrame | None = None
+) -> str:
+    """The realised metric per scored night, against the gate's floor; ``versions`` marks
+    where the serving version changed."""
     figure, axis = _figure()
     days = pd.to_datetime(performance["score_date"])
     axis.plot(days, performance["value"], marker="o", color=BLUE, label=f"realised {metric}")
@@ -145,4 +157,5 @@ def realised_metric(performance: pd.DataFrame, metric: str, floor: float) -> str
     axis.set_ylabel(metric)
     axis.legend(loc="lower left", frameon=False)
     _dates(axis, days)
+    _champion_changes(axis, versions, days)
     return _svg(figure)

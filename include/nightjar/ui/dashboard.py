@@ -22,7 +22,8 @@ from nightjar.evaluation.gate import APPROVAL_LOG
 from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
-from nightjar.ui.status_grid import status_grid
+from nightjar.scoring import nightly_summary
+from nightjar.ui.status_grid import GridWindow, grid_window, status_grid
 
 log = logging.getLogger(__name__)
 NIGHTS = 30
@@ -43,31 +44,42 @@ def _frame(frame: pd.DataFrame, limit: int = 50) -> dict:
     return {"columns": [str(c) for c in frame.columns], "rows": shown.values.tolist()}
 
 
-def _window_start(settings: Settings, table: str) -> dt.date:
-    """First of the last ``NIGHTS`` score dates, from the Delta log alone (no data read), so
-    the page's queries touch only those partitions however long the history is."""
-    from nightjar.io import delta_tables
-
-    actions = delta_tables.open_table(settings.table_uri(table)).get_add_actions(flatten=True)
-    dates = sorted({str(v) for v in actions.column("partition.score_date").to_pylist()})
-    return dt.date.fromisoformat(dates[-NIGHTS] if len(dates) >= NIGHTS else dates[0])
-
-
-def _shadow(settings: Settings, config: DatasetConfig, challenger: str) -> dict:
-    """The challenger's nightly shadow comparison, the evidence for promoting it."""
-    from nightjar.scoring import shadow
-
-    nights = shadow.history(settings, config, challenger).tail(NIGHTS).iloc[::-1]
-    return {"version": challenger, "table": _frame(nights[shadow.SUMMARY_COLUMNS].round(4))}
+def _shown_partitions(
+    config: DatasetConfig,
+    window: GridWindow | None,
+    since: dt.date | None,
+    entity: str | None,
+    day: dt.date | None,
+) -> dict[str, tuple[str, dt.date]]:
+    """The date-partitioned tables' views limited to what the page shows: the grid's dates,
+    the charts' nights, the asked entity's date (all its dates when none is given)."""
+    shown = [d for d in (since, window.first if window else None, day) if d is not None]
+    if not shown:
+        return {}
+    first = min(shown)
+    limited = {
+        config.table_name(kind): (column, first)
+        for kind, column in (
+            ("scores", "score_date"),
+            ("drift_metrics", "score_date"),
+            (nightly_summary.KIND, "score_date"),
+        )
+    }
+    if entity and day is None:
+        del limited[config.table_name("scores")]
+    return limited
 
 
 def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
 
-def _gates(connection, config: DatasetConfig, limit: int = 10) -> list[dict]:
-    """The last gate decisions, newest first: a failed one names the checks that failed,
-    since its retrain run looks like a success in Airflow."""
+def _gates(
+    connection, config: DatasetConfig, runs: dict[str, str | None], limit: int = 10
+) -> list[dict]:
+    """The last gate decisions, newest first. A failed one names the checks that failed
+    (its retrain run looks like a success in Airflow); a passed one whose version holds the
+    challenger alias awaits approval. ``runs``: the MLflow run of each alias's version."""
     decisions = _query(
         connection,
         f"SELECT decision, recorded_at, checks, champion_version, dag_run_id, mlflow_run_id "
@@ -76,23 +88,54 @@ def _gates(connection, config: DatasetConfig, limit: int = 10) -> list[dict]:
     )
     gates = []
     for row in decisions.to_dict("records"):
-        passed = row["decision"] == "passed"
+        checks = json.loads(row["checks"])
         failed = [
-            f"{c['name']} ({c['value']} vs {c['threshold']})"
-            for c in json.loads(row["checks"])
-            if not c["passed"]
+            f"{c['name']} ({c['value']} vs {c['threshold']})" for c in checks if not c["passed"]
         ]
+        run_id = str(row["mlflow_run_id"])
+        if failed:
+            outcome, verdict = "failed", "FAILED: " + ", ".join(failed)
+        elif run_id == runs.get("challenger"):
+            outcome, verdict = "awaiting", "passed; awaiting approval as challenger"
+        elif run_id == runs.get("champion"):
+            outcome, verdict = "passed", "passed; champion"
+        else:
+            outcome, verdict = "passed", "passed"
         gates.append(
             {
-                "passed": passed,
-                "verdict": "passed" if passed else "FAILED: " + ", ".join(failed),
+                "passed": not failed,
+                "outcome": outcome,
+                "verdict": verdict,
+                "checks": checks,
                 "recorded_at": str(row["recorded_at"])[:16],
                 "dag_run_id": str(row["dag_run_id"]),
                 "against": f"v{row['champion_version']}" if row["champion_version"] else "-",
-                "run_id": str(row["mlflow_run_id"]),
+                "run_id": run_id,
             }
         )
     return gates
+
+
+def _awaiting_approval(
+    settings: Settings, config: DatasetConfig, challenger: str, gates: list[dict]
+) -> dict:
+    """The challenger waiting for a person: its gate checks, its shadow nights beside the
+    champion against what the policy requires, and the command that promotes it."""
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.scoring import shadow
+
+    policy = load_policy(config.gate_policy)
+    nights = shadow.history(settings, config, challenger)
+    gate = next((g for g in gates if g["outcome"] == "awaiting"), None)
+    return {
+        "version": challenger,
+        "gate": gate,
+        "nights": len(nights),
+        "required_nights": policy.min_shadow_nights,
+        "human_approval": policy.require_human_approval,
+        "table": _frame(nights.tail(NIGHTS).iloc[::-1][shadow.SUMMARY_COLUMNS].round(4)),
+        "command": f"nightjar model promote --version {challenger}",
+    }
 
 
 _HOLDOUT_MEANS: dict[tuple[str, str], float | None] = {}
@@ -121,25 +164,49 @@ def _holdout_mean(settings: Settings, run_id: str | None) -> float | None:
     return _HOLDOUT_MEANS[key]
 
 
-def _nights(connection, scores: str, since: dt.date, reference: float | None) -> dict:
+def _nights(
+    connection, config: DatasetConfig, tables: set[str], scored: list[dt.date], reference
+) -> dict:
+    """The last nights' rows scored, mean probability and share flagged: from the nightly
+    summary the score task writes, and aggregated from the scores only for a night that has
+    none (scored before the summary existed, or its task died between the two writes)."""
+    from nightjar.scoring import nightly_summary
     from nightjar.ui import charts
 
-    nights = _query(
-        connection,
-        f"SELECT score_date, count(*) AS rows, "
-        f"avg(probability) AS mean_probability, avg(decision::INT) AS flagged, "
-        f"any_value(model_version) AS model_version FROM {scores} "
-        f"WHERE score_date >= ? GROUP BY 1 ORDER BY 1 DESC LIMIT {NIGHTS}",
-        [since],
-    ).iloc[::-1]
+    columns = ", ".join(nightly_summary.COLUMNS)
+    summary_table = config.table_name(nightly_summary.KIND)
+    nights = (
+        _query(
+            connection,
+            f"SELECT {columns} FROM {summary_table} WHERE score_date >= ?",
+            [scored[0]],
+        )
+        if summary_table in tables
+        else pd.DataFrame(columns=nightly_summary.COLUMNS)
+    )
+    summarised = set(pd.to_datetime(nights["score_date"]).dt.date)
+    missing = [day for day in scored if day not in summarised]
+    if missing:
+        aggregated = _query(
+            connection,
+            f"SELECT score_date, count(*) AS rows, avg(probability) AS mean_probability, "
+            f"avg(decision::INT) AS flagged, string_agg(DISTINCT model_version, ',') AS "
+            f"model_version FROM {config.table_name('scores')} "
+            f"WHERE score_date IN ({', '.join('?' * len(missing))}) GROUP BY 1",
+            missing,
+        )
+        nights = pd.concat([df for df in (nights, aggregated) if not df.empty], ignore_index=True)
+    nights["score_date"] = pd.to_datetime(nights["score_date"])
+    nights = nights.sort_values("score_date").tail(NIGHTS).reset_index(drop=True)
     return {
         "rows_chart": charts.rows_scored(nights),
         "probability_chart": charts.mean_probability(nights, reference),
         "table": _frame(nights.iloc[::-1]),
+        "versions": nights[["score_date", "model_version"]],  # for the other charts' markers
     }
 
 
-def _drift(connection, drift: str, since: dt.date) -> dict:
+def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None) -> dict:
     """PSI per feature over the last 7 monitored dates (a column that could not be
     compared shows its status instead), and a chart of the last nights' PSI."""
     from nightjar.ui import charts
@@ -163,7 +230,7 @@ def _drift(connection, drift: str, since: dt.date) -> dict:
     psi = status.pivot(index="feature", columns="score_date", values="psi")
     flags = status.pivot(index="feature", columns="score_date", values="drifted")
     return {
-        "chart": charts.psi_per_feature(history) if not history.empty else "",
+        "chart": charts.psi_per_feature(history, versions) if not history.empty else "",
         "dates": [str(day)[:10] for day in psi.columns],  # the date, not a midnight time
         "rows": [
             {
@@ -178,7 +245,9 @@ def _drift(connection, drift: str, since: dt.date) -> dict:
     }
 
 
-def _performance(connection, performance: str, config: DatasetConfig) -> dict:
+def _performance(
+    connection, performance: str, config: DatasetConfig, versions: pd.DataFrame | None
+) -> dict:
     """The realised metrics of the nights whose labels landed, and the gate's primary metric
     against its floor."""
     from nightjar.core.gate_policy import load_policy
@@ -202,7 +271,7 @@ def _performance(connection, performance: str, config: DatasetConfig) -> dict:
         [policy.primary_metric],
     ).iloc[::-1]
     chart = (
-        charts.realised_metric(primary, policy.primary_metric, policy.min_primary_metric)
+        charts.realised_metric(primary, policy.primary_metric, policy.min_primary_metric, versions)
         if not primary.empty
         else ""
     )
@@ -242,9 +311,11 @@ def render(
     entity: str | None = None,
     day: dt.date | None = None,
     page: int = 0,
+    failed_runs: dict[dt.date, str] | None = None,
 ) -> str:
     """The Nightjar page as HTML, from the same tables and registry the CLI reads;
-    ``page`` pages the status grid back, 60 dates at a time."""
+    ``page`` pages the status grid back, 60 dates at a time; ``failed_runs`` (from
+    Airflow, by the plugin) maps each date whose newest scoring run failed to its run."""
     scores, drift, decisions, performance, quarantine = (
         config.table_name(k)
         for k in (
@@ -257,8 +328,15 @@ def render(
     )
     existing = set(table_names(settings))
     # Views only for what is queried: opening a table for DuckDB reads its whole log.
-    tables = existing & {scores, drift, decisions, performance, APPROVAL_LOG, quarantine}
-    connection = connect(settings, only=tables)
+    summary = config.table_name(nightly_summary.KIND)
+    tables = existing & {scores, drift, decisions, performance, APPROVAL_LOG, quarantine, summary}
+    raw_dates, raw_problem = _raw_dates(settings, config)
+    window = grid_window(settings, config, existing, raw_dates, failed_runs=failed_runs, page=page)
+    scored = sorted(window.scored)[-NIGHTS:] if window else []
+    since = scored[0] if scored else None
+    connection = connect(
+        settings, only=tables, since=_shown_partitions(config, window, since, entity, day)
+    )
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
     lineage = None
@@ -274,14 +352,15 @@ def render(
                 params,
             )
         )
-    since = _window_start(settings, scores) if scores in tables else None
-    champion_run = (
-        tracking.client(settings).get_model_version(config.model.name, champion).run_id
-        if champion is not None
-        else None
+    mlflow = tracking.client(settings)
+    runs = {
+        alias: mlflow.get_model_version(config.model.name, version).run_id if version else None
+        for alias, version in (("champion", champion), ("challenger", challenger))
+    }
+    gates = _gates(connection, config, runs) if APPROVAL_LOG in tables else []
+    grid = window and status_grid(
+        settings, config, connection, existing, raw_dates, window, failed_runs
     )
-    raw_dates, raw_problem = _raw_dates(settings, config)
-    grid = status_grid(settings, config, connection, existing, raw_dates, page=page)
     chain = None
     if entity and day and scores in tables:
         from nightjar.core.errors import NightjarError
@@ -294,6 +373,12 @@ def render(
         except Exception as exc:  # the page still shows everything else
             log.warning("explain %s on %s failed", entity, day, exc_info=True)
             chain = f"the chain could not be followed: {type(exc).__name__}: {exc}"
+    nights = (
+        _nights(connection, config, tables, scored, _holdout_mean(settings, runs["champion"]))
+        if scored
+        else None
+    )
+    versions = nights["versions"] if nights else None
     return render_template(
         "nightjar.ui",
         "page.html.j2",
@@ -301,17 +386,19 @@ def render(
         model_name=config.model.name,
         champion=champion,
         challenger=challenger,
-        gates=_gates(connection, config) if APPROVAL_LOG in tables else [],
-        nights=(
-            _nights(connection, scores, since, _holdout_mean(settings, champion_run))
-            if scores in tables
+        gates=gates,
+        nights=nights,
+        drift=_drift(connection, drift, since, versions) if drift in tables and since else None,
+        performance=(
+            _performance(connection, performance, config, versions)
+            if performance in tables
             else None
         ),
-        drift=_drift(connection, drift, since) if drift in tables and since else None,
-        performance=(
-            _performance(connection, performance, config) if performance in tables else None
+        approval=(
+            _awaiting_approval(settings, config, str(challenger), gates)
+            if challenger is not None
+            else None
         ),
-        shadow=_shadow(settings, config, str(challenger)) if challenger is not None else None,
         decisions=(
             _frame(_query(connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC"))
             if decisions in tables

@@ -6,6 +6,7 @@ labels (the realised metric), retrain decision. Each cell has a state the page c
 - ``done``: the stage's rows are there (the cell says how many, and links to the record
   behind them: the Airflow task instance, the MLflow run, the lakeFS commit or object);
 - ``missing``: an earlier stage is done and this one is not;
+- ``failed``: no scores, and the date's newest scoring run failed (the cell links to it);
 - ``not_due``: labels for a date the label delay has not passed yet;
 - ``none``: nothing is expected (no raw data that day, no retrain decision taken).
 
@@ -58,7 +59,10 @@ class DateRow:
     @property
     def gap(self) -> bool:
         """Raw data landed, and the date was not scored."""
-        return self.cells["raw"].state == "done" and self.cells["scores"].state == "missing"
+        return self.cells["raw"].state == "done" and self.cells["scores"].state in (
+            "missing",
+            "failed",
+        )
 
 
 @dataclass(frozen=True)
@@ -102,43 +106,77 @@ def _by_date(connection, sql: str, params: list) -> dict[dt.date, dict]:
     return {row["day"]: row for row in frame.to_dict("records")}
 
 
+@dataclass(frozen=True)
+class GridWindow:
+    """The dates one page of the grid shows (``first``..``last``), and what bounds them."""
+
+    first: dt.date
+    last: dt.date
+    oldest: dt.date  # the oldest date anything is known for
+    newest: dt.date
+    scored: frozenset[dt.date]  # every scored date, from the scores table's log
+    page: int
+
+    @property
+    def empty(self) -> bool:
+        return self.last < self.oldest
+
+
+def grid_window(
+    settings: Settings,
+    config: DatasetConfig,
+    tables: set[str],
+    raw_dates: dict[dt.date, str],
+    *,
+    failed_runs: dict[dt.date, str] | None = None,
+    page: int = 0,
+    days: int = DAYS,
+) -> GridWindow | None:
+    """The ``days`` dates of grid page ``page`` (0: the newest), from the raw partitions on
+    ``main``, the scored dates (the scores table's log: no row is read) and the dates
+    whose scoring failed (a failed night is news, however new); None when nothing has
+    landed, been scored or failed yet."""
+    scores = config.table_name("scores")
+    scored: set[dt.date] = set()
+    if scores in tables:
+        scored = delta_tables.partition_dates(settings.table_uri(scores), "score_date")
+    known = set(raw_dates) | scored | set(failed_runs or {})
+    if not known:
+        return None
+    newest, oldest = max(known), min(known)
+    last = newest - dt.timedelta(days=page * days)
+    first = max(oldest, last - dt.timedelta(days=days - 1))
+    return GridWindow(first, last, oldest, newest, frozenset(scored), page)
+
+
 def status_grid(
     settings: Settings,
     config: DatasetConfig,
     connection,
     tables: set[str],
     raw_dates: dict[dt.date, str],
-    *,
-    page: int = 0,
-    days: int = DAYS,
-) -> StatusGrid | None:
-    """The grid of ``days`` dates, newest first; ``page`` 1 is the ``days`` before that.
-    ``raw_dates`` maps each raw partition date on ``main`` to a link to it."""
+    window: GridWindow,
+    failed_runs: dict[dt.date, str] | None = None,
+) -> StatusGrid:
+    """The grid of ``window``'s dates, newest first. ``raw_dates`` maps each raw partition
+    date on ``main`` to a link to it, ``failed_runs`` each date whose newest scoring run
+    failed to that run; ``connection`` has views of the tables in ``tables`` covering at
+    least the window's dates."""
     from nightjar.airflow.links import lakefs_commit_url, mlflow_run_url
 
     name = {key: config.table_name(key) for key in TABLES}
     present = {key for key, table in name.items() if table in tables}
-    known = set(raw_dates)
-    scored_dates: set[dt.date] = set()
-    if "scores" in present:  # from the Delta log: no row is read
-        scores_uri = settings.table_uri(name["scores"])
-        scored_dates = delta_tables.partition_dates(scores_uri, "score_date")
-        known |= scored_dates
+    if window.empty:
+        return StatusGrid(rows=[], page=window.page, has_older=False)
+    first, last, newest = window.first, window.last, window.newest
     # Raw history before the first scored date (what the first model trained on) is not a gap.
-    scoring_from = min(scored_dates, default=None)
-    if not known:
-        return None
-    newest, oldest = max(known), min(known)
-    last = newest - dt.timedelta(days=page * days)
-    first = max(oldest, last - dt.timedelta(days=days - 1))
-    if last < oldest:
-        return StatusGrid(rows=[], page=page, has_older=False)
-    window = [first, last]
+    scoring_from = min(window.scored, default=None)
+    window_dates = [first, last]
 
     def rows_of(key: str, sql: str, *extra) -> dict[dt.date, dict]:
         if key not in present:
             return {}
-        return _by_date(connection, sql.format(table=name[key]), [*window, *extra])
+        return _by_date(connection, sql.format(table=name[key]), [*window_dates, *extra])
 
     def from_log(key: str, *stats: str) -> dict[dt.date, dict]:
         """Row counts of the big tables and the newest commit's metadata of each partition
@@ -177,6 +215,7 @@ def status_grid(
         "FROM {table} WHERE decision_date BETWEEN ? AND ? GROUP BY 1",
     )
     labels_due_by = newest - dt.timedelta(days=config.label.delay_days)
+    reports = settings.reports_dir(config.name)
     repository = settings.lakefs_repository
     rows = []
     day = last
@@ -203,15 +242,19 @@ def status_grid(
             run = s["commit"].get("nightjar.dag_run_id", "")
             link = f"/dags/{SCORE_DAG}/runs/{run}/tasks/score" if run else ""
             cells["scores"] = Cell("done", text, link)
+        elif day in (failed_runs or {}):
+            cells["scores"] = Cell("failed", "run failed", failed_runs[day])
         else:
             cells["scores"] = Cell(expect)
         scored = day in scores
         if day in drift:
             d = drift[day]
             state = "breached" if d["drifted"] else "done"
-            report = f"/nightjar/reports/drift-{config.name}-{day.isoformat()}.html"
+            name = f"drift-{config.name}-{day.isoformat()}.html"
             text = f"{int(d['drifted'])}/{int(d['measured'])} drifted"
-            cells["drift"] = Cell(state, text, report)
+            # Reports past drift.report_retention_days are deleted; the metrics stay.
+            kept = (reports / name).is_file()
+            cells["drift"] = Cell(state, text, f"/nightjar/reports/{name}" if kept else "")
         else:
             cells["drift"] = Cell("missing" if scored else "none")
         if day in labels:
@@ -232,7 +275,8 @@ def status_grid(
         rows.append(DateRow(day, cells))
         day -= dt.timedelta(days=1)
     gaps = sorted(row.day for row in rows if row.gap)
-    return StatusGrid(_history_as_one_row(rows), page, first > oldest, backfill_commands(gaps))
+    rows = _quiet_days_as_one_row(_history_as_one_row(rows))
+    return StatusGrid(rows, window.page, first > window.oldest, backfill_commands(gaps))
 
 
 def _history_as_one_row(rows: list[DateRow]) -> list[DateRow]:
@@ -245,3 +289,27 @@ def _history_as_one_row(rows: list[DateRow]) -> list[DateRow]:
     span = f"{len(before)} days of raw history on main, before scoring began"
     history = Cell("history", span, before[0].cells["raw"].link)
     return [*kept, DateRow(before[0].day, {"raw": history}, since=before[-1].day)]
+
+
+def _quiet_days_as_one_row(rows: list[DateRow]) -> list[DateRow]:
+    """Each run of two or more consecutive days on which nothing landed and nothing was
+    due (every cell ``none``) as one row, so the dates that matter stay on screen."""
+    merged: list[DateRow] = []
+    quiet: list[DateRow] = []
+
+    def close() -> None:
+        if len(quiet) >= 2:
+            text = f"{len(quiet)} days: no raw data on main, nothing scored"
+            merged.append(DateRow(quiet[0].day, {"raw": Cell("none", text)}, since=quiet[-1].day))
+        else:
+            merged.extend(quiet)
+        quiet.clear()
+
+    for row in rows:
+        if row.since is None and all(cell.state == "none" for cell in row.cells.values()):
+            quiet.append(row)
+            continue
+        close()
+        merged.append(row)
+    close()
+    return merged

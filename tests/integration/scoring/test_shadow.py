@@ -142,21 +142,30 @@ def test_a_canary_serves_the_challenger_to_a_stable_share_of_entities(settings, 
 
 def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_world):
     from nightjar.core.templates import render
-    from nightjar.ui.dashboard import _shadow
+    from nightjar.ui.dashboard import _awaiting_approval
 
     own, _, _ = shadow_world
+    gate = {
+        "outcome": "awaiting", "verdict": "passed; awaiting approval as challenger",
+        "passed": True, "run_id": "r", "recorded_at": "2026-03-02 04:00", "dag_run_id": "manual__1",
+        "against": "v1", "checks": [
+            {"name": "min_primary_metric", "value": 0.71, "threshold": 0.65, "passed": True}
+        ],
+    }  # fmt: skip
 
-    def section(version: str) -> str:
+    def section(version: str, gates: list[dict]) -> str:
         page = render(
             "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
-            challenger=version, gates=[], nights=None, drift=None, performance=None,
-            shadow=_shadow(settings, own, version), decisions=None,
+            challenger=version, gates=gates, nights=None, drift=None, performance=None,
+            approval=_awaiting_approval(settings, own, version, gates), decisions=None,
             aliases={"columns": [], "rows": []}, entity=None, lineage=None, chain=None,
             day=None, grid=None, raw_problem="", stages=(),
         )  # fmt: skip
         return page
 
-    shown = section("8")
-    assert "Challenger v8 in shadow" in shown and str(DAY) in shown
-    assert "decision_agreement" in shown
-    assert "no shadow nights yet" in section("99")
+    shown = section("8", [gate])
+    assert "Challenger v8: awaiting approval" in shown and str(DAY) in shown
+    assert "decision_agreement" in shown and "min_primary_metric" in shown
+    assert "nightjar model promote --version 8" in shown
+    assert "Shadow-scored beside the champion on 1 night(s)" in shown
+    assert "no shadow nights yet" in section("99", [])

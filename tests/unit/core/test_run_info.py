@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from nightjar.core.run_info import from_context
+from nightjar.core.run_info import from_context, target_date_of
 
 UTC = dt.UTC
 
@@ -67,3 +67,13 @@ def test_a_nightly_run_covers_its_data_interval():
     start = dt.datetime(2026, 2, 1, 1, tzinfo=UTC)
     run = from_context(_context(DagRunType.BACKFILL, start=start, end=start + dt.timedelta(days=1)))
     assert run.run_type == "backfill" and run.dates == (dt.date(2026, 2, 1),)
+
+
+def test_a_past_runs_date_follows_the_tasks_rule():
+    """What the page uses to say which date a stored run was about."""
+    start = dt.datetime(2026, 3, 4, tzinfo=UTC)
+    end = start + dt.timedelta(days=1)
+    queued = dt.datetime(2026, 12, 6, 2, tzinfo=UTC)
+    assert target_date_of({"date": "2026-02-01"}, start, end, start, queued) == dt.date(2026, 2, 1)
+    assert target_date_of({}, start, end, start, queued) == dt.date(2026, 3, 4)
+    assert target_date_of(None, None, None, None, queued) == dt.date(2026, 12, 6)

@@ -8,7 +8,7 @@ import pyarrow as pa
 from nightjar.core.settings import Settings
 from nightjar.io import delta_tables
 from nightjar.io.analytics import connect, table_names
-from nightjar.ui.status_grid import backfill_commands, status_grid
+from nightjar.ui.status_grid import Cell, backfill_commands, grid_window, status_grid
 
 DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
 UNSCORED = DAYS[2]
@@ -49,9 +49,13 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     _write(settings, config.table_name("retrain_decisions"), [
         {"decision_date": DAYS[-1], "fired": True, "reason": "drift"},
     ], "decision_date")  # fmt: skip
+    reports = settings.reports_dir(config.name)
+    reports.mkdir(parents=True)
+    (reports / f"drift-{config.name}-{DAYS[-1]}.html").write_text("<html>")  # older: pruned
     tables = set(table_names(settings))
     raw = {d: f"/raw/{d}" for d in DAYS}
-    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw)
+    window = grid_window(settings, config, tables, raw)
+    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw, window)
 
     assert [row.day for row in grid.rows] == DAYS[::-1]  # newest first
     assert grid.gaps == [UNSCORED]
@@ -67,6 +71,8 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     assert newest["scores"].text == "3 rows, v1"
     assert newest["scores"].link == f"/dags/nightjar_score/runs/run-{DAYS[-1]}/tasks/score"
     assert (newest["drift"].state, newest["drift"].text) == ("breached", "1/2 drifted")
+    assert newest["drift"].link == f"/nightjar/reports/drift-{config.name}-{DAYS[-1]}.html"
+    assert by_day[DAYS[0]]["drift"].link == ""  # its report was pruned; the metrics stay
     assert newest["retrain"].state == "fired"
     assert newest["labels"].state == "not_due"
     assert by_day[DAYS[0]]["raw"].link == f"/raw/{DAYS[0]}"
@@ -92,9 +98,37 @@ def test_raw_history_before_scoring_began_is_one_row(tmp_path, config):
     ], "score_date")  # fmt: skip
     tables = set(table_names(settings))
     raw = {d: f"/raw/{d}" for d in DAYS}
-    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw)
+    window = grid_window(settings, config, tables, raw)
+    grid = status_grid(settings, config, connect(settings, only=tables), tables, raw, window)
     assert [row.day for row in grid.rows] == [DAYS[-1], DAYS[-2]]
     history = grid.rows[-1]
     assert (history.since, history.day) == (DAYS[0], DAYS[-2])
     assert history.cells["raw"].text == "4 days of raw history on main, before scoring began"
     assert grid.gaps == [] and grid.backfill == []
+
+
+def test_a_failed_scoring_run_is_marked_failed_and_quiet_days_are_one_row(tmp_path, config):
+    """A date whose newest scoring run failed shows the run, and stays a gap to backfill; a
+    failure after weeks of nothing brings the window to it, the quiet weeks folded."""
+    settings = Settings(home=tmp_path)
+    _write(settings, config.table_name("scores"), [
+        {"score_date": d, config.entity_key: "e", "model_version": "1", "dag_run_id": "r",
+         "model_run_id": "m"}
+        for d in DAYS[:2]
+    ], "score_date")  # fmt: skip
+    tables = set(table_names(settings))
+    raw = {d: f"/raw/{d}" for d in DAYS}
+    today = DAYS[-1] + dt.timedelta(days=20)
+    failed = {DAYS[2]: "/dags/nightjar_score/runs/manual__x", today: "/dags/nightjar_score/runs/s"}
+    window = grid_window(settings, config, tables, raw, failed_runs=failed)
+    grid = status_grid(
+        settings, config, connect(settings, only=tables), tables, raw, window, failed
+    )
+    by_day = {row.day: row for row in grid.rows}
+    assert (window.newest, grid.rows[0].day) == (today, today)
+    assert by_day[today].cells["scores"] == Cell("failed", "run failed", failed[today])
+    assert by_day[DAYS[2]].cells["scores"].link == failed[DAYS[2]]
+    assert DAYS[2] in grid.gaps and today not in grid.gaps  # no raw data: nothing to backfill
+    quiet = by_day[today - dt.timedelta(days=1)]
+    assert quiet.since == DAYS[-1] + dt.timedelta(days=1)
+    assert quiet.cells["raw"].text == "19 days: no raw data on main, nothing scored"

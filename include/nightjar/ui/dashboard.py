@@ -74,6 +74,11 @@ def _query(connection, sql: str, params: list | None = None) -> pd.DataFrame:
     return connection.execute(sql, params or []).fetchdf()
 
 
+def _number(value: object) -> str:
+    """A check's value as people read it: four significant digits for a number."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _gates(
     connection, config: DatasetConfig, runs: dict[str, str | None], limit: int = 10
 ) -> list[dict]:
@@ -88,7 +93,10 @@ def _gates(
     )
     gates = []
     for row in decisions.to_dict("records"):
-        checks = json.loads(row["checks"])
+        checks = [
+            {**c, "value": _number(c["value"]), "threshold": _number(c["threshold"])}
+            for c in json.loads(row["checks"])
+        ]
         failed = [
             f"{c['name']} ({c['value']} vs {c['threshold']})" for c in checks if not c["passed"]
         ]

@@ -178,7 +178,6 @@ def _nights(
     """The last nights' rows scored, mean probability and share flagged: from the nightly
     summary the score task writes, and aggregated from the scores only for a night that has
     none (scored before the summary existed, or its task died between the two writes)."""
-    from nightjar.scoring import nightly_summary
     from nightjar.ui import charts
 
     columns = ", ".join(nightly_summary.COLUMNS)

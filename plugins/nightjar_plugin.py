@@ -46,12 +46,16 @@ def _failed_scoring(session) -> dict[dt.date, str]:
     from nightjar.core.run_info import target_date_of
     from nightjar.ui.status_grid import SCORE_DAG
 
-    runs = session.scalars(
-        select(DagRun)
+    runs = session.execute(  # only the columns the date rule needs, not whole runs
+        select(
+            DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.conf,
+            DagRun.data_interval_start, DagRun.data_interval_end, DagRun.logical_date,
+            DagRun.run_after,
+        )
         .where(DagRun.dag_id == SCORE_DAG)
         .order_by(DagRun.run_after.desc())
         .limit(2000)
-    )
+    )  # fmt: skip
     newest: dict = {}
     for run in runs:
         if run.run_type == "asset_triggered" and "date" not in (run.conf or {}):

@@ -23,7 +23,7 @@ from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
 from nightjar.scoring import nightly_summary
-from nightjar.ui.status_grid import GridWindow, grid_window, status_grid
+from nightjar.ui.status_grid import STAGES, GridWindow, grid_window, status_grid
 
 log = logging.getLogger(__name__)
 NIGHTS = 30
@@ -197,8 +197,9 @@ def _nights(
         aggregated = _query(
             connection,
             f"SELECT score_date, count(*) AS rows, avg(probability) AS mean_probability, "
-            f"avg(decision::INT) AS flagged, string_agg(DISTINCT model_version, ',') AS "
-            f"model_version FROM {config.table_name('scores')} "
+            f"avg(decision::INT) AS flagged, string_agg(DISTINCT model_version, ',' "
+            f"ORDER BY length(model_version), model_version) AS model_version "
+            f"FROM {config.table_name('scores')} "
             f"WHERE score_date IN ({', '.join('?' * len(missing))}) GROUP BY 1",
             missing,
         )
@@ -418,5 +419,5 @@ def render(
         day=day,
         grid=grid,
         raw_problem=raw_problem,
-        stages=("raw", "features", "scores", "drift", "labels", "retrain"),
+        stages=STAGES,
     )

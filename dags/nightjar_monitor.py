@@ -1,25 +1,33 @@
-"""Monitoring: drift of a scored date, and realised performance once labels land ->
-loop-guarded retrain request.
+"""Monitoring: drift and retrain signals of a scored date, realised performance once
+labels land -> loop-guarded retrain request.
 
-Runs when a scoring run publishes the SCORES Asset (or by hand with a date). The
-request task only succeeds, and so only emits RETRAIN_REQUEST, when the guard fires.
+Scheduled on the scores Asset's partitions: each scored date gets its own run (or start
+one by hand with a date), and runs for different dates go concurrently. The realised
+metrics and the loop guard run in the loop-guard pool, one at a time per Airflow, so
+two runs never decide at once. The request task only succeeds, and so only emits
+RETRAIN_REQUEST, when the guard made a request.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import PartitionedAssetTimetable, dag, task
 
-from nightjar.airflow.assets import RETRAIN_REQUEST, SCORES, retrain_request_event
-from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
+from nightjar.airflow.assets import (
+    RETRAIN_REQUEST,
+    SCORES,
+    requested_partitions,
+    retrain_request_event,
+)
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, LOOP_GUARD_POOL, START_DATE, date_param
 from nightjar.airflow.links import DriftReportLink, LakeFSCommitLink, with_links
 
 
 @dag(
     dag_id="nightjar_monitor",
-    schedule=SCORES,
+    schedule=PartitionedAssetTimetable(assets=SCORES),
     start_date=START_DATE,
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=4,
     default_args=DEFAULT_ARGS,
     params={
         "date": date_param("Monitor this scored date (YYYY-MM-DD)."),
@@ -42,19 +50,20 @@ def nightjar_monitor():
 
         return run_step(steps.open_snapshot)
 
-    @task
+    @task(pool=LOOP_GUARD_POOL)
     def measure_performance(snapshot: dict) -> dict | None:
         from nightjar.airflow.glue import run_step
         from nightjar.pipeline import monitor as steps
 
         return run_step(steps.measure_performance, snapshot)
 
-    @task(outlets=[RETRAIN_REQUEST])
-    def request_retrain(drift: dict, performance: dict, outlet_events=None) -> dict:
+    @task(outlets=[RETRAIN_REQUEST], pool=LOOP_GUARD_POOL)
+    def request_retrain(snapshot: dict, drift: dict, performance: dict, outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
         from nightjar.pipeline import monitor as steps
 
-        request = run_step(steps.request_retrain, drift, performance)
+        request = run_step(steps.request_retrain, snapshot, drift, performance)
+        outlet_events[RETRAIN_REQUEST].add_partitions(requested_partitions(request))
         outlet_events[RETRAIN_REQUEST].extra = retrain_request_event(request)
         return request
 
@@ -67,7 +76,7 @@ def nightjar_monitor():
 
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     drift = with_links(measure_drift(), DriftReportLink())
-    request = request_retrain(drift, measure_performance(snapshot))
+    request = request_retrain(snapshot, drift, measure_performance(snapshot))
     request >> close_snapshot(snapshot)
 
 

@@ -1,15 +1,18 @@
 """Retraining: snapshot -> features -> train -> evaluation gate -> register and promote.
 
-Runs weekly, and whenever monitoring requests a retrain (the RETRAIN_REQUEST Asset);
-the guard step keeps the two from training twice on the same data.
+Scheduled on the retrain-request Asset's partitions: each requested date gets its own run,
+which trains as of that date. Monitoring's loop guard requests one when a night's signals
+call for it; ``nightjar_retrain_weekly`` requests the weekly one; or trigger it by hand with
+a date. The guard step keeps them from training twice on the same data, and records in the
+request log that the run took its request.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, PartitionedAssetTimetable, dag, task
 
 from nightjar.airflow.assets import CHAMPION, RETRAIN_REQUEST
-from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param
 from nightjar.airflow.links import (
     LakeFSCommitLink,
     MlflowRunLink,
@@ -21,7 +24,7 @@ from nightjar.airflow.links import (
 
 @dag(
     dag_id="nightjar_retrain",
-    schedule=time_or_assets(CronTriggerTimetable("0 4 * * 0", timezone="UTC"), RETRAIN_REQUEST),
+    schedule=PartitionedAssetTimetable(assets=RETRAIN_REQUEST),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from nightjar.airflow.assets import RAW_DATA, SCORES, scores_event
+from nightjar.airflow.assets import RAW_DATA, SCORES, scored_partitions
 from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
 from nightjar.airflow.links import (
     LakeFSCommitLink,
@@ -63,7 +63,7 @@ def nightjar_score():
         from nightjar.pipeline import score as steps
 
         result = run_step(steps.score, models)
-        outlet_events[SCORES].extra = scores_event(result)
+        outlet_events[SCORES].add_partitions(scored_partitions(result))
         return result
 
     @task(trigger_rule="none_failed")

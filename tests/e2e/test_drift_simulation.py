@@ -1,6 +1,8 @@
-"""Fourteen nights of demo data, drift switched on from night 3: the real drift statistics
-and the real loop guard request exactly one retrain per cooldown, each decision with its
-reason; the nights before the drift request nothing."""
+"""Fourteen nights of demo data, drift switched on from night 3: the real signals (the
+demo's policy retrains on prediction drift) and the real loop guard request one retrain,
+which nobody consumes here, so the nights after its cooldown wait for it; each decision
+has its reason and the request is in the log; the nights before the drift request
+nothing."""
 
 import datetime as dt
 
@@ -39,12 +41,14 @@ def _score(night: dt.date) -> None:
 def _monitor(night: dt.date) -> dict:
     run = _run("nightjar_monitor", night)
     drift = monitor.measure_drift(run)
+    snapshot = monitor.open_snapshot(run)
     try:
-        monitor.request_retrain(run, drift)
+        monitor.request_retrain(run, snapshot, drift)
         fired = True
     except StepSkipped:
         fired = False
-    return {"night": night, "breached": drift.breached, "fired": fired}
+    monitor.close_snapshot(run, snapshot)
+    return {"night": night, "drifted": drift.prediction_psi > 0.25, "fired": fired}
 
 
 def test_fourteen_nights_with_drift_from_night_three(demo_world, config):
@@ -56,22 +60,24 @@ def test_fourteen_nights_with_drift_from_night_three(demo_world, config):
             _score(night)
         outcomes.append(_monitor(night))
 
-    assert [o["breached"] for o in outcomes[:2]] == [False, False]
-    assert all(o["breached"] for o in outcomes[2:]), "drift is seen every night from night 3"
+    assert [o["drifted"] for o in outcomes[:2]] == [False, False]
+    assert all(o["drifted"] for o in outcomes[2:]), "the predictions drift from night 3 on"
     fired = [o["night"] for o in outcomes if o["fired"]]
-    cooldown = config.drift.cooldown_days
-    # k=2 of n=3: nights 3 and 4 breach, so night 4 fires; then one request per cooldown.
-    assert fired == [NIGHTS[3], NIGHTS[3] + dt.timedelta(days=cooldown)]
+    # k=2 of n=3: nights 3 and 4 breach, so night 4 fires. Nobody consumes the request
+    # here: the nights of its cooldown are suppressed, and those after it wait for its
+    # retrain to end (its outcome sets the next cooldown).
+    assert fired == [NIGHTS[3]]
+    cooldown_ends = NIGHTS[3] + dt.timedelta(days=config.drift.cooldown_days)
 
-    from nightjar.io.analytics import run_query
+    from nightjar.monitoring.retrain_log import decisions_in_force, read_events, requests
 
-    decisions = run_query(
-        demo_world,
-        f"SELECT decision_date, fired, reason FROM {config.table_name('retrain_decisions')} "
-        "ORDER BY decision_date",
-    )
-    decisions = decisions[decisions["decision_date"].astype(str) <= str(NIGHTS[-1])]
-    assert len(decisions) == 14 and decisions["reason"].str.len().gt(0).all()
-    suppressed = decisions[~decisions["fired"]]["reason"]
-    assert suppressed.str.contains("cooldown").sum() >= 1
-    assert suppressed.str.contains("breached; 2 needed").sum() >= 2
+    decided = decisions_in_force(demo_world, config)
+    decided = {day: d for day, d in decided.items() if day <= NIGHTS[-1]}
+    assert sorted(decided) == NIGHTS and all(d.reason for d in decided.values())
+    suppressed = [d.reason for d in decided.values() if not d.fired]
+    assert any("cooldown" in reason for reason in suppressed)
+    assert sum("breached; 2 needed" in reason for reason in suppressed) >= 2
+    waiting = sorted(day for day, d in decided.items() if d.pending)
+    assert waiting == [day for day in NIGHTS if day >= cooldown_ends]
+    assert all(f"retrain requested for {NIGHTS[3]} to end" in decided[d].reason for d in waiting)
+    assert sorted(requests(read_events(demo_world, config))) == fired

@@ -23,28 +23,43 @@ SCORES = _asset(
 RETRAIN_REQUEST = _asset(
     "retrain_request",
     "nightjar://monitoring/retrain-request",
-    "drift or performance breached past the loop guard: retrain",
+    "a retrain as of the partition's date: the loop guard's request, or the weekly one",
 )
 CHAMPION = _asset("champion", "nightjar://registry/champion", "the champion alias moved")
 
 
 # --- what each event carries, built from the typed result of the task that emits it ---
-# A consumer run reads ``date`` (and ``dates``) from its triggering events: RunInfo.
+# A consumer run reads its date from its partition key, else ``date`` (and ``dates``) from
+# its triggering events: RunInfo.
 
 
-def scores_event(result: dict) -> dict:
-    """SCORES: every date the scoring run wrote; monitoring measures each."""
+def scored_partitions(result: dict) -> list[str]:
+    """SCORES: the partition (``YYYY-MM-DD``) of each date the scoring run wrote. The
+    monitoring DAG is scheduled on SCORES partitions, so Airflow starts one monitoring run
+    per date: a backfill's dates are monitored concurrently, each exactly as asked."""
     from nightjar.pipeline.contracts import ScoredNights
 
-    dates = [night.score_date.isoformat() for night in ScoredNights.model_validate(result).dates]
-    return {"date": dates[-1], "dates": dates}
+    return [night.score_date.isoformat() for night in ScoredNights.model_validate(result).dates]
+
+
+def requested_partitions(result: dict) -> list[str]:
+    """RETRAIN_REQUEST: the partition (``YYYY-MM-DD``) of each night the loop guard made a
+    request for. ``nightjar_retrain`` is scheduled on its partitions: one run per request,
+    training as of the request's night."""
+    from nightjar.pipeline.contracts import RetrainRequest
+
+    request = RetrainRequest.model_validate(result)
+    return [day.isoformat() for day in request.dates] or [request.as_of.isoformat()]
 
 
 def retrain_request_event(result: dict) -> dict:
-    """RETRAIN_REQUEST: nightjar_retrain trains as of the date that fired, not the day it runs."""
+    """RETRAIN_REQUEST: nightjar_retrain trains as of the newest night that fired, not the
+    day it runs, and records that it took each request the event names."""
     from nightjar.pipeline.contracts import RetrainRequest
 
-    return {"date": RetrainRequest.model_validate(result).as_of.isoformat()}
+    request = RetrainRequest.model_validate(result)
+    dates = [day.isoformat() for day in request.dates] or [request.as_of.isoformat()]
+    return {"date": request.as_of.isoformat(), "dates": dates}
 
 
 def raw_data_event(result: dict) -> dict:

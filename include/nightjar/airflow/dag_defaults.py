@@ -1,7 +1,8 @@
 """What every Nightjar DAG shares: owner, retries, start date, the ``date`` param, and
 whether time-based schedules are on.
 
-Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
+Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk`` and the
+names in ``nightjar.core.vocabulary``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,17 @@ import os
 from typing import Any
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, Param
+
+from nightjar.core.vocabulary import LOOP_GUARD_POOL
+
+__all__ = [
+    "DEFAULT_ARGS",
+    "LOOP_GUARD_POOL",
+    "START_DATE",
+    "date_param",
+    "time_only",
+    "time_or_assets",
+]
 
 # Early on purpose: the DAGs never catch up (catchup=False), and a backfill or a dated run
 # of a dataset's own past must not fall before the start date, where Airflow runs nothing.

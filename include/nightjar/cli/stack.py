@@ -203,6 +203,7 @@ def airflow() -> None:
             mlflow_ui = start_mlflow_ui(settings, settings.home_dir / "mlflow" / "server.log")
             stack.start()
             stack.wait_until_healthy()
+            stack.prepare_dags()
             click.echo(f"Airflow UI: {stack.base_url}")
             click.echo(f"MLflow UI:  {settings.mlflow_ui_url}")
             click.echo(

@@ -56,10 +56,11 @@ def print_summary(settings: Settings, config: DatasetConfig) -> None:
     scores = config.table_name("scores")
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     per_date = scored_per_date(settings, config)
-    decisions = run_query(
+    decisions = run_query(  # appended to: the newest decision of each night is in force
         settings,
-        "SELECT decision_date, fired, reason FROM "
-        f"{config.table_name('retrain_decisions')} ORDER BY 1",
+        "SELECT decision_date, arg_max(fired, decided_at) AS fired, "
+        "arg_max(reason, decided_at) AS reason "
+        f"FROM {config.table_name('retrain_decisions')} GROUP BY 1 ORDER BY 1",
     )
     reports = sorted(settings.reports_dir(config.name).glob("*.html"))
     click.echo("\n" + "=" * 72)

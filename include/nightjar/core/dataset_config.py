@@ -237,7 +237,13 @@ class DriftSpec(_Strict):
     prediction: PredictionDriftPolicy = Field(default_factory=PredictionDriftPolicy)
     report_sample_rows: int = Field(default=2000, gt=0)
     report_retention_days: int = Field(
-        default=30, ge=1, description="HTML reports older than this are deleted."
+        default=30,
+        ge=1,
+        description="HTML reports written more than this many days ago are deleted (their "
+        "age on disk, not the age of the night they describe).",
+    )
+    report_retention_count: int | None = Field(
+        default=None, ge=1, description="Keep at most this many reports per dataset (newest)."
     )
     breach_k: int = Field(default=2, ge=1, description="Breaching nights needed...")
     breach_n: int = Field(

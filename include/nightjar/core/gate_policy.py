@@ -1,7 +1,8 @@
-"""The gate policy: what a challenger must show to be promoted, read from a YAML file.
+"""The policy file: what a challenger must show to be promoted, and which signals may
+request a retrain, read from one YAML file.
 
-A pure type, below every stage: evaluation applies it, promotion reads its approval and
-shadow-night rules, monitoring reads its thresholds.
+A pure type, below every stage: evaluation applies the gate, promotion reads its approval
+and shadow-night rules, monitoring reads its floor and its retrain triggers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,40 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nightjar.core.errors import ConfigError
+
+
+class RetrainTriggers(BaseModel):
+    """Which signals may request a retrain, each with its threshold. Every signal is
+    measured, recorded with each night's decision and shown on the page; only those set
+    here make a night breach. The defaults request a retrain only for what hurts the
+    model: its performance, estimated or realised, not covariate drift alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    estimated_performance_drop: float | None = Field(
+        default=0.05,
+        gt=0,
+        description="Breach when the roc_auc estimated from the night's calibrated "
+        "probabilities (CBPE) is this far below the holdout's; null: off.",
+    )
+    realised_below_floor: bool = Field(
+        default=True,
+        description="Breach when the realised primary metric of the night whose labels are "
+        "due is below min_primary_metric, the gate's floor.",
+    )
+    prediction_psi: float | None = Field(
+        default=None,
+        gt=0,
+        description="Breach when the PSI of the predicted probabilities over the window "
+        "exceeds this; null: off (covariate drift alone does not retrain).",
+    )
+    drifted_importance_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Breach when the features that drifted carry more than this share of "
+        "the champion's gain importance; null: off.",
+    )
 
 
 class GatePolicy(BaseModel):
@@ -41,6 +76,10 @@ class GatePolicy(BaseModel):
     min_shadow_nights: int = Field(
         default=0, ge=0, description="Shadow nights `nightjar model promote` requires."
     )
+    retrain_triggers: RetrainTriggers = Field(
+        default_factory=RetrainTriggers,
+        description="Which signals may request a retrain (see RetrainTriggers).",
+    )
 
 
 def explain_policy(path: Path) -> str:
@@ -48,12 +87,23 @@ def explain_policy(path: Path) -> str:
     Nightjar's default applies."""
     policy = load_policy(path)
     lines = [f"gate policy {path}"]
-    for name, field_info in GatePolicy.model_fields.items():
-        origin = "set in the file" if name in policy.model_fields_set else "default"
-        lines.append(f"  {name:28} {getattr(policy, name)!s:>8}  ({origin})")
-        if field_info.description:
-            lines.append(f"  {'':28} {field_info.description}")
+    lines += _explain(policy, indent="  ")
     return "\n".join(lines)
+
+
+def _explain(model: BaseModel, *, indent: str) -> list[str]:
+    lines = []
+    for name, field_info in type(model).model_fields.items():
+        value = getattr(model, name)
+        origin = "set in the file" if name in model.model_fields_set else "default"
+        if isinstance(value, BaseModel):
+            lines.append(f"{indent}{name}:  ({origin})")
+            lines += _explain(value, indent=indent + "  ")
+            continue
+        lines.append(f"{indent}{name:28} {value!s:>8}  ({origin})")
+        if field_info.description:
+            lines.append(f"{indent}{'':28} {field_info.description}")
+    return lines
 
 
 def load_policy(path: Path) -> GatePolicy:

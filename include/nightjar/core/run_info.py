@@ -55,16 +55,20 @@ class RunInfo:
 def from_context(context: Any) -> RunInfo:
     """The run's identity and target date, from conf, the data interval or the run time.
 
-    ``conf["date"]`` (YYYY-MM-DD) wins, for manual runs and the demo; then the dates the
-    upstream Asset events carried (a scoring run tells monitoring which date; batched events
-    name several, all kept in ``event_dates`` and the newest the target); otherwise the
-    data interval's start (the day a nightly run covers), else the logical date, else, for
+    ``conf["date"]`` (YYYY-MM-DD) wins, for manual runs and the demo; then the run's
+    partition key (a partitioned Asset's run: monitoring gets one run per scored date);
+    then the dates the upstream Asset events carried (batched events name several, all
+    kept in ``event_dates`` and the newest the target); otherwise the data interval's
+    start (the day a nightly run covers), else the logical date, else, for
     asset-triggered runs, the date the run was queued for.
     """
     dag_run = context["dag_run"]
     conf = dict(getattr(dag_run, "conf", None) or {})
     event_dates: tuple[dt.date, ...] = ()
-    if "date" not in conf and (event_dates := _triggering_dates(context)):
+    partition_key = context.get("partition_key") or getattr(dag_run, "partition_key", None)
+    if "date" not in conf and partition_key:
+        conf["date"] = partition_key
+    elif "date" not in conf and (event_dates := _triggering_dates(context)):
         conf["date"] = event_dates[-1].isoformat()
     start = context.get("data_interval_start")
     end = context.get("data_interval_end")

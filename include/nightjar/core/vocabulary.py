@@ -1,4 +1,5 @@
-"""The names Nightjar's stages share: table columns, MLflow artifact paths and MLflow tags.
+"""The names Nightjar's stages share: table columns, MLflow artifact paths and tags, and the
+DAGs and pools Airflow knows Nightjar by.
 
 Each is written by one stage and read by others (training writes the holdout that
 evaluation and drift read; evaluation tags the gate result that promotion checks), so each
@@ -30,3 +31,18 @@ TAG_COMPILED_FOREST = "nightjar.compiled_forest"  # on a version: its compile ve
 
 # lakeFS commit metadata
 COMMIT_RUN_ID = "nightjar.run_id"  # the Airflow run (or CLI command) that made the commit
+
+# Airflow
+NIGHTJAR_DAGS = (
+    "nightjar_score",
+    "nightjar_monitor",
+    "nightjar_retrain",
+    "nightjar_retrain_weekly",
+    "nightjar_watch_main",
+)
+"""Every Nightjar DAG: unpaused when Airflow starts (the Assets drive three of them; with
+``NIGHTJAR_TIME_SCHEDULES`` off, the other two have no schedule)."""
+LOOP_GUARD_POOL = "nightjar_loop_guard"
+"""One slot: the loop guard's steps (realised metrics, deciding and requesting) of
+concurrent monitoring runs take turns. ``nightjar airflow`` creates it; in production,
+``airflow pools set nightjar_loop_guard 1 ...`` (deploy/airflow-init.sh)."""

@@ -80,6 +80,14 @@ class AirflowAPI:
         """Pause or unpause a DAG."""
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
+    def ensure_pool(self, name: str, slots: int, description: str) -> None:
+        """Create the pool unless it exists (its slots are then the operator's to set)."""
+        try:
+            self.request("GET", f"/pools/{name}")
+        except AirflowAPIError:
+            body = {"name": name, "slots": slots, "description": description}
+            self.request("POST", "/pools", json=body)
+
     def trigger(self, dag_id: str, conf: dict[str, Any], *, run_id: str | None = None) -> str:
         """Trigger a manual run now; return its run id."""
         body: dict[str, Any] = {"conf": conf, "logical_date": None}

@@ -138,6 +138,22 @@ class AirflowStack:
             f"Airflow did not become healthy within {timeout:.0f} s; logs in {self.log_dir}"
         )
 
+    def prepare_dags(self) -> None:
+        """What Nightjar's DAGs need once Airflow is up: the loop guard's pool, and every
+        DAG unpaused as soon as the DAG processor has parsed it, so the Assets start
+        monitoring and retraining (``NIGHTJAR_TIME_SCHEDULES`` decides whether the time
+        schedules exist at all)."""
+        from nightjar.core.vocabulary import LOOP_GUARD_POOL, NIGHTJAR_DAGS
+        from nightjar.embedded.airflow_api import AirflowAPI
+
+        api = AirflowAPI.login(self.base_url, Path(self.env["AIRFLOW_HOME"]))
+        api.ensure_pool(
+            LOOP_GUARD_POOL, 1, "Nightjar's loop guard: monitoring runs decide one at a time"
+        )
+        for dag_id in NIGHTJAR_DAGS:
+            api.wait_for_dag(dag_id)
+            api.set_paused(dag_id, False)
+
     def _raise_if_one_died(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:

@@ -31,7 +31,6 @@ from nightjar.embedded.airflow_api import AirflowAPI
 from nightjar.embedded.airflow_stack import AirflowStack, port_is_taken, stack_env
 
 log = logging.getLogger(__name__)
-DEMO_DAGS = ("nightjar_retrain", "nightjar_score", "nightjar_monitor")
 DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 FOLLOW_UP_TIMEOUT = 300.0
 
@@ -172,6 +171,7 @@ def started_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
     try:
         stack.start()
         stack.wait_until_healthy()
+        stack.prepare_dags()
         airflow_home = Path(stack.env["AIRFLOW_HOME"])
         yield AirflowAPI.login(stack.base_url, airflow_home), airflow_home / "logs"
     finally:
@@ -200,19 +200,11 @@ def any_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
         yield running
 
 
-def unpause(api: AirflowAPI, dag_ids: tuple[str, ...]) -> None:
-    """Unpause the DAGs once the DAG processor has parsed them."""
-    for dag_id in dag_ids:
-        api.wait_for_dag(dag_id)
-        api.set_paused(dag_id, False)
-
-
 def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
     """Start Airflow, run the demo loop through it, stop Airflow; return what it did."""
     from nightjar.embedded import demo
 
     with started_airflow(settings) as (api, task_logs):
-        unpause(api, DEMO_DAGS)
         click.echo(f"Airflow is up; Nightjar's log: {settings.home_dir / 'logs' / 'demo.log'}")
         runner = SchedulerRunner(api, task_logs=task_logs)
         demo.run_demo(settings, config, runner=runner, nights=nights)
@@ -223,7 +215,8 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
     """Trigger ``dag_id`` once per date (conf ``date``), follow every run to its end, and
     return how many failed. Uses the running Airflow, or starts one for the purpose."""
     with any_airflow(settings) as (api, task_logs):
-        unpause(api, (dag_id,))
+        api.wait_for_dag(dag_id)
+        api.set_paused(dag_id, False)  # a DAG its operator paused runs when asked to
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         run_ids = [
             api.trigger(dag_id, {**conf, "date": day.isoformat()}, run_id=f"cli__{day}__{stamp}")

@@ -70,13 +70,21 @@ def changed_dates(
     client: lakefs.Client, repository: str, commit, source_paths: list[str]
 ) -> set[dt.date]:
     """Dates of the source partitions ``commit`` added or changed relative to its parent."""
-    parent = lakefs.Repository(repository, client=client).ref(commit.parents[0])
+    return changed_between(client, repository, commit.parents[0], commit.id, source_paths)
+
+
+def changed_between(
+    client: lakefs.Client, repository: str, old: str, new: str, source_paths: list[str]
+) -> set[dt.date]:
+    """Dates of the source partitions that commit ``new`` added or changed relative to
+    commit ``old``."""
+    base = lakefs.Repository(repository, client=client).ref(old)
     dates = set()
     for path in source_paths:
         changes = call_with_retry(
             client,
-            lambda path=path: list(parent.diff(commit.id, prefix=f"{path}/")),
-            what=f"diff {commit.id[:12]} {path}",
+            lambda path=path: list(base.diff(new, prefix=f"{path}/")),
+            what=f"diff {old[:12]}..{new[:12]} {path}",
         )
         dates |= {
             day

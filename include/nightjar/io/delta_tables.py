@@ -397,6 +397,12 @@ def partition_commits(
     return found
 
 
+def column_names(uri: str) -> list[str]:
+    """The columns of the table at ``uri`` (none if it does not exist), from its log."""
+    table = open_table(uri)
+    return [] if table is None else [field.name for field in table.schema().fields]
+
+
 def open_table(uri: str, version: int | None = None) -> DeltaTable | None:
     """The Delta table at ``uri`` (at ``version``), or None if it does not exist yet."""
     try:

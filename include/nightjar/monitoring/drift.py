@@ -8,8 +8,10 @@ This module chooses what to compare: the current window (``drift.current_window_
 nights ending at the monitored date), and the reference the config asks for (the
 training data from ``drift_reference``, or scored nights a week or 52 weeks earlier, or
 the accepted nights before the window), as sums of per-night counts (``drift_counts``).
-It stores one row per column in ``drift_metrics_*``; ``drift_report`` renders the
-human-readable report, on which the decision never depends.
+A night is measured under the model version that served it (the one that scored it),
+so a newer champion never overwrites an older one's measurement: ``drift_metrics_*``
+keeps one row per column per (date, version). ``drift_report`` renders the
+human-readable report, on which no decision depends.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from nightjar.core.vocabulary import PROBABILITY
 from nightjar.io import delta_tables
 from nightjar.monitoring.drift_counts import count_night, night_counts, store_counts
 from nightjar.monitoring.drift_reference import UNDATED, Reference, load_or_build_reference
-from nightjar.monitoring.retrain_policy import DECISION_DATE
+from nightjar.monitoring.retrain_log import decisions_in_force
 from nightjar.scoring.scorer import SCORE_DATE, ModelRef
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class DriftSummary:
     window: tuple[dt.date, dt.date]
     reference: str
     data_quality: list[str] = field(default_factory=list)
+    window_nights: tuple[dt.date, ...] = ()  # the scored nights the window held
 
 
 def window_nights(last: dt.date, days: int) -> list[dt.date]:
@@ -65,15 +68,9 @@ def window_nights(last: dt.date, days: int) -> list[dt.date]:
 
 
 def _accepted_nights(settings: Settings, config: DatasetConfig, nights: list[dt.date]) -> list:
-    """Those of ``nights`` whose retrain decision recorded no breach."""
-    decisions = delta_tables.read(
-        settings.table_uri(config.table_name("retrain_decisions")),
-        filters=[(DECISION_DATE, "in", nights)],
-        columns=[DECISION_DATE, "breached"],
-    )
-    if decisions is None:
-        return []
-    return [row[DECISION_DATE] for row in decisions.to_pylist() if not row["breached"]]
+    """Those of ``nights`` whose retrain decision in force recorded no breach."""
+    decided = decisions_in_force(settings, config)
+    return [night for night in nights if night in decided and not decided[night].breached]
 
 
 def _reference_nights(
@@ -186,39 +183,52 @@ def is_breach(config: DatasetConfig, results: list[ColumnResult]) -> bool:
     )
 
 
+def serving_model(settings: Settings, config: DatasetConfig, night: dt.date) -> ModelRef:
+    """The model version that served ``night``: the pinned champion of its scores (a
+    canary's challenger rows aside); MissingInputError when the night is not scored."""
+    scored = delta_tables.read(
+        settings.table_uri(config.table_name("scores")),
+        filters=[(SCORE_DATE, "=", night)],
+        columns=["model_name", "model_version", "model_run_id", "model_alias"],
+    )
+    if scored is None or scored.num_rows == 0:
+        raise MissingInputError(f"{night} is not scored: score the date first")
+    rows = scored.to_pandas()
+    champion = rows[rows["model_alias"] == "champion"]
+    served = (champion if len(champion) else rows).value_counts().index[0]
+    name, version, run_id, alias = served
+    return ModelRef(str(name), str(version), str(run_id), str(alias))
+
+
 def measure_drift(
     settings: Settings,
     config: DatasetConfig,
     model: ModelRef,
     score_date: dt.date,
-    reports_dir: Path,
+    reports_dir: Path | None,
+    *,
+    reference: Reference | None = None,
 ) -> DriftSummary:
-    """Compute, store and report drift for the window ending at one scored date."""
+    """Compute and store drift for the window ending at one scored date, under the model
+    version ``model`` (the one that served it); render its report unless ``reports_dir``
+    is None (a window measured again because an earlier night was scored since)."""
     from nightjar.monitoring.drift_report import render_report
 
-    reference = load_or_build_reference(settings, config, model)
+    reference = reference or load_or_build_reference(settings, config, model)
     tonight, sample = count_night(
         settings,
         config,
         model,
         reference.bins,
         score_date,
-        sample_rows=config.drift.report_sample_rows,
+        sample_rows=config.drift.report_sample_rows if reports_dir else 0,
     )
-    scored = delta_tables.read(
-        settings.table_uri(config.table_name("scores")),
-        filters=[(SCORE_DATE, "=", score_date)],
-        columns=["model_version"],
-    )
-    if sample is None or scored is None or scored.num_rows == 0:
-        raise MissingInputError(f"no features or scores for {score_date}; score the date first")
+    if not tonight:
+        raise MissingInputError(f"no features for {score_date}; score the date first")
     if PROBABILITY not in tonight:
-        versions = sorted(set(scored.column("model_version").to_pylist()))
         log.warning(
-            "%s was scored by version(s) %s, not by champion v%s: its predictions are not "
-            "compared with v%s's",
+            "%s has no scores of v%s: its predictions are not compared with v%s's",
             score_date,
-            ", ".join(versions),
             model.version,
             model.version,
         )
@@ -242,26 +252,31 @@ def measure_drift(
     )
     breached = is_breach(config, results)
     metrics = _metrics_rows(config, model, score_date, window, results)
-    delta_tables.replace_partition(
+    delta_tables.replace_date_range(
         settings.table_uri(config.table_name("drift_metrics")),
         pa.Table.from_pandas(metrics, preserve_index=False),
         partition_column=SCORE_DATE,
-        value=score_date,
+        start=score_date,
+        end=score_date,
+        only_where={"model_version": model.version},
     )
     drifted = [r.name for r in results if r.drifted and r.name != PROBABILITY]
     data_quality = _data_quality(results)
     prediction = next(r for r in results if r.name == PROBABILITY).comparison.psi
-    html = render_report(
-        settings,
-        config,
-        model,
-        score_date,
-        reports_dir,
-        current_sample=sample,
-        reference_sample=reference.sample,
-        metrics=metrics,
-        headline=f"window {window[0]}..{window[-1]} against {what}; breached: {breached}",
-    )
+    headline = f"window {window[0]}..{window[-1]} against {what}; breached: {breached}"
+    html = ""
+    if reports_dir is not None:
+        html = render_report(
+            settings,
+            config,
+            model,
+            score_date,
+            reports_dir,
+            current_sample=sample,
+            reference_sample=reference.sample,
+            metrics=metrics,
+            headline=headline,
+        )
     log.info(
         "drift %s (window %s..%s against %s): %d/%d features drifted (%s), prediction PSI "
         "%s, breached=%s",
@@ -287,6 +302,7 @@ def measure_drift(
         (window[0], window[-1]),
         what,
         data_quality,
+        tuple(sorted(current)),
     )
 
 

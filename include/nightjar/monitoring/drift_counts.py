@@ -84,12 +84,13 @@ def count_night(
 def store_counts(
     settings: Settings, config: DatasetConfig, model: ModelRef, night: dt.date, counts: dict
 ) -> None:
-    """Replace a night's counts in ``drift_counts_*`` with those under this model version."""
+    """Replace a night's counts under this model version in ``drift_counts_*`` (another
+    version's counts of the same night stay)."""
     rows = [
         {SCORE_DATE: night, "model_version": model.version, "column": name, "counts": c.tolist()}
         for name, c in counts.items()
     ]
-    delta_tables.replace_partition(
+    delta_tables.replace_date_range(
         settings.table_uri(config.table_name("drift_counts")),
         pa.Table.from_pylist(
             rows,
@@ -103,7 +104,9 @@ def store_counts(
             ),
         ),
         partition_column=SCORE_DATE,
-        value=night,
+        start=night,
+        end=night,
+        only_where={"model_version": model.version},
     )
 
 

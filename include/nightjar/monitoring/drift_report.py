@@ -3,9 +3,10 @@
 Evidently inlines its 3.5 MB JavaScript bundle and its icon font into every HTML file it
 saves; a nightly report was 4.3 MB, almost all of it that bundle. Nightjar writes the
 bundle once per reports folder (``js/``, as Evidently's own folder mode does) and each
-night's HTML refers to it, so a report is the size of its data. Reports older than
-``drift.report_retention_days`` are deleted; the decisions stay in ``drift_metrics_*``
-and each night's Evidently JSON stays in MLflow.
+night's HTML refers to it, so a report is the size of its data. Reports written more than
+``drift.report_retention_days`` ago (their age on disk), or past the newest
+``drift.report_retention_count``, are deleted; the measurements stay in
+``drift_metrics_*`` and each night's Evidently JSON stays in MLflow.
 """
 
 from __future__ import annotations
@@ -177,7 +178,12 @@ def render_report(
     _write_atomically(page, document)
     _write_atomically(page.with_suffix(".json"), json_text)
     _log_to_mlflow(settings, config, model, score_date, page.with_suffix(".json"))
-    prune_reports(reports_dir, keep_days=config.drift.report_retention_days, today=score_date)
+    prune_reports(
+        reports_dir,
+        keep_days=config.drift.report_retention_days,
+        keep_count=config.drift.report_retention_count,
+        now=dt.datetime.now(dt.UTC),
+    )
     return str(page)
 
 
@@ -212,15 +218,30 @@ def _log_to_mlflow(
     mlflow_client.set_terminated(run_id)
 
 
-def prune_reports(reports_dir: Path, *, keep_days: int, today: dt.date) -> list[Path]:
-    """Delete HTML reports of score dates more than ``keep_days`` before ``today`` (their
-    JSON too); return what was deleted. Dates come from the file names Nightjar wrote."""
+def prune_reports(
+    reports_dir: Path, *, keep_days: int, keep_count: int | None, now: dt.datetime
+) -> list[Path]:
+    """Delete the reports (HTML and JSON) written more than ``keep_days`` before ``now``,
+    and past the newest ``keep_count``; return what was deleted. A report's age is its
+    age on disk, never the age of the night it describes: monitoring a past range keeps
+    its reports."""
+    pages = sorted(
+        (path for path in reports_dir.glob("drift-*.html") if _REPORT_DATE.match(path.name)),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    cutoff = (now - dt.timedelta(days=keep_days)).timestamp()
     deleted = []
-    for path in sorted(reports_dir.glob("drift-*.*")):
-        match = _REPORT_DATE.match(path.name)
-        if match and (today - dt.date.fromisoformat(match[1])).days > keep_days:
-            path.unlink(missing_ok=True)
-            deleted.append(path)
+    for rank, page in enumerate(pages):
+        if page.stat().st_mtime < cutoff or (keep_count is not None and rank >= keep_count):
+            for path in (page, page.with_suffix(".json")):
+                path.unlink(missing_ok=True)
+                deleted.append(path)
     if deleted:
-        log.info("deleted %d drift report file(s) older than %d days", len(deleted), keep_days)
+        log.info(
+            "deleted %d drift report(s) written over %d days ago%s",
+            len(deleted) // 2,
+            keep_days,
+            f" or past the newest {keep_count}" if keep_count is not None else "",
+        )
     return deleted

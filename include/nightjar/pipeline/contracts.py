@@ -179,7 +179,8 @@ class RawDataChanges(LakeFSCommitRef):
 
 
 class NightDrift(DriftReportRef):
-    """One night's drift against its reference, and the champion it monitored."""
+    """One night's drift against its reference, and its retrain signals, under the model
+    version that served it."""
 
     score_date: dt.date
     breached: bool
@@ -190,6 +191,9 @@ class NightDrift(DriftReportRef):
     data_quality: list[str]
     model_version: str
     model_run_id: str
+    estimated_roc_auc: float | None = None
+    expected_roc_auc: float | None = None
+    drifted_importance_share: float | None = None
 
 
 class DriftMeasurement(NightDrift):
@@ -215,8 +219,10 @@ class RealisedPerformance(Contract):
 
 
 class RetrainRequest(Contract):
-    """The loop guard fired: retrain as of this date, for this reason."""
+    """The loop guard fired: retrain as of this date, for this reason (``dates``: every
+    night it requested a retrain for in the same pass, oldest first)."""
 
     date: dt.date
     as_of: dt.date
     reason: str
+    dates: list[dt.date] = []

@@ -1,16 +1,17 @@
 """The steps of ``nightjar_monitor``, one per task: measure_drift, and open_snapshot ->
-measure_performance; then request_retrain (the loop guard) -> close_snapshot."""
+measure_performance; then request_retrain (the loop guard) -> close_snapshot.
+
+A run monitors the date it was started for: the scores Asset's partition (one run per
+scored date, so a backfill's dates are monitored concurrently), or ``date`` in a manual
+run's conf. Realised performance is measured for every date whose labels are due, and
+the loop guard decides every night it has complete inputs for.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-from nightjar.core.dataset_config import DatasetConfig
-from nightjar.core.errors import MissingInputError
 from nightjar.core.run_info import RunInfo
-from nightjar.core.settings import Settings
-from nightjar.io import tracking
 from nightjar.pipeline.common import StepSkipped, pinned, step_context
 from nightjar.pipeline.contracts import (
     DriftMeasurement,
@@ -21,7 +22,6 @@ from nightjar.pipeline.contracts import (
     SnapshotRef,
 )
 from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
-from nightjar.promotion import registry
 
 __all__ = [
     "close_snapshot",
@@ -32,122 +32,87 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-MONITOR_CATCH_UP = dt.timedelta(days=31)
 
 
 def measure_drift(run: RunInfo) -> DriftMeasurement:
-    """Drift of each scored date the run was triggered for, and of every scored date since
-    ``MONITOR_CATCH_UP`` before them that has no drift measurement yet, oldest first.
-
-    The catch-up is what makes "every scored date is monitored" hold under Airflow:
-    an Asset event that lands while the scheduler creates the previous consumer run is
-    dropped from Airflow's queue (its queue row is deleted with the consumed ones), so no
-    run would name its date; its scores are written before the event, so the next run
-    finds them here."""
-    settings, config = step_context()
-    missed = _unmonitored_dates(settings, config, since=min(run.dates)) - set(run.dates)
-    if missed:
-        log.info("also measuring scored dates no run has monitored: %s", sorted(missed))
-    results = []
-    for day in sorted(set(run.dates) | missed):
-        try:
-            results.append(_measure_night(run.for_date(day)))
-        except Exception:
-            if day not in missed:
-                raise
-            # A date caught up on must not block the dates this run was started for.
-            log.exception("could not measure missed date %s; it stays unmonitored", day)
-    return DriftMeasurement(**results[-1].model_dump(), dates=results)
-
-
-def _unmonitored_dates(
-    settings: Settings, config: DatasetConfig, *, since: dt.date
-) -> set[dt.date]:
-    from nightjar.io.delta_tables import partition_dates
-    from nightjar.scoring.scorer import SCORE_DATE
-
-    scored = partition_dates(settings.table_uri(config.table_name("scores")), SCORE_DATE)
-    monitored = partition_dates(settings.table_uri(config.table_name("drift_metrics")), SCORE_DATE)
-    return {day for day in scored - monitored if day >= since - MONITOR_CATCH_UP}
-
-
-def _measure_night(run: RunInfo) -> NightDrift:
-    from nightjar.monitoring.drift import measure_drift as measure
-    from nightjar.scoring.scorer import resolve_alias
+    """Drift and the retrain signals of each of the run's dates, under the version that
+    served it, with a report."""
+    from nightjar.monitoring.night_signals import measure_night
 
     settings, config = step_context()
-    champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
-    if champion is None:
-        raise MissingInputError(f"model {config.model.name!r} has no champion to monitor")
-    summary = measure(
-        settings, config, champion, run.target_date, settings.reports_dir(config.name)
-    )
-    return NightDrift(
-        score_date=run.target_date,
-        breached=summary.breached,
-        drifted=summary.drifted,
-        prediction_psi=summary.prediction_psi,
-        window=summary.window,
-        reference=summary.reference,
-        data_quality=summary.data_quality,
-        report_html=summary.report_html,
-        model_version=champion.version,
-        model_run_id=champion.run_id,
-    )
+    nights = []
+    for day in run.dates:
+        measured = measure_night(
+            settings,
+            config,
+            day,
+            reports_dir=settings.reports_dir(config.name),
+            dag_run_id=run.run_id,
+        )
+        summary = measured.drift
+        nights.append(
+            NightDrift(
+                score_date=day,
+                breached=summary.breached,
+                drifted=summary.drifted,
+                prediction_psi=summary.prediction_psi,
+                window=summary.window,
+                reference=summary.reference,
+                data_quality=summary.data_quality,
+                report_html=summary.report_html,
+                model_version=measured.model.version,
+                model_run_id=measured.model.run_id,
+                estimated_roc_auc=measured.row["estimated_roc_auc"],
+                expected_roc_auc=measured.row["expected_roc_auc"],
+                drifted_importance_share=measured.row["drifted_importance_share"],
+            )
+        )
+    return DriftMeasurement(**nights[-1].model_dump(), dates=nights)
 
 
 def measure_performance(run: RunInfo, snapshot: SnapshotRef) -> RealisedPerformance:
-    """Realised metrics for the scores whose labels landed by each of the run's dates, by
-    date (None for a date whose labels have not landed yet)."""
-    from nightjar.monitoring.performance import measure_performance as measure
+    """Realised metrics of every scored date whose labels are due at the run's commit and
+    not measured yet, or changed since they were (the run's own dates among them)."""
+    from nightjar.monitoring.performance import dates_to_measure, measure_dates
 
     settings, config = step_context()
-    nights = {}
-    for day in run.dates:
-        measured = measure(settings, config, pinned(snapshot), day)
-        nights[day] = measured and NightPerformance.model_validate(measured)
-    return RealisedPerformance(nights=nights)
+    days = dates_to_measure(settings, config, pinned(snapshot))
+    if days:
+        log.info("measuring realised performance of %d date(s): %s", len(days), _span(days))
+    measured = measure_dates(settings, config, pinned(snapshot), days)
+    return RealisedPerformance(
+        nights={
+            day: night and NightPerformance.model_validate(night) for day, night in measured.items()
+        }
+    )
 
 
 def request_retrain(
-    run: RunInfo, drift: DriftMeasurement, performance: RealisedPerformance | None = None
+    run: RunInfo,
+    snapshot: SnapshotRef,
+    drift: DriftMeasurement,
+    performance: RealisedPerformance | None = None,
 ) -> RetrainRequest:
-    """Apply the loop guard to each measured date's drift or performance drop, oldest
-    first (each decision is recorded before the next is taken, so one breach fires once);
-    raise StepSkipped (no Asset event) unless one fired. The request names the newest
-    date that fired: the retrain trains as of it."""
-    from nightjar.monitoring import retrain_policy
+    """Apply the loop guard to every night it has complete inputs for
+    (``monitoring.loop_guard``); raise StepSkipped (no Asset event) unless it made a
+    request. The request names the newest night it fired for: the retrain trains as of it."""
+    from nightjar.monitoring.loop_guard import settle
 
     settings, config = step_context()
-    table = config.table_name("retrain_decisions")
-    realised = performance.nights if performance else {}
-    fired, reasons = [], []
-    for measured in drift.dates:
-        day = measured.score_date
-        night = realised.get(day)
-        champion_run = tracking.client(settings).get_run(measured.model_run_id)
-        trained_as_of = champion_run.data.params.get("as_of")
-        decision = retrain_policy.decide(
-            config.drift,
-            window=day,
-            breached=measured.breached or bool(night and night.below_threshold),
-            history=retrain_policy.load_history(settings, table),
-            champion_trained_through=(
-                dt.date.fromisoformat(trained_as_of) if trained_as_of else None
-            ),
-            model_version=measured.model_version,
-        )
-        retrain_policy.record(settings, table, decision)
-        log.info(
-            "retrain decision for %s: %s (%s)",
-            day,
-            "FIRED" if decision.fired else "suppressed",
-            decision.reason,
-        )
-        reasons.append(f"{day}: {decision.reason}")
-        if decision.fired:
-            fired.append((day, decision.reason))
-    if not fired:
-        raise StepSkipped("no retrain request: " + "; ".join(reasons))
-    day, reason = fired[-1]
-    return RetrainRequest(date=day, as_of=day, reason=reason)
+    settled = settle(settings, config, pinned(snapshot), dag_run_id=run.run_id)
+    ours = [d for d in settled.decisions if d.decision_date in run.dates]
+    said = "; ".join(f"{d.decision_date}: {d.reason}" for d in ours) or "no decision yet"
+    if not settled.requested:
+        raise StepSkipped(f"no retrain request: {said}")
+    requested = sorted(settled.requested, key=lambda event: event.request_date)
+    newest = requested[-1]
+    return RetrainRequest(
+        date=newest.request_date,
+        as_of=newest.request_date,
+        reason=newest.reason,
+        dates=[event.request_date for event in requested],
+    )
+
+
+def _span(days: list) -> str:
+    return ", ".join(map(str, days)) if len(days) <= 3 else f"{days[0]}..{days[-1]}"

@@ -29,6 +29,7 @@ __all__ = [
     "guard",
     "open_snapshot",
     "register_and_promote",
+    "request_weekly_retrain",
     "train",
 ]
 
@@ -37,27 +38,62 @@ log = logging.getLogger(__name__)
 
 def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
     """Skip a retrain when a model trained on nearly the same data exists (no double-train);
-    the rule is ``retrain_policy.training_declined``."""
-    from nightjar.monitoring.retrain_policy import training_declined
+    the rule is ``retrain_rule.training_declined``. A run started by retrain requests
+    records in the request log that it took them: started, or declined and why."""
+    from nightjar.core.retrain_rule import training_declined
+    from nightjar.monitoring.loop_guard import trained_as_of
+    from nightjar.monitoring.retrain_log import DECLINED, STARTED
 
     settings, config = step_context()
-    experiment = tracking.ensure_experiment(settings, config.name)
-    runs = tracking.client(settings).search_runs(
-        [experiment],
-        filter_string="attributes.status = 'FINISHED'",
-        order_by=["params.as_of DESC"],
-        max_results=1,
-    )
-    newest = runs[0].data.params.get("as_of") if runs else None
     reason = training_declined(
         config.model.retrain_cooldown_days,
-        requested=run.run_type == "asset_triggered",
+        requested=_requested(run),
         as_of=run.target_date,
-        newest_as_of=dt.date.fromisoformat(newest) if newest else None,
+        trained_as_of=trained_as_of(settings, config),
     )
     if reason and not force:
+        _record(run, DECLINED, reason)
         raise StepSkipped(reason)
+    _record(run, STARTED, f"training as of {run.target_date}")
     return TrainingAllowed(as_of=run.target_date)
+
+
+def request_weekly_retrain(run: RunInfo) -> str:
+    """The date the weekly schedule requests a retrain as of: its run's."""
+    return run.target_date.isoformat()
+
+
+def _requests_taken(run: RunInfo) -> list[dt.date]:
+    """The loop guard's requests this run takes: those in the request log for its dates."""
+    from nightjar.monitoring.retrain_log import read_events, requests
+
+    settings, config = step_context()
+    logged = requests(read_events(settings, config))
+    return [day for day in run.dates if day in logged]
+
+
+def _requested(run: RunInfo) -> bool:
+    """Whether the run takes a request of the loop guard (not the schedule's, or a person's)."""
+    return bool(_requests_taken(run))
+
+
+def _record(run: RunInfo, event: str, reason: str, *, model_version: str | None = None) -> None:
+    """Append ``event`` to the request log for each request the run takes."""
+    taken = _requests_taken(run)
+    if not taken:
+        return
+    from nightjar.monitoring.retrain_log import RequestEvent, append_events
+
+    settings, config = step_context()
+    now = dt.datetime.now(dt.UTC)
+    append_events(
+        settings,
+        config,
+        [
+            RequestEvent(day, event, now, run.run_id, reason, model_version=model_version)
+            for day in taken
+        ],
+    )
 
 
 def build_features(run: RunInfo, snapshot: SnapshotRef) -> TrainingFeatures:
@@ -113,17 +149,22 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:
 
     settings, config = step_context()
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
+    from nightjar.monitoring.retrain_log import DECLINED, GATE_FAILED
+
     if champion is not None and _model_sha256(settings, champion.run_id) == trained.model_sha256:
-        raise StepSkipped(
+        reason = (
             f"the new model is byte-identical to champion v{champion.version} "
             f"(sha256 {trained.model_sha256[:12]}): nothing to register"
         )
+        _record(run, DECLINED, reason)
+        raise StepSkipped(reason)
     decision = evaluate_challenger(settings, config, trained.run_id, run)
     log.info("%s", decision.summary())
     if not decision.passed:
         from nightjar.evaluation import notify
 
         notify.gate_failed(settings, config, decision, run, trained.run_id)
+        _record(run, GATE_FAILED, decision.summary())
         raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
     return GateVerdict.model_validate(decision.as_dict())
 
@@ -169,8 +210,12 @@ def register_and_promote(
         shadow_nights=0,  # a version registered just now has not been shadow-scored
         by_person=False,
     )
+    from nightjar.monitoring.retrain_log import TRAINED
+
     if not verdict.allowed:
         log.info("%s %s", name, verdict.reason)
+        _record(run, TRAINED, f"v{version} registered as challenger: {verdict.reason}",
+                model_version=version)  # fmt: skip
         return Registration(model_name=name, version=version, promoted=False, compiled=compiled)
     registry.promote(
         settings,
@@ -183,4 +228,5 @@ def register_and_promote(
     from nightjar.promotion.model_card import write_model_card
 
     write_model_card(settings, config, name, version)
+    _record(run, TRAINED, f"v{version} is champion", model_version=version)
     return Registration(model_name=name, version=version, promoted=True, compiled=compiled)

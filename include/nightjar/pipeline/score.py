@@ -161,11 +161,17 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
             role: write_scores(settings, table, table=tables[role], context=context)
             for role, table in scored.items()
         }
-    nightly_summary.record_night(settings, config, run.target_date)
+    champion = models.champion
+    nightly_summary.record_night(
+        settings,
+        config,
+        run.target_date,
+        champion_version=champion.version,
+        champion_run_id=champion.run_id,
+    )
     comparison = None
     if "challenger" in pinned:
         comparison = shadow.record_night(settings, config, run.target_date)
-    champion = models.champion
     return NightScores(
         score_date=run.target_date,
         rows=rows,

@@ -1,4 +1,5 @@
-"""One row per scored night: rows, mean probability, share flagged, model version.
+"""One row per scored night: rows, mean probability, share flagged, model versions, and the
+champion that served it.
 
 The Nightjar page charts the last nights from this small table instead of aggregating
 millions of score rows on every view (a year of 1M-row nights made that the page's
@@ -33,6 +34,10 @@ _SCHEMA = pa.schema(
         pa.field("mean_probability", pa.float64()),
         pa.field("flagged", pa.float64()),
         pa.field("model_version", pa.string()),
+        # The pinned champion: the version that served the night, which monitoring
+        # measures it under (a canary's rows carry the challenger's version too).
+        pa.field("champion_version", pa.string()),
+        pa.field("champion_run_id", pa.string()),
     ]
 )
 
@@ -55,9 +60,16 @@ def summarise(batches) -> dict[str, object]:
     }
 
 
-def record_night(settings: Settings, config: DatasetConfig, day: dt.date) -> dict[str, object]:
+def record_night(
+    settings: Settings,
+    config: DatasetConfig,
+    day: dt.date,
+    *,
+    champion_version: str | None = None,
+    champion_run_id: str | None = None,
+) -> dict[str, object]:
     """Summarise ``day``'s committed scores partition into its summary row (replacing any
-    earlier one), and return the row."""
+    earlier one), naming the champion that served it, and return the row."""
     uri = settings.table_uri(config.table_name("scores"))
     scores = delta_tables.open_table(uri)
     if scores is None:
@@ -67,7 +79,12 @@ def record_night(settings: Settings, config: DatasetConfig, day: dt.date) -> dic
     scanner = night.scanner(
         columns=[PROBABILITY, DECISION, "model_version"], filter=ds.field(SCORE_DATE) == day
     )
-    summary = {SCORE_DATE: day, **summarise(scanner.to_batches())}
+    summary = {
+        SCORE_DATE: day,
+        **summarise(scanner.to_batches()),
+        "champion_version": champion_version,
+        "champion_run_id": champion_run_id,
+    }
     delta_tables.replace_partition_with_row(
         settings.table_uri(config.table_name(KIND)),
         summary,

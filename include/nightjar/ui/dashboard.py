@@ -219,13 +219,17 @@ def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None
     compared shows its status instead), and a chart of the last nights' PSI."""
     from nightjar.ui import charts
 
+    # A night is measured under each version that served it; the newest is shown.
     nights = _query(
         connection,
-        f"SELECT score_date, feature, value, threshold, drifted, "
-        f"coalesce(status, 'measured') AS status FROM {drift} WHERE score_date >= ?",
+        f"SELECT score_date, feature, value, threshold, drifted, model_version, "
+        f"coalesce(status, 'measured') AS status FROM {drift} WHERE score_date >= ? "
+        f"QUALIFY try_cast(model_version AS INTEGER) = "
+        f"max(try_cast(model_version AS INTEGER)) OVER (PARTITION BY score_date)",
         [since],
     )
     last_seven = sorted(nights["score_date"].unique())[-7:]
+    measured_by = nights.groupby("score_date")["model_version"].first()
     status = nights[nights["score_date"].isin(last_seven)].assign(
         psi=lambda f: (
             f["value"]
@@ -239,7 +243,8 @@ def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None
     flags = status.pivot(index="feature", columns="score_date", values="drifted")
     return {
         "chart": charts.psi_per_feature(history, versions) if not history.empty else "",
-        "dates": [str(day)[:10] for day in psi.columns],  # the date, not a midnight time
+        # the date, not a midnight time, and the version that measured it
+        "dates": [f"{str(day)[:10]} v{measured_by[day]}" for day in psi.columns],
         "rows": [
             {
                 "feature": feature,
@@ -251,6 +256,52 @@ def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None
             for feature in psi.index
         ],
     }
+
+
+def _decisions(connection, decisions: str) -> list[dict]:
+    """The decision in force for each of the last nights (the newest of its night), with
+    each signal against its trigger."""
+    frame = _query(
+        connection,
+        f"SELECT decision_date, arg_max(fired, decided_at) AS fired, "
+        f"arg_max(coalesce(pending, false), decided_at) AS pending, "
+        f"arg_max(reason, decided_at) AS reason, "
+        f"arg_max(model_version, decided_at) AS served_by, "
+        f"arg_max(signals, decided_at) AS signals "
+        f"FROM {decisions} GROUP BY 1 ORDER BY 1 DESC LIMIT 60",
+    )
+    return [
+        {
+            "night": str(row["decision_date"])[:10],
+            "decision": "FIRED" if row["fired"] else "pending" if row["pending"] else "suppressed",
+            "served by": f"v{row['served_by']}",
+            "signals": _signal_words(row["signals"]),
+            "reason": row["reason"],
+        }
+        for row in frame.to_dict("records")
+    ]
+
+
+def _signal_words(signals: str | None) -> str:
+    """Each measured signal of a decision, with its trigger (or "reported" when it is not
+    one), breaching ones marked."""
+    words = []
+    for signal in json.loads(signals or "[]"):
+        if signal["value"] is None:
+            continue
+        limit = "reported" if signal["threshold"] is None else f"trigger {signal['threshold']:g}"
+        mark = " BREACH" if signal["breached"] else ""
+        words.append(f"{signal['name']} {signal['value']:.3f} ({limit}){mark}")
+    return "; ".join(words)
+
+
+def _requests(connection, requests: str) -> pd.DataFrame:
+    """The request log, newest first: each request and what became of it."""
+    return _query(
+        connection,
+        f"SELECT request_date AS night, event, event_at, dag_run_id, model_version, reason "
+        f"FROM {requests} ORDER BY event_at DESC LIMIT 100",
+    )
 
 
 def _performance(
@@ -324,12 +375,13 @@ def render(
     """The Nightjar page as HTML, from the same tables and registry the CLI reads;
     ``page`` pages the status grid back, 60 dates at a time; ``failed_runs`` (from
     Airflow, by the plugin) maps each date whose newest scoring run failed to its run."""
-    scores, drift, decisions, performance, quarantine = (
+    scores, drift, decisions, requests, performance, quarantine = (
         config.table_name(k)
         for k in (
             "scores",
             "drift_metrics",
             "retrain_decisions",
+            "retrain_requests",
             "performance_metrics",
             "quarantine",
         )
@@ -337,7 +389,16 @@ def render(
     existing = set(table_names(settings))
     # Views only for what is queried: opening a table for DuckDB reads its whole log.
     summary = config.table_name(nightly_summary.KIND)
-    tables = existing & {scores, drift, decisions, performance, APPROVAL_LOG, quarantine, summary}
+    tables = existing & {
+        scores,
+        drift,
+        decisions,
+        requests,
+        performance,
+        APPROVAL_LOG,
+        quarantine,
+        summary,
+    }
     raw_dates, raw_problem = _raw_dates(settings, config)
     window = grid_window(settings, config, existing, raw_dates, failed_runs=failed_runs, page=page)
     scored = sorted(window.scored)[-NIGHTS:] if window else []
@@ -407,11 +468,8 @@ def render(
             if challenger is not None
             else None
         ),
-        decisions=(
-            _frame(_query(connection, f"SELECT * FROM {decisions} ORDER BY decision_date DESC"))
-            if decisions in tables
-            else None
-        ),
+        decisions=_decisions(connection, decisions) if decisions in tables else None,
+        requests=_frame(_requests(connection, requests)) if requests in tables else None,
         aliases=_frame(registry.history(settings, config.model.name).iloc[::-1]),
         entity=entity,
         lineage=lineage,

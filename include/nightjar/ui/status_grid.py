@@ -98,12 +98,17 @@ def backfill_commands(gaps: list[dt.date]) -> list[str]:
     ]
 
 
-def _by_date(connection, sql: str, params: list) -> dict[dt.date, dict]:
+def _by_date(connection, sql: str, params: list, keyed_by: tuple[str, ...] = ("day",)) -> dict:
+    """The query's rows by their ``day`` (or by the ``keyed_by`` columns, ``day`` first),
+    in the query's order."""
     frame = connection.execute(sql, params).fetchdf()
     if frame.empty:
         return {}
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    return {row["day"]: row for row in frame.to_dict("records")}
+    rows = frame.to_dict("records")
+    if keyed_by == ("day",):
+        return {row["day"]: row for row in rows}
+    return {tuple(row[key] for key in keyed_by): row for row in rows}
 
 
 @dataclass(frozen=True)
@@ -173,10 +178,11 @@ def status_grid(
     scoring_from = min(window.scored, default=None)
     window_dates = [first, last]
 
-    def rows_of(key: str, sql: str, *extra) -> dict[dt.date, dict]:
+    def rows_of(key: str, sql: str, *extra, keyed_by: tuple[str, ...] = ("day",)) -> dict:
         if key not in present:
             return {}
-        return _by_date(connection, sql.format(table=name[key]), [*window_dates, *extra])
+        query = sql.format(table=name[key])
+        return _by_date(connection, query, [*window_dates, *extra], keyed_by)
 
     def from_log(key: str, *stats: str) -> dict[dt.date, dict]:
         """Row counts of the big tables and the newest commit's metadata of each partition
@@ -197,10 +203,15 @@ def status_grid(
     )
     scores = from_log("scores", "model_run_id")  # MLflow run ids: 32 characters, whole
     shadow = from_log("shadow_scores")
-    drift = rows_of(
+    # One measurement per (date, version): the grid shows the version that served the
+    # night, else the newest version that measured it.
+    drift_by_version = rows_of(
         "drift_metrics",
-        "SELECT score_date AS day, count(*) FILTER (WHERE drifted) AS drifted, "
-        "count(*) AS measured FROM {table} WHERE score_date BETWEEN ? AND ? GROUP BY 1",
+        "SELECT score_date AS day, model_version AS version, "
+        "count(*) FILTER (WHERE drifted AND feature <> 'probability') AS drifted, "
+        "count(*) FILTER (WHERE feature <> 'probability') AS measured FROM {table} "
+        "WHERE score_date BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 1, length(version), version",
+        keyed_by=("day", "version"),
     )
     metric = load_policy(config.gate_policy).primary_metric
     labels = rows_of(
@@ -209,10 +220,20 @@ def status_grid(
         "WHERE score_date BETWEEN ? AND ? AND segment = 'overall' AND metric = ? GROUP BY 1",
         metric,
     )
+    # Appended to: the newest decision of each night is in force (a home whose table
+    # predates that has one row a night, and no decided_at yet).
+    appended = "retrain_decisions" in present and {"decided_at", "pending"} <= set(
+        delta_tables.column_names(settings.table_uri(name["retrain_decisions"]))
+    )
     decisions = rows_of(
         "retrain_decisions",
-        "SELECT decision_date AS day, bool_or(fired) AS fired, any_value(reason) AS reason "
-        "FROM {table} WHERE decision_date BETWEEN ? AND ? GROUP BY 1",
+        "SELECT decision_date AS day, arg_max(fired, decided_at) AS fired, "
+        "arg_max(coalesce(pending, false), decided_at) AS pending, "
+        "arg_max(reason, decided_at) AS reason "
+        "FROM {table} WHERE decision_date BETWEEN ? AND ? GROUP BY 1"
+        if appended
+        else "SELECT decision_date AS day, bool_or(fired) AS fired, false AS pending, "
+        "any_value(reason) AS reason FROM {table} WHERE decision_date BETWEEN ? AND ? GROUP BY 1",
     )
     labels_due_by = newest - dt.timedelta(days=config.label.delay_days)
     reports = settings.reports_dir(config.name)
@@ -247,11 +268,14 @@ def status_grid(
         else:
             cells["scores"] = Cell(expect)
         scored = day in scores
-        if day in drift:
-            d = drift[day]
+        measured = {version: row for (on, version), row in drift_by_version.items() if on == day}
+        if measured:
+            served = scores[day]["commit"].get("nightjar.model_version") if scored else None
+            version = served if served in measured else list(measured)[-1]
+            d = measured[version]
             state = "breached" if d["drifted"] else "done"
             name = f"drift-{config.name}-{day.isoformat()}.html"
-            text = f"{int(d['drifted'])}/{int(d['measured'])} drifted"
+            text = f"{int(d['drifted'])}/{int(d['measured'])} drifted (v{version})"
             # Reports past drift.report_retention_days are deleted; the metrics stay.
             kept = (reports / name).is_file()
             cells["drift"] = Cell(state, text, f"/nightjar/reports/{name}" if kept else "")
@@ -267,9 +291,12 @@ def status_grid(
         else:
             cells["labels"] = Cell("missing" if scored else "none")
         if day in decisions:
-            fired = bool(decisions[day]["fired"])
-            text = "retrain requested" if fired else "no retrain"
-            cells["retrain"] = Cell("fired" if fired else "done", text)
+            fired, pending = bool(decisions[day]["fired"]), bool(decisions[day]["pending"])
+            if pending:
+                cells["retrain"] = Cell("not_due", "pending")
+            else:
+                text = "retrain requested" if fired else "no retrain"
+                cells["retrain"] = Cell("fired" if fired else "done", text)
         else:
             cells["retrain"] = Cell("none")
         rows.append(DateRow(day, cells))

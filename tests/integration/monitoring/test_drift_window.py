@@ -161,14 +161,31 @@ def test_a_rerun_replaces_the_night_and_its_mlflow_record(settings, monitored):
     assert len(runs) == 1
 
 
-def test_reports_past_retention_are_deleted(settings, monitored):
+def test_reports_are_kept_by_their_age_on_disk_and_their_count(settings, monitored):
+    """Monitoring a past range keeps its reports (the nights are old, the files new); a
+    report written long ago goes, and past a count, the oldest written go first."""
+    import os
+    import time
+
     config, model, reports, _ = monitored
+    names = [f"drift-{config.name}-{day}.html" for day in NIGHTS]
+    assert sorted(p.name for p in reports.glob("drift-*.html")) == names  # nights of 2025
+    three_days_ago = time.time() - 3 * 86_400
+    for name in names[:2]:
+        for path in (reports / name, (reports / name).with_suffix(".json")):
+            os.utime(path, (three_days_ago, three_days_ago))
     short = config.model_copy(
         update={"drift": config.drift.model_copy(update={"report_retention_days": 2})}
     )
     measure_drift(settings, short, model, NIGHTS[-1], reports)
+    assert sorted(p.name for p in reports.glob("drift-*.html")) == names[2:]
+    assert not (reports / names[0]).with_suffix(".json").exists()
+    counted = short.model_copy(
+        update={"drift": short.drift.model_copy(update={"report_retention_count": 3})}
+    )
+    measure_drift(settings, counted, model, NIGHTS[4], reports)  # the newest file now
     kept = sorted(p.name for p in reports.glob("drift-*.html"))
-    assert kept == [f"drift-{config.name}-{day}.html" for day in NIGHTS[-3:]]
+    assert len(kept) == 3 and names[4] in kept and names[-1] in kept
 
 
 def test_a_week_earlier_reference_compares_scored_nights(settings, monitored):

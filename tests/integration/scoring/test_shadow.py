@@ -158,6 +158,7 @@ def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_
             "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
             challenger=version, gates=gates, nights=None, drift=None, performance=None,
             approval=_awaiting_approval(settings, own, version, gates), decisions=None,
+            requests=None,
             aliases={"columns": [], "rows": []}, entity=None, lineage=None, chain=None,
             day=None, grid=None, raw_problem="", stages=(),
         )  # fmt: skip

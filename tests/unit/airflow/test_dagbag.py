@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).parents[3] / "dags"
-EXPECTED = {"nightjar_retrain", "nightjar_score", "nightjar_monitor", "nightjar_watch_main"}
+EXPECTED = {
+    "nightjar_retrain",
+    "nightjar_retrain_weekly",
+    "nightjar_score",
+    "nightjar_monitor",
+    "nightjar_watch_main",
+}
 
 
 @pytest.fixture(scope="module")

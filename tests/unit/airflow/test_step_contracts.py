@@ -22,6 +22,7 @@ from nightjar.pipeline.contracts import NightScores, ScoredNights, SnapshotRef
 DAGS = Path(__file__).parents[3] / "dags"
 STEPS = {
     "nightjar_retrain": retrain,
+    "nightjar_retrain_weekly": retrain,
     "nightjar_score": score,
     "nightjar_monitor": monitor,
     "nightjar_watch_main": watch,

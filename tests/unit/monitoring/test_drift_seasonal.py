@@ -5,9 +5,11 @@ feed that misses a day now and then. The champion is trained on one year; the ne
 is monitored night by night with the dataset's settings: the defaults, plus the two
 features declared ``seasonal: yearly``. Each night is counted into the champion's bins
 (as ``drift_counts_*`` stores it), the window is compared with the training reference by
-``compare_window``, ``is_breach`` decides the night, and ``retrain_policy.decide`` applies
-the loop guard on calendar nights. Only the Delta and MLflow I/O is left out; the
-integration tests cover it.
+``compare_window``, and the loop guard (``retrain_rule.decide_nights``) decides on
+covariate-drift triggers: the prediction's PSI, and the share of features that drifted
+(equal importance each), at the dataset's thresholds. Nightjar's default triggers, on
+performance, are the subject of ``tests/unit/monitoring/test_retrain_loop_year.py``.
+Only the Delta and MLflow I/O is left out; the integration tests cover it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
 from nightjar.core.drift_stats import SEASON_SHIFT
+from nightjar.core.gate_policy import RetrainTriggers
+from nightjar.core.retrain_rule import GuardInputs, NightMeasurement, Thresholds, decide_nights
 from nightjar.core.vocabulary import PREDICTION, PROBABILITY
-from nightjar.monitoring import retrain_policy
 from nightjar.monitoring.drift import compare_window, is_breach, window_nights
 from nightjar.monitoring.drift_reference import Reference, build_reference
 from tests.fixtures.seasonal import generator
@@ -43,13 +45,16 @@ def _monitor(config: DatasetConfig, spec: generator.SeasonalSpec, nights: list[d
     """Each night's breach and guard decision, oldest first."""
     reference = _reference(config, spec)
     columns = [*config.feature_names, PROBABILITY]
-    counts, outcomes = {}, []
-    history = pd.DataFrame(
-        {
-            retrain_policy.DECISION_DATE: pd.Series(dtype=object),
-            "breached": pd.Series(dtype=bool),
-            "fired": pd.Series(dtype=bool),
-        }
+    counts, measured, outcomes = {}, {}, []
+    held_to = Thresholds(
+        RetrainTriggers(
+            estimated_performance_drop=None,
+            realised_below_floor=False,
+            prediction_psi=config.drift_threshold(PROBABILITY),
+            drifted_importance_share=config.drift.max_drifted_share,
+        ),
+        floor=0.0,
+        metric="roc_auc",
     )
     for night in nights:
         frame = generator.night(night, spec)
@@ -65,19 +70,27 @@ def _monitor(config: DatasetConfig, spec: generator.SeasonalSpec, nights: list[d
             training=reference.daily,
             yearly=yearly,
         )
-        breached = is_breach(config, results)
-        decision = retrain_policy.decide(
-            config.drift,
-            window=night,
-            breached=breached,
-            history=history,
-            champion_trained_through=TRAINED_THROUGH,
-            model_version="1",
+        drifted = [r.name for r in results if r.drifted and r.name != PROBABILITY]
+        compared = [
+            r for r in results if r.name != PROBABILITY and r.comparison.status == "measured"
+        ]
+        measured[night] = NightMeasurement(
+            night,
+            "1",
+            TRAINED_THROUGH,
+            prediction_psi=next(r for r in results if r.name == PROBABILITY).comparison.psi,
+            drifted_features=tuple(drifted),
+            drifted_importance_share=len(drifted) / max(len(compared), 1),
         )
-        row = {retrain_policy.DECISION_DATE: night, "breached": breached, "fired": decision.fired}
-        history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
-        outcomes.append((night, breached, decision, results))
-    return outcomes
+        outcomes.append((night, is_breach(config, results), results))
+    # The rule is a pure function of the nights: deciding them all at once is the
+    # in-order nightly pass.
+    inputs = GuardInputs(measured, frozenset(measured), {}, (TRAINED_THROUGH,))
+    decisions = decide_nights(inputs, config.drift, held_to)
+    return [
+        (night, breached, decision, results)
+        for (night, breached, results), decision in zip(outcomes, decisions, strict=True)
+    ]
 
 
 @pytest.fixture(scope="module")

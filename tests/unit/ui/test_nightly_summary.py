@@ -40,7 +40,7 @@ def test_a_night_is_summarised_from_its_scores_and_replaced_on_a_rerun(tmp_path,
     rows = delta_tables.read(settings.table_uri(config.table_name(nightly_summary.KIND)))
     assert rows.to_pylist() == [
         {"score_date": DAYS[0], "rows": 2, "mean_probability": 0.75, "flagged": 1.0,
-         "model_version": "4"}
+         "model_version": "4", "champion_version": None, "champion_run_id": None}
     ]  # fmt: skip
 
 

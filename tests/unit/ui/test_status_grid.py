@@ -43,7 +43,8 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
         for d in scored for i in range(3)
     ], "score_date")  # fmt: skip
     _write(settings, config.table_name("drift_metrics"), [
-        {"score_date": d, "feature": f, "drifted": d == DAYS[-1] and f == "age"}
+        {"score_date": d, "feature": f, "drifted": d == DAYS[-1] and f == "age",
+         "model_version": "1"}
         for d in scored for f in ("age", "region")
     ], "score_date")  # fmt: skip
     _write(settings, config.table_name("retrain_decisions"), [
@@ -70,7 +71,7 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     newest = by_day[DAYS[-1]]
     assert newest["scores"].text == "3 rows, v1"
     assert newest["scores"].link == f"/dags/nightjar_score/runs/run-{DAYS[-1]}/tasks/score"
-    assert (newest["drift"].state, newest["drift"].text) == ("breached", "1/2 drifted")
+    assert (newest["drift"].state, newest["drift"].text) == ("breached", "1/2 drifted (v1)")
     assert newest["drift"].link == f"/nightjar/reports/drift-{config.name}-{DAYS[-1]}.html"
     assert by_day[DAYS[0]]["drift"].link == ""  # its report was pruned; the metrics stay
     assert newest["retrain"].state == "fired"

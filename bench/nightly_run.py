@@ -7,7 +7,7 @@ with ``nightjar data ingest`` and ``nightjar_score`` is triggered through the RE
 
 For each size:
 - ``dag_run_s``: the run's wall time as Airflow records it, from its start to its success
-  (every task: open_snapshot, resolve_models, build_features, score, close_snapshot);
+  (every task: open_snapshot, build_features, score);
 - each task's own duration, and the gaps between them (the scheduler's);
 - ``bare_s``: the same night's features partition scored and written in this process by
   ``score_partition`` with the same compiled forest: the score-and-write itself.

@@ -2,10 +2,10 @@
 labels land -> loop-guarded retrain request.
 
 Scheduled on the scores Asset's partitions: each scored date gets its own run (or start
-one by hand with a date), and runs for different dates go concurrently. The realised
-metrics and the loop guard run in the loop-guard pool, one at a time per Airflow, so
-two runs never decide at once. The request task only succeeds, and so only emits
-RETRAIN_REQUEST, when the guard made a request.
+one by hand with a date), and runs for different dates go concurrently. The last task
+(realised metrics, the loop guard, closing the snapshot) runs in the loop-guard pool, one
+at a time per Airflow, so two runs never decide at once. It only succeeds, and so only
+emits RETRAIN_REQUEST, when the guard made a request.
 """
 
 from __future__ import annotations
@@ -50,34 +50,19 @@ def nightjar_monitor():
 
         return run_step(steps.open_snapshot)
 
-    @task(pool=LOOP_GUARD_POOL)
-    def measure_performance(snapshot: dict) -> dict | None:
-        from nightjar.airflow.glue import run_step
-        from nightjar.pipeline import monitor as steps
-
-        return run_step(steps.measure_performance, snapshot)
-
     @task(outlets=[RETRAIN_REQUEST], pool=LOOP_GUARD_POOL)
-    def request_retrain(snapshot: dict, drift: dict, performance: dict, outlet_events=None) -> dict:
+    def request_retrain(snapshot: dict, drift: dict, outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
         from nightjar.pipeline import monitor as steps
 
-        request = run_step(steps.request_retrain, snapshot, drift, performance)
+        request = run_step(steps.request_retrain, snapshot, drift)
         outlet_events[RETRAIN_REQUEST].add_partitions(requested_partitions(request))
         outlet_events[RETRAIN_REQUEST].extra = retrain_request_event(request)
         return request
 
-    @task(trigger_rule="none_failed")
-    def close_snapshot(snapshot: dict) -> None:
-        from nightjar.airflow.glue import run_step
-        from nightjar.pipeline import monitor as steps
-
-        run_step(steps.close_snapshot, snapshot)
-
     snapshot = with_links(open_snapshot(), LakeFSCommitLink())
     drift = with_links(measure_drift(), DriftReportLink())
-    request = request_retrain(snapshot, drift, measure_performance(snapshot))
-    request >> close_snapshot(snapshot)
+    request_retrain(snapshot, drift)
 
 
 nightjar_monitor()

@@ -1,4 +1,5 @@
-"""Nightly scoring: snapshot -> features -> score with the pinned champion -> Delta partition.
+"""Nightly scoring: snapshot and models pinned -> features -> score with the pinned champion
+-> Delta partition.
 
 Each run covers one day (its data interval) and replaces exactly that day's partition of
 the scores table, so catchup, UI backfills and `airflow backfill create` are safe to
@@ -44,41 +45,24 @@ def nightjar_score():
         return run_step(steps.open_snapshot)
 
     @task
-    def resolve_models() -> dict:
+    def build_features(inputs: dict) -> dict:
         from nightjar.airflow.glue import run_step
         from nightjar.pipeline import score as steps
 
-        return run_step(steps.resolve_models)
-
-    @task
-    def build_features(snapshot: dict) -> dict:
-        from nightjar.airflow.glue import run_step
-        from nightjar.pipeline import score as steps
-
-        return run_step(steps.build_features, snapshot)
+        return run_step(steps.build_features, inputs)
 
     @task(outlets=[SCORES])
-    def score(models: dict, features: dict, outlet_events=None) -> dict:
+    def score(inputs: dict, outlet_events=None) -> dict:
         from nightjar.airflow.glue import run_step
         from nightjar.pipeline import score as steps
 
-        result = run_step(steps.score, models)
+        result = run_step(steps.score, inputs)
         outlet_events[SCORES].add_partitions(scored_partitions(result))
         return result
 
-    @task(trigger_rule="none_failed")
-    def close_snapshot(snapshot: dict) -> None:
-        from nightjar.airflow.glue import run_step
-        from nightjar.pipeline import score as steps
-
-        run_step(steps.close_snapshot, snapshot)
-
-    snapshot = with_links(open_snapshot(), LakeFSCommitLink())
-    features = build_features(snapshot)
-    scored = with_links(
-        score(resolve_models(), features), MlflowRunLink(), RegisteredModelLink(), ModelCardLink()
-    )
-    scored >> close_snapshot(snapshot)
+    inputs = with_links(open_snapshot(), LakeFSCommitLink())
+    scored = with_links(score(inputs), MlflowRunLink(), RegisteredModelLink(), ModelCardLink())
+    build_features(inputs) >> scored
 
 
 nightjar_score()

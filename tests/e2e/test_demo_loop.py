@@ -5,6 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from nightjar.core.errors import MissingInputError
 from nightjar.embedded.demo import FIRST_NIGHT, InProcessRunner
 from nightjar.io import tracking
 from nightjar.io.analytics import run_query, versions_at_commits
@@ -145,7 +146,7 @@ def test_analysts_time_travel_to_what_a_lakefs_commit_produced(demo_world, confi
     assert pinned == {table: 0}
     assert then["lakefs_commit"].tolist() == [first_commit]
     assert len(then) == 1 < len(now), "the table as the first night's commit left it"
-    with pytest.raises(KeyError, match="no version"):
+    with pytest.raises(MissingInputError, match="no version"):
         versions_at_commits(demo_world, {table: "0" * 12})
 
 

@@ -32,10 +32,9 @@ def _run(dag_id: str, night: dt.date) -> RunInfo:
 
 def _score(night: dt.date) -> None:
     run = _run("nightjar_score", night)
-    snapshot = score.open_snapshot(run)
-    score.build_features(run, snapshot)
-    score.score(run, score.resolve_models(run))
-    score.close_snapshot(run, snapshot)
+    inputs = score.open_snapshot(run)
+    score.build_features(run, inputs)
+    score.score(run, inputs)
 
 
 def _monitor(night: dt.date) -> dict:
@@ -47,7 +46,6 @@ def _monitor(night: dt.date) -> dict:
         fired = True
     except StepSkipped:
         fired = False
-    monitor.close_snapshot(run, snapshot)
     return {"night": night, "drifted": drift.prediction_psi > 0.25, "fired": fired}
 
 

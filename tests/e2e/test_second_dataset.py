@@ -73,9 +73,9 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
     assert registry.version_for_alias(settings, "churn", registry.CHAMPION) == promoted.version
 
     score_run = _run("nightjar_score", NIGHT)
-    score_snapshot = score.open_snapshot(score_run)
-    score.build_features(score_run, score_snapshot)
-    scored = score.score(score_run, score.resolve_models(score_run))
+    score_inputs = score.open_snapshot(score_run)
+    score.build_features(score_run, score_inputs)
+    scored = score.score(score_run, score_inputs)
     assert scored.rows["champion"] == generator.ACCOUNTS
     drift = monitor.measure_drift(_run("nightjar_monitor", NIGHT))
     assert Path(drift.report_html).is_file()

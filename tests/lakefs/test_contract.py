@@ -220,6 +220,37 @@ def test_protected_branch_refuses_writes_but_accepts_merges(repo, client):
     assert [r.pattern for r in api.get_branch_protection_rules(repo.id)] == ["main"]
 
 
+def _protect_main(repo, client) -> None:
+    """Protect main and wait until lakeFS enforces it (a real one caches its settings)."""
+    from nightjar.ingest.landing import protect_main
+
+    protect_main(client, repo.id)
+
+
+def test_a_protected_main_refuses_a_commit_and_a_reset(repo, client):
+    main = repo.branch("main")
+    _put(repo.branch("side").create("main"), "x", b"1")
+    _protect_main(repo, client)
+    with pytest.raises(ForbiddenException):
+        main.commit("direct", allow_empty=True)
+    with pytest.raises((ForbiddenException, lakefs_sdk.exceptions.ForbiddenException)):
+        main.reset_changes()  # the SDK passes the low-level client's exception through
+
+
+def test_a_protected_main_lets_a_revert_through(repo, client):
+    """lakeFS does not apply branch protection to reverts: Nightjar's own check is what
+    keeps main to validated merges (``nightjar data revert`` refuses main)."""
+    side = repo.branch("side").create("main")
+    _put(side, "a", b"1")
+    side.commit("add a")
+    merged = side.merge_into(repo.branch("main"))
+    _protect_main(repo, client)
+    main = repo.branch("main")
+    main.revert(merged, parent_number=1)
+    assert main.get_commit().message.startswith("Revert")
+    assert [o.path for o in main.objects()] == []
+
+
 def test_listing_paginates_and_groups_by_delimiter(repo):
     main = repo.branch("main")
     for i in range(7):

@@ -189,7 +189,7 @@ class ProductionServices:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
                 f"postgresql+psycopg2://airflow:{self.passwords['airflow']}@{pg}/airflow"
             ),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "nightjar.airflow.executor.LocalExecutor",
             "NIGHTJAR_MLFLOW_TRACKING_URI": self.mlflow_url,
             "NIGHTJAR_MLFLOW_TRACKING_USERNAME": "admin",
             "NIGHTJAR_MLFLOW_TRACKING_PASSWORD": self.passwords["mlflow_admin"],

@@ -12,6 +12,7 @@ scheduler through ``nightjar run``.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -51,16 +52,19 @@ from .conftest import (
 pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
 
 NIGHTS = 6  # drift from the 4th night; the guard fires on the 5th; the 6th uses the retrain
-BACKFILL_FROM = dt.date(2026, 2, 1)
-# Five dates, four at a time: enough for concurrent runs and a queue behind them. Each date
-# costs about 40 s of scoring and 30 s of monitoring on two cores; 30 dates cost 18 minutes.
-BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(5)]
+# The 30 nights after the demo's, backfilled four at a time with their monitoring: the
+# demo's shift goes on, so the guard has requests to make while runs end out of order.
+BACKFILL_FROM = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS)
+BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(30)]
+REPEATED_DATES = BACKFILL_DATES[::3]  # ten of them, backfilled again
+SHADOW_DAY, KILLED_DAY = dt.date(2026, 2, 1), dt.date(2026, 2, 4)  # scored by hand, later
+WATCHED_DAY = BACKFILL_DATES[-1] + dt.timedelta(days=1)  # merged, scored through the watcher
 SCORE_DAG = "nightjar_score"
 RETRAIN_DAG = "nightjar_retrain"
 # The demo's first model's as-of date: a forced retrain on it trains a model unlike the
 # champion (the demo's drift retrain replaced it), which the gate then judges.
 FIRST_AS_OF = demo.FIRST_NIGHT - dt.timedelta(days=1)
-GAP_DAY = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS + 1)  # landed, left unscored on purpose
+GAP_DAY = WATCHED_DAY + dt.timedelta(days=2)  # landed, left unscored on purpose
 SCREENSHOT = REPO / "docs" / "nightjar-page.png"
 
 
@@ -148,7 +152,7 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
     assert [(e["job"]["name"], err) for e in events for err in schema_errors(e)] == []
     kinds = {(e["job"]["name"], e["eventType"]) for e in events}
     for dag_id, tasks in (
-        (SCORE_DAG, ("open_snapshot", "resolve_models", "build_features", "score")),
+        (SCORE_DAG, ("open_snapshot", "build_features", "score")),
         ("nightjar_retrain", ("guard", "open_snapshot", "build_features", "train")),
     ):
         for task_id in tasks:
@@ -360,8 +364,34 @@ def _backfill(shell: UserShell, api, dates: list[dt.date]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def backfill_dates() -> list[dt.date]:
+def backfill_dates(airflow: RunningAirflow, user_shell) -> list[dt.date]:
+    """The backfill's nights on main, in one bulk ingest from a folder of daily files, as a
+    data engineer lands a month of history; nightjar_retrain paused meanwhile, so the
+    champion stays the one every backfilled night is scored with, and the requests the
+    guard makes wait for it."""
+    folder = user_shell.workdir / "month"
+    folder.mkdir()
+    for day in BACKFILL_DATES:
+        frame = demo_data.applications_for(day, demo.DEMO_SPEC)
+        frame.to_parquet(folder / f"applications-{day}.parquet", index=False)
+    result = user_shell.run(
+        "nightjar", "data", "ingest", "applications", "--from-folder", str(folder), timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.rmtree(folder)
+    airflow.api.set_paused(RETRAIN_DAG, True)
     return BACKFILL_DATES
+
+
+def _monitored(api, settings: Settings, config, dates: list[dt.date]) -> dict | None:
+    """The monitoring runs, once every date is measured and none is still going."""
+    counts = stack_checks.drift_rows_per_date(settings, config)
+    runs = api.runs("nightjar_monitor")
+    if all(day in counts for day in dates) and all(
+        r["state"] in ("success", "failed") for r in runs
+    ):
+        return {"counts": counts, "runs": runs}
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -369,13 +399,26 @@ def first_backfill(airflow: RunningAirflow, user_shell, backfill_dates):
     api = airflow.api
     started = time.monotonic()
     runs = _backfill(user_shell, api, backfill_dates)
-    print(f"backfill of {len(backfill_dates)} dates: {time.monotonic() - started:.0f} s")
-    config = load_dataset_config(_settings(user_shell).dataset_config)
-    return runs, stack_checks.scored_partitions(_settings(user_shell), config)
+    scored = time.monotonic()
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    monitored = wait_until(
+        lambda: _monitored(api, settings, config, backfill_dates),
+        timeout=900, interval=5, what="monitoring of every backfilled date",
+    )  # fmt: skip
+    ended = max(r["end_date"] for r in monitored["runs"] if r["end_date"])
+    last_scored = max(r["end_date"] for r in runs)
+    behind = dt.datetime.fromisoformat(ended) - dt.datetime.fromisoformat(last_scored)
+    print(
+        f"backfill of {len(backfill_dates)} dates, 4 at a time: scored in "
+        f"{scored - started:.0f} s; monitoring ended {behind.total_seconds():.0f} s after the "
+        f"last scoring run"
+    )
+    return runs, stack_checks.scored_partitions(settings, config), monitored
 
 
 def test_backfill_scores_every_date_exactly_once(first_backfill, user_shell, backfill_dates):
-    runs, partitions = first_backfill
+    runs, partitions, _ = first_backfill
     succeeded = [run for run in runs if run["state"] == "success"]
     settings = _settings(user_shell)
     config = load_dataset_config(settings.dataset_config)
@@ -392,29 +435,42 @@ def test_backfill_scores_every_date_exactly_once(first_backfill, user_shell, bac
     assert exact == backfill_dates
 
 
-def test_every_backfilled_date_is_monitored_exactly_once(
-    first_backfill, airflow, user_shell, backfill_dates
-):
+def test_every_backfilled_date_is_monitored_by_its_own_run(first_backfill, backfill_dates):
+    """One monitoring run per scored date (the scores Asset's partition), runs of different
+    dates at once, each date measured once under the version that served it."""
+    _, _, monitored = first_backfill
+    counts = monitored["counts"]
+    assert {day: counts[day] for day in backfill_dates} == dict.fromkeys(backfill_dates, 1)
+    runs = [r for r in monitored["runs"] if r.get("partition_key") in map(str, backfill_dates)]
+    # A date scored twice is monitored twice (the watcher scores the newest merged date too).
+    assert {r["partition_key"] for r in runs} == {str(day) for day in backfill_dates}
+    assert [r for r in monitored["runs"] if r["state"] == "failed"] == []
+    spans = sorted((r["start_date"], r["end_date"]) for r in runs)
+    overlapping = sum(b[0] < a[1] for a, b in itertools.pairwise(spans))
+    print(f"{overlapping} of {len(runs) - 1} consecutive monitoring runs overlapped")
+    assert overlapping > 0, "monitoring runs of different dates ran one at a time"
+
+
+@pytest.fixture(scope="module")
+def second_backfill(first_backfill, airflow: RunningAirflow, user_shell):
+    """Ten of the dates backfilled again, and monitored again."""
+    runs = _backfill(user_shell, airflow.api, REPEATED_DATES)
     settings = _settings(user_shell)
     config = load_dataset_config(settings.dataset_config)
+    before = {r["dag_run_id"] for r in first_backfill[2]["runs"]}
 
-    def all_monitored():
-        counts = stack_checks.drift_rows_per_date(settings, config)
-        return counts if all(day in counts for day in backfill_dates) else None
+    def remonitored():
+        done = _monitored(airflow.api, settings, config, REPEATED_DATES)
+        fresh = done and [r for r in done["runs"] if r["dag_run_id"] not in before]
+        return done if fresh and len(fresh) >= len(REPEATED_DATES) else None
 
-    counts = wait_until(all_monitored, timeout=600, interval=10, what="monitoring of every date")
-    assert {day: counts[day] for day in backfill_dates} == dict.fromkeys(backfill_dates, 1)
-    failed = [r for r in airflow.api.runs("nightjar_monitor") if r["state"] == "failed"]
-    assert failed == []
-
-
-REPEATED_DATES = BACKFILL_DATES[:2]  # two suffice: each date is replaced on its own
+    wait_until(remonitored, timeout=600, interval=5, what="monitoring of the repeated dates")
+    return runs
 
 
-def test_a_second_backfill_leaves_identical_partitions(first_backfill, airflow, user_shell):
-    _, before = first_backfill
-    runs = _backfill(user_shell, airflow.api, REPEATED_DATES)
-    assert all(run["state"] == "success" for run in runs)
+def test_a_second_backfill_leaves_identical_partitions(first_backfill, second_backfill, user_shell):
+    _, before, _ = first_backfill
+    assert all(run["state"] == "success" for run in second_backfill)
     settings = _settings(user_shell)
     config = load_dataset_config(settings.dataset_config)
     after = stack_checks.scored_partitions(settings, config)
@@ -428,8 +484,95 @@ def test_a_second_backfill_leaves_identical_partitions(first_backfill, airflow, 
     assert changed == []
 
 
+def test_the_decisions_and_requests_are_those_of_one_in_order_nightly_pass(
+    second_backfill, user_shell, backfill_dates
+):
+    """Thirty dates scored four at a time, monitored as each ended, ten of them twice: the
+    decision in force for every night, and the request log, are what the guard's rule
+    gives deciding the same nights one after the other, from an empty log."""
+    from nightjar.core.gate_policy import load_policy
+    from nightjar.core.retrain_rule import GuardInputs, Thresholds, decide_nights
+    from nightjar.io.snapshots import MAIN, Snapshot, resolve_commit
+    from nightjar.monitoring import loop_guard, retrain_log
+
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    policy = load_policy(config.gate_policy)
+    with EmbeddedStack(settings):
+        commit = resolve_commit(make_client(settings), settings.lakefs_repository, MAIN)
+        main = Snapshot(settings.lakefs_repository, MAIN, commit)
+        events = retrain_log.read_events(settings, config)
+        in_order = decide_nights(
+            GuardInputs(
+                measurements=loop_guard.measurements(
+                    settings, config, policy.primary_metric, dag_run_id="test"
+                ),
+                expected=frozenset(loop_guard.expected_nights(settings, config, main)),
+                requests={},  # decided afresh, night after night
+                trained_as_of=tuple(loop_guard.trained_as_of(settings, config)),
+                outcomes=retrain_log.outcomes(events),
+            ),
+            config.drift,
+            Thresholds(policy.retrain_triggers, policy.min_primary_metric, policy.primary_metric),
+        )
+    recorded = retrain_log.decisions_in_force(settings, config)
+    said = {d.decision_date: (d.fired, d.pending, d.reason) for d in in_order}
+    differing = {
+        day: (said.get(day), (d.fired, d.pending, d.reason))
+        for day, d in recorded.items()
+        if said.get(day) != (d.fired, d.pending, d.reason)
+    }
+    assert differing == {}
+    requested = sorted(retrain_log.requests(events))
+    assert requested == sorted(d.decision_date for d in in_order if d.fired)
+    in_backfill = [day for day in requested if day in backfill_dates]
+    print(f"requests in the backfill: {in_backfill}; pending after them: "
+          f"{sum(recorded[d].pending for d in backfill_dates)} nights")  # fmt: skip
+    assert in_backfill, "the demo's shift goes on: the guard requests a retrain"
+
+
+def test_each_request_is_consumed_once_when_retraining_resumes(
+    second_backfill, airflow: RunningAirflow, user_shell, backfill_dates
+):
+    """nightjar_retrain unpaused: one run per requested night, each recorded in the log
+    as taken (started) and what it made (trained, or why not), once."""
+    from nightjar.monitoring import retrain_log
+
+    settings = _settings(user_shell)
+    config = load_dataset_config(settings.dataset_config)
+    requested = sorted(
+        day
+        for day in retrain_log.requests(retrain_log.read_events(settings, config))
+        if day in backfill_dates
+    )
+    api = airflow.api
+    api.set_paused(RETRAIN_DAG, False)
+
+    def ended() -> list[dict] | None:
+        runs = [r for r in api.runs(RETRAIN_DAG) if r.get("partition_key") in map(str, requested)]
+        done = len(runs) == len(requested) and all(
+            r["state"] in ("success", "failed") for r in runs
+        )
+        return runs if done else None
+
+    runs = wait_until(ended, timeout=900, interval=5, what="the requested retrains")
+    assert all(r["state"] == "success" for r in runs)
+    events = retrain_log.read_events(settings, config)
+    for day in requested:
+        took = [e for e in events if e.request_date == day and e.event == retrain_log.STARTED]
+        made = [
+            e
+            for e in events
+            if e.request_date == day
+            and e.event in (retrain_log.TRAINED, retrain_log.GATE_FAILED, retrain_log.DECLINED)
+        ]
+        assert len(took) == 1 and len(made) == 1, (day, took, made)
+        print(f"request {day}: {made[0].event} ({made[0].reason[:80]})")
+
+
 def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow):
     api = airflow.api
+    api.set_paused(RETRAIN_DAG, False)  # paused for the backfill
     as_of = demo.FIRST_NIGHT - dt.timedelta(days=1)  # the demo's first model: same as-of date
     run_id = api.trigger("nightjar_retrain", {"date": as_of.isoformat(), "intent": "test"})
     assert api.wait_for_run("nightjar_retrain", run_id, timeout=300) == "success"
@@ -449,7 +592,7 @@ def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, us
     import psutil
 
     api = airflow.api
-    day = BACKFILL_DATES[3]
+    day = KILLED_DAY
     settings = _settings(user_shell)
     config = load_dataset_config(settings.dataset_config)
     expected = stack_checks.raw_rows(day, demo.DEMO_SPEC) - stack_checks.quarantined_rows(
@@ -519,7 +662,7 @@ def _scoring_run_fed_by(api, watch_id: str) -> dict:
 
 def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_shell):
     api = airflow.api
-    day = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS)
+    day = WATCHED_DAY
     batch = user_shell.workdir / f"applications-{day}.parquet"
     demo_data.applications_for(day, demo.DEMO_SPEC).to_parquet(batch, index=False)
     result = user_shell.run("nightjar", "data", "ingest", "applications", str(day), str(batch))
@@ -612,7 +755,7 @@ def _lakefs_auth(settings: Settings) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def shadow_night(awaiting_approval, airflow: RunningAirflow) -> str:
     """A scoring run after the challenger was registered: it scores the challenger too."""
-    run_id = airflow.api.trigger(SCORE_DAG, {"date": BACKFILL_DATES[0].isoformat()})
+    run_id = airflow.api.trigger(SCORE_DAG, {"date": SHADOW_DAY.isoformat()})
     assert airflow.api.wait_for_run(SCORE_DAG, run_id, timeout=600) == "success"
     return run_id
 
@@ -624,7 +767,7 @@ def test_the_next_scoring_run_shadow_scores_the_waiting_challenger(
     config = load_dataset_config(settings.dataset_config)
     shadow = delta_tables.read(
         settings.table_uri(config.table_name("shadow_scores")),
-        filters=[("score_date", "=", BACKFILL_DATES[0])],
+        filters=[("score_date", "=", SHADOW_DAY)],
         columns=["model_version"],
     )
     assert set(shadow.column("model_version").to_pylist()) == {awaiting_approval}
@@ -741,11 +884,19 @@ def test_the_page_shows_the_gap_the_failed_gate_and_the_waiting_challenger_in_ch
         shadow = browser.find_element("id", "shadow").find_element(
             "xpath", "following-sibling::table"
         )
-        assert str(BACKFILL_DATES[0]) in shadow.text
+        assert str(SHADOW_DAY) in shadow.text
         # Charts with axes and dates; the chain `nightjar explain` prints.
         rows_chart = browser.find_element("id", "rows-chart").text
         assert "rows scored" in rows_chart and re.search(r"\b2026-0[23]-\d\d\b", rows_chart)
-        assert "v2 from here" in rows_chart  # where the demo's retrained version took over
+        # A dotted line where the serving version changed, if it did in the charts' nights.
+        charted = delta_tables.read(
+            settings.table_uri(load_dataset_config(settings.dataset_config).table_name("scores")),
+            filters=[("score_date", ">=", demo.FIRST_NIGHT), ("score_date", "<=", GAP_DAY)],
+            columns=["score_date", "model_version"],
+        ).to_pandas()
+        last_nights = charted.groupby("score_date")["model_version"].first().iloc[-30:]
+        for version in last_nights.drop_duplicates().iloc[1:]:
+            assert f"v{version} from here" in rows_chart
         assert "champion's holdout mean" in browser.find_element("id", "probability-chart").text
         assert "PSI" in browser.find_element("id", "psi-chart").text
         chain = browser.find_element("id", "chain").text

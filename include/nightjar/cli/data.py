@@ -15,9 +15,9 @@ import click
 import lakefs
 from lakefs.exceptions import ConflictException
 
+from nightjar.cli.settings import cli_settings
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.names import parse_date, validate_branch
-from nightjar.core.settings import load_settings
 from nightjar.ingest import landing as ingest_lib
 from nightjar.io import raw_tables, snapshots
 from nightjar.io.lakefs_client import call_with_retry, make_client
@@ -26,7 +26,7 @@ _PARTITION = re.compile(r"^(?P<table>.+)/date=(?P<date>\d{4}-\d{2}-\d{2})/")
 
 
 def _repo() -> tuple[lakefs.Client, lakefs.Repository]:
-    settings = load_settings()
+    settings = cli_settings()
     client = make_client(settings)
     return client, lakefs.Repository(settings.lakefs_repository, client=client)
 
@@ -36,25 +36,28 @@ def _actor() -> str:
 
 
 class DataGroup(click.Group):
-    """A command that meets a missing repository says so in one line, with the fix."""
+    """A command that meets something missing in lakeFS says what: the repository (and
+    how to create it), or the ref or object it was given."""
 
     def invoke(self, ctx: click.Context):
-        """Turn lakeFS's NotFoundException into one line that says what to create first."""
+        """Turn lakeFS's NotFoundException into one line naming what is missing."""
         from lakefs.exceptions import NotFoundException
+
+        from nightjar.cli.errors import one_line
 
         try:
             return super().invoke(ctx)
         except NotFoundException as missing:
-            settings = load_settings()
+            settings = cli_settings()
             repo = lakefs.Repository(settings.lakefs_repository, client=make_client(settings))
             try:
-                repo.properties()
+                repo.properties  # noqa: B018 -- reads the repository from lakeFS
             except NotFoundException:
                 raise click.ClickException(
                     f"lakeFS repository {settings.lakefs_repository!r} does not exist: "
                     "create it with `nightjar data init`"
                 ) from None
-            raise click.ClickException(f"not found in lakeFS: {missing}") from None
+            raise click.ClickException(one_line(missing)) from None
 
 
 @click.group(cls=DataGroup)
@@ -70,7 +73,7 @@ def init() -> None:
     (local:// on the stand-in); with NIGHTJAR_WAREHOUSE_URI=lakefs://..., the warehouse's
     repository too.
     """
-    for name in ingest_lib.init_repositories(load_settings()):
+    for name in ingest_lib.init_repositories(cli_settings()):
         click.echo(f"repository {name}: ready")
 
 
@@ -106,6 +109,13 @@ def branch(name: str, source: str) -> None:
     "dated by the YYYY-MM-DD in its path, in one commit and one merge.",
 )
 @click.option(
+    "--pattern",
+    help="With --from-folder: only files whose name matches this glob (e.g. 'events*'), "
+    "for a folder of several sources' files. Default: the source's `files:`, else all.",
+)
+@click.option("--from", "first", help="With --from-folder: the first date to ingest.")
+@click.option("--to", "last", help="With --from-folder: the last date to ingest.")
+@click.option(
     "--branch",
     "branch_name",
     help="Commit to this branch and stop there (review with `data diff`, land with "
@@ -117,13 +127,19 @@ def ingest_cmd(
     date: str | None,
     file: Path | None,
     folder: Path | None,
+    pattern: str | None,
+    first: str | None,
+    last: str | None,
     branch_name: str | None,
     message: str | None,
 ) -> None:
     """Validate FILE (Parquet or CSV) as TABLE's batch for DATE and merge it into main
     (or, with --branch, commit it on that branch only). With --from-folder DIR, every
     date's files under DIR land together: `nightjar data ingest events --from-folder
-    exports/` for exports/events-2025-06-01.csv, exports/events-2025-06-02.csv, ...
+    exports/` for exports/events-2025-06-01.csv, exports/events-2025-06-02.csv, ...;
+    for an export with a folder per date holding each source's file
+    (exports/date=2025-06-01/events.parquet, .../weather.parquet), add --pattern
+    'events*' (or set `files:` on the source), and --from/--to for a range.
 
     Bad data is refused with a report naming the date, the column, the rule and the
     count; when any date breaks the rules nothing is written and main does not change.
@@ -131,7 +147,7 @@ def ingest_cmd(
     """
     from nightjar.ingest.batch_files import dated_files, read_batch_file, read_batch_files
 
-    settings = load_settings()
+    settings = cli_settings()
     config = load_dataset_config(settings.dataset_config)
     if table not in config.sources:
         raise click.BadParameter(
@@ -142,7 +158,12 @@ def ingest_cmd(
     if folder is not None:
         if date or file:
             raise click.UsageError("give either DATE FILE or --from-folder DIR, not both")
-        files = dated_files(folder)
+        files = dated_files(
+            folder,
+            pattern=pattern or source.files,
+            first=parse_date(first) if first else None,
+            last=parse_date(last) if last else None,
+        )
         with click.progressbar(
             files.items(), label=f"reading {len(files)} date(s)", file=_progress_stream()
         ) as dates:
@@ -153,6 +174,8 @@ def ingest_cmd(
         origin = {"nightjar.source_folder": str(folder)}
         described = f"{folder.name}/"
         label = f"{batches[0].day:%Y%m%d}-{batches[-1].day:%Y%m%d}"
+    elif pattern or first or last:
+        raise click.UsageError("--pattern, --from and --to go with --from-folder DIR")
     elif date and file:
         day = parse_date(date)
         batches = [ingest_lib.Batch(table, day, read_batch_file(file, source))]
@@ -198,11 +221,24 @@ def _progress_stream():
     return click.get_text_stream("stderr")
 
 
+def _not_main(branch_name: str, what: str) -> str:
+    """The branch, unless it is main: main changes only through a validated merge, on any
+    lakeFS (a real one lets a revert through its branch protection)."""
+    validate_branch(branch_name)
+    if branch_name == snapshots.MAIN:
+        raise click.UsageError(
+            f"main changes only through a validated merge: {what} on a branch "
+            "(`nightjar data branch NAME`), then `nightjar data merge NAME`"
+        )
+    return branch_name
+
+
 @data.command()
 @click.argument("branch_name")
 @click.option("--message", "-m", required=True)
 def commit(branch_name: str, message: str) -> None:
-    """Commit what is staged on BRANCH_NAME."""
+    """Commit what is staged on BRANCH_NAME (not main: see `nightjar data merge`)."""
+    _not_main(branch_name, "commit")
     client, repo = _repo()
     commit_id = snapshots.commit(
         client, repo.id, branch_name, message, {"nightjar.produced_by": _actor()}
@@ -239,7 +275,7 @@ def _changed_partitions(repo: lakefs.Repository, client, source: str) -> set[tup
 @click.option("--message", "-m", help="Merge commit message.")
 def merge(source: str, message: str | None) -> None:
     """Validate the tables SOURCE changes, then merge it into main."""
-    settings = load_settings()
+    settings = cli_settings()
     config = load_dataset_config(settings.dataset_config)
     client, repo = _repo()
     head = repo.ref(source).get_commit().id
@@ -248,7 +284,9 @@ def merge(source: str, message: str | None) -> None:
         name = by_path.get(table_path)
         if name is None:
             continue
-        table = raw_tables.read_partitions(client, repo.id, head, table_path, day, day)
+        table = raw_tables.read_partitions(
+            client, repo.id, head, table_path, day, day, timezone=config.timezone
+        )
         if table is not None:
             frame = table.drop_columns(["_partition_date"]).to_pandas()
             ingest_lib.validate_batch(config, ingest_lib.Batch(name, day, frame))
@@ -296,10 +334,18 @@ def log(ref: str, amount: int) -> None:
     help="For a merge commit: the parent (1 or 2) to revert relative to.",
 )
 def revert(branch_name: str, commit_ref: str, parent_number: int) -> None:
-    """Undo COMMIT_REF on BRANCH_NAME with a new commit (protected main: revert on a branch,
-    then merge it)."""
+    """Undo COMMIT_REF on BRANCH_NAME with a new commit. Not on main: revert on a branch of
+    it, then `nightjar data merge` the branch (the merge validates what it changes).
+
+    \b
+    Example, undoing merge commit 4f2a9c1 of main:
+      nightjar data branch undo-4f2a9c1
+      nightjar data revert undo-4f2a9c1 4f2a9c1 --parent 1
+      nightjar data merge undo-4f2a9c1
+    """
+    _not_main(branch_name, "revert")
     client, repo = _repo()
-    branch_obj = repo.branch(validate_branch(branch_name))
+    branch_obj = repo.branch(branch_name)
     call_with_retry(
         client,
         lambda: branch_obj.revert(commit_ref, parent_number=parent_number),

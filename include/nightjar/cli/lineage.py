@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nightjar.core.settings import load_settings
+from nightjar.cli.settings import cli_settings
 
 
 @click.command()
@@ -36,7 +36,7 @@ def explain(entity: str, day: str, table: str, as_json: bool) -> None:
 
     if len(entity) > 256:
         raise click.BadParameter("longer than 256 characters", param_hint="ENTITY")
-    settings = load_settings()
+    settings = cli_settings()
     config = load_dataset_config(settings.dataset_config)
     if table:
         validate_identifier(table, what="table")

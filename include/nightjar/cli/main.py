@@ -21,16 +21,20 @@ def _configure_logging(verbose: bool) -> None:
 
 
 class NightjarGroup(click.Group):
-    """Turn Nightjar's expected errors into one clear line instead of a traceback."""
+    """Every failure of every command as one clear line (exit 1; usage errors exit 2, as
+    click has them), never a traceback; ``-v`` also logs the traceback."""
 
     def invoke(self, ctx: click.Context):
-        """Run the command; print a NightjarError as one line and exit 1, not a traceback."""
-        from nightjar.core.errors import NightjarError
+        """Run the command; print what went wrong in one line (``cli.errors``)."""
+        from nightjar.cli.errors import one_line
 
         try:
             return super().invoke(ctx)
-        except NightjarError as exc:
-            raise click.ClickException(str(exc)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            logging.getLogger("nightjar.cli").debug("the command failed", exc_info=True)
+            raise click.ClickException(one_line(exc)) from None
 
 
 @click.group(cls=NightjarGroup)

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from nightjar.core.settings import load_settings
+from nightjar.cli.settings import cli_settings
 from nightjar.core.vocabulary import TAG_GATE
 
 
@@ -19,7 +19,7 @@ def model() -> None:
 def _dataset_config():
     from nightjar.core.dataset_config import load_dataset_config
 
-    return load_dataset_config(load_settings().dataset_config)
+    return load_dataset_config(cli_settings().dataset_config)
 
 
 def _model_name(name: str | None) -> str:
@@ -34,7 +34,7 @@ def model_history(name: str | None) -> None:
     from nightjar.promotion.compilation import compiled_verdicts
     from nightjar.promotion.registry import history
 
-    settings, model_name = load_settings(), _model_name(name)
+    settings, model_name = cli_settings(), _model_name(name)
     frame = history(settings, model_name)
     click.echo(frame.to_string(index=False) if len(frame) else "no alias moves recorded yet")
     verdicts = compiled_verdicts(settings, model_name)
@@ -71,7 +71,7 @@ def model_reproduce(version: str, name: str | None, force: bool, as_json: bool) 
 
     if not version.isdigit():
         raise click.BadParameter(f"{version!r}: expected a version number", param_hint="VERSION")
-    settings = load_settings()
+    settings = cli_settings()
     with EmbeddedStack(settings):  # lakeFS: the stand-in, started only if it is not up
         result = reproduce(settings, _model_name(name), version, force=force)
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.summary())
@@ -88,7 +88,7 @@ def model_rollback(name: str | None, to_version: str | None, reason: str) -> Non
     from nightjar.promotion.registry import rollback
 
     move = rollback(
-        load_settings(),
+        cli_settings(),
         _model_name(name),
         to_version=to_version,
         actor=f"cli:{os.environ.get('USER', 'unknown')}",
@@ -118,12 +118,11 @@ def model_promote(name: str | None, version: str, reason: str, force: bool) -> N
     from nightjar.promotion.rule import may_promote
     from nightjar.scoring import shadow
 
-    settings = load_settings()
+    settings = cli_settings()
     config = _dataset_config()
     name = name or config.model.name
-    mlflow_client = tracking.client(settings)
-    run_id = mlflow_client.get_model_version(name, version).run_id
-    gate_passed = mlflow_client.get_run(run_id).data.tags.get(TAG_GATE) == "passed"
+    _, run = tracking.registered_version(settings, name, version)  # one line if absent
+    gate_passed = run.data.tags.get(TAG_GATE) == "passed"
     nights = shadow.history(settings, config, version) if gate_passed else None
     if nights is not None:
         _echo_comparison(nights, version)
@@ -167,7 +166,7 @@ def model_compare(version: str | None) -> None:
     from nightjar.promotion import registry
     from nightjar.scoring import shadow
 
-    settings = load_settings()
+    settings = cli_settings()
     config = _dataset_config()
     version = version or registry.version_for_alias(settings, config.model.name, "challenger")
     if version is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nightjar.core.settings import load_settings
+from nightjar.cli.settings import cli_settings
 
 
 @click.command()
@@ -37,7 +37,7 @@ def query(sql: str, versions: tuple[str, ...], commits: tuple[str, ...], list_ta
     """
     from nightjar.io.analytics import run_query, table_names, versions_at_commits
 
-    settings = load_settings()
+    settings = cli_settings()
     if list_tables:
         click.echo("\n".join(table_names(settings)))
         return
@@ -55,10 +55,7 @@ def query(sql: str, versions: tuple[str, ...], commits: tuple[str, ...], list_ta
         if not commit:
             raise click.BadParameter(f"{item!r}: expected TABLE=COMMIT", param_hint="--at-commit")
         at_commit[name] = commit
-    try:
-        pinned |= versions_at_commits(settings, at_commit)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from exc
+    pinned |= versions_at_commits(settings, at_commit)
     import duckdb
     import pandas as pd
 

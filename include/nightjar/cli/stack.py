@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from nightjar.core.settings import load_settings
+from nightjar.cli.settings import cli_settings
 
 
 @click.command()
@@ -37,7 +37,7 @@ def demo(nights: int) -> None:
     from nightjar.embedded.supervisor import EmbeddedStack
     from nightjar.io.spark import require_java
 
-    settings = load_settings()
+    settings = cli_settings()
     config = load_dataset_config(settings.dataset_config)
     require_java()
     _log_to_file(settings.home_dir / "logs" / "demo.log")
@@ -88,7 +88,7 @@ def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
         )
     dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     conf = {"force": True} if force else {}
-    settings = load_settings()
+    settings = cli_settings()
     with EmbeddedStack(settings):
         failed = scheduler_runs.run_dates(settings, RUNNABLE_DAGS[what], dates, conf)
     if what == "score":
@@ -118,7 +118,12 @@ def stack_up() -> None:
     """Start the lakeFS stand-in in the background (for `make airflow` and the CLI)."""
     from nightjar.embedded.supervisor import EmbeddedStack
 
-    settings = load_settings()
+    settings = cli_settings()
+    if settings.lakefs_endpoint:
+        click.echo(
+            f"lakeFS: {settings.lakefs_endpoint} (NIGHTJAR_LAKEFS_ENDPOINT): nothing to start"
+        )
+        return
     embedded = EmbeddedStack(settings, detach=True)
     embedded.start()
     click.echo(f"lakeFS stand-in: {embedded.endpoint} (data in {settings.standin_dir})")
@@ -129,7 +134,7 @@ def stack_down() -> None:
     """Stop a stand-in started with `nightjar stack up`."""
     from nightjar.embedded.supervisor import stop_detached
 
-    stopped = stop_detached(load_settings())
+    stopped = stop_detached(cli_settings())
     click.echo("stopped the lakeFS stand-in" if stopped else "no stand-in was running")
 
 
@@ -138,13 +143,28 @@ def stack_status() -> None:
     """Say what is running and where the embedded state lives."""
     from nightjar.embedded.supervisor import running_standin_pid
 
-    settings = load_settings()
-    pid = running_standin_pid(settings)
-    state = f"running, pid {pid}" if pid else "not running"
+    settings = cli_settings()
     click.echo(f"home:      {settings.home_dir}")
-    click.echo(f"lakeFS:    {settings.lakefs_endpoint or 'stand-in'} ({state})")
+    if settings.lakefs_endpoint:
+        click.echo(f"lakeFS:    {settings.lakefs_endpoint} ({_answers(settings)})")
+    else:
+        pid = running_standin_pid(settings)
+        state = f"running, pid {pid}" if pid else "not running"
+        click.echo(f"lakeFS:    stand-in on 127.0.0.1:{settings.lakefs_standin_port} ({state})")
     click.echo(f"MLflow:    {settings.mlflow_uri}")
     click.echo(f"warehouse: {settings.warehouse}")
+
+
+def _answers(settings) -> str:
+    """Whether an external lakeFS answers its health check, in words."""
+    import httpx
+
+    url = f"{settings.lakefs_endpoint.rstrip('/').removesuffix('/api/v1')}/api/v1/healthcheck"
+    try:
+        status = httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError as exc:
+        return f"external; not answering: {type(exc).__name__}"
+    return "external; answering" if status < 400 else f"external; health check answered {status}"
 
 
 @click.group()
@@ -163,7 +183,7 @@ def spark_fetch_jars() -> None:
     from nightjar.io.spark import java_missing
     from nightjar.io.spark_jars import fetch_jars
 
-    settings = load_settings()
+    settings = cli_settings()
 
     def progress(artifact, action: str) -> None:
         if action == "fetching":
@@ -190,7 +210,7 @@ def airflow() -> None:
     from nightjar.embedded.airflow_stack import AirflowStack, stack_env
     from nightjar.embedded.supervisor import EmbeddedStack, start_mlflow_ui
 
-    settings = load_settings()
+    settings = cli_settings()
     stack = AirflowStack(
         settings, stack_env(settings), log_dir=settings.home_dir / "airflow" / "logs" / "stack"
     )

@@ -37,12 +37,43 @@ class ColumnSpec(_Strict):
     description: str = ""
 
 
+class CsvDialect(_Strict):
+    """How a source's CSV files are written."""
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    quote: str = Field(default='"', min_length=1, max_length=1)
+    decimal: str = Field(default=".", min_length=1, max_length=1)
+
+
+DuplicatePolicy = Literal["set_aside_all", "keep_first", "keep_last", "refuse"]
+
+
 class SourceTable(_Strict):
     """A raw table in lakeFS, stored as daily partitions ``<path>/date=YYYY-MM-DD/*.parquet``."""
 
     path: str = Field(pattern=r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
     columns: dict[str, ColumnSpec]
     unique: list[str] = Field(default_factory=list, description="Columns unique per batch.")
+    duplicates: DuplicatePolicy = Field(
+        default="set_aside_all",
+        description="Rows of a batch that repeat a `unique` key: set every copy aside (which "
+        "one is right is unknown), keep the first or the last copy in file order and set the "
+        "others aside, or refuse the batch.",
+    )
+    late_events_hours: int = Field(
+        default=0,
+        ge=0,
+        le=24 * 31,
+        description="How long before its date a batch's events may be (events that arrived "
+        "late); older ones are set aside, and a batch of another day's events is refused.",
+    )
+    files: str | None = Field(
+        default=None,
+        description="The names of this source's files in an export folder (a glob such as "
+        "'events*.parquet'), for `nightjar data ingest --from-folder`; default: every "
+        ".parquet and .csv file.",
+    )
+    csv: CsvDialect = Field(default_factory=CsvDialect)
     join_on: dict[str, str] = Field(
         default_factory=dict,
         description="Keys it joins on: a list of columns named alike on both sides, or a "

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         description="Storage namespace for a new repository (e.g. s3://bucket/nightjar).",
     )
     lakefs_standin_port: int = Field(default=8765, description="Port of the embedded stand-in.")
+    lakefs_retry_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Attempts at a lakeFS call that fails transiently (no answer, 5xx), with "
+        "backoff; the CLI makes 2, so a user waits seconds, not half a minute.",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; unset means SQLite under home."
     )
@@ -69,6 +76,11 @@ class Settings(BaseSettings):
         "unset means <cache_dir>/jars, where `nightjar spark fetch-jars` puts them.",
     )
     spark_driver_memory: str = "2g"
+    spark_shared_driver: bool = Field(
+        default=True,
+        description="With a local master, attach to the long-lived driver `nightjar "
+        "airflow` runs for the same Spark settings, instead of starting one per task.",
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict,
         description='Further Spark settings, as JSON (e.g. \'{"spark.executor.memory": '
@@ -143,6 +155,19 @@ class Settings(BaseSettings):
         description="Machine-wide artifacts every home shares (Spark's class archive, the "
         "pinned jars); unset means $XDG_CACHE_HOME/nightjar, else ~/.cache/nightjar.",
     )
+
+    @model_validator(mode="after")
+    def _settings_that_work_together(self) -> Settings:
+        """Refuse, at load, settings that would fail later on every date: the s3a reader
+        writes the rows it sets aside with delta-spark, which cannot reach a Delta table
+        behind a ``lakefs://`` URI (no Hadoop file system for the scheme)."""
+        if self.raw_reader == "s3a" and self.warehouse.startswith("lakefs://"):
+            raise ValueError(
+                "NIGHTJAR_RAW_READER=s3a cannot write to NIGHTJAR_WAREHOUSE_URI=lakefs://...: "
+                "the executors' delta-spark has no lakefs:// file system; keep the warehouse "
+                "on a path or s3://, or read raw data with the default lakefs-sdk reader"
+            )
+        return self
 
     @cached_property
     def home_dir(self) -> Path:
@@ -234,6 +259,8 @@ def load_settings() -> Settings:
     except ValidationError as error:
         problems = "; ".join(
             f"NIGHTJAR_{str(item['loc'][0]).upper()}={item.get('input')!r}: {item['msg']}"
+            if item["loc"]
+            else item["msg"].removeprefix("Value error, ")
             for item in error.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None

@@ -8,6 +8,7 @@ password under ``AIRFLOW_HOME``, exchanged for a token.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import httpx
 
 from nightjar.core.errors import AirflowAPIError
 
+log = logging.getLogger(__name__)
 FINISHED = frozenset({"success", "failed"})
 
 
@@ -54,10 +56,20 @@ class AirflowAPI:
             timeout=60,
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; AirflowAPIError with the status and body when Airflow refuses it."""
+    def request(self, method: str, path: str, *, retry: bool | None = None, **kwargs: Any) -> Any:
+        """One API call; AirflowAPIError with the status and body when Airflow refuses it.
+        A call that is safe to repeat (``retry``; default: every method but POST) is tried
+        once more when Airflow does not answer in time or the connection drops."""
+        retry = method != "POST" if retry is None else retry
         with self._client() as client:
-            response = client.request(method, path, **kwargs)
+            try:
+                response = client.request(method, path, **kwargs)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if not retry:
+                    raise
+                log.warning("Airflow API %s %s: %s; trying once more", method, path, exc)
+                time.sleep(2)
+                response = client.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise AirflowAPIError(
                 f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}"
@@ -89,11 +101,19 @@ class AirflowAPI:
             self.request("POST", "/pools", json=body)
 
     def trigger(self, dag_id: str, conf: dict[str, Any], *, run_id: str | None = None) -> str:
-        """Trigger a manual run now; return its run id."""
+        """Trigger a manual run now; return its run id. With ``run_id`` the call is safe
+        to repeat (a second one finds the run), so it is retried once like a read."""
         body: dict[str, Any] = {"conf": conf, "logical_date": None}
         if run_id:
             body["dag_run_id"] = run_id
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        try:
+            return self.request(
+                "POST", f"/dags/{dag_id}/dagRuns", json=body, retry=run_id is not None
+            )["dag_run_id"]
+        except AirflowAPIError as exc:
+            if run_id and "409" in str(exc):  # the first try did create it
+                return self.run(dag_id, run_id)["dag_run_id"]
+            raise
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """A DAG run as the API reports it."""

@@ -28,7 +28,7 @@ from nightjar.core.errors import StackError
 from nightjar.core.settings import Settings
 from nightjar.embedded.airflow_sqlite import write_local_settings
 from nightjar.embedded.supervisor import airflow_env, migrate_airflow_db
-from nightjar.io.spark_jvm import prepare_class_archive
+from nightjar.io.spark_jvm import is_local, prepare_class_archive
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class AirflowStack:
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _driver_gone: bool = False
 
     @property
     def base_url(self) -> str:
@@ -101,8 +102,12 @@ class AirflowStack:
             )
         prepare_class_archive(self.settings)  # once per machine: every feature task starts faster
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name, args in COMPONENTS.items():
-            command = [self._airflow(), *args]
+        components = {name: [self._airflow(), *args] for name, args in COMPONENTS.items()}
+        if self.settings.spark_shared_driver and is_local(self.settings.spark_master):
+            # One local Spark driver the feature tasks attach to (nightjar.io.spark_driver).
+            serve = "from nightjar.io.spark import serve_shared_driver; serve_shared_driver()"
+            components["spark-driver"] = [sys.executable, "-c", serve]
+        for name, command in components.items():
             if name == "api-server":
                 command += ["--port", str(self.settings.airflow_port)]
             with (self.log_dir / f"{name}.log").open("ab") as out:
@@ -156,6 +161,14 @@ class AirflowStack:
 
     def _raise_if_one_died(self) -> None:
         for name, process in self.processes.items():
+            if name == "spark-driver":  # tasks start their own drivers without it
+                if process.poll() is not None and not self._driver_gone:
+                    self._driver_gone = True
+                    log.warning(
+                        "the shared Spark driver exited (%s); feature tasks start their own",
+                        self.log_dir / "spark-driver.log",
+                    )
+                continue
             if process.poll() is not None:
                 log_file = self.log_dir / f"{name}.log"
                 tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])

@@ -35,29 +35,40 @@ DONE_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "rem
 FOLLOW_UP_TIMEOUT = 300.0
 
 
+def run_seconds(run: dict[str, Any]) -> float | None:
+    """How long a run has run (or ran), from Airflow's own start and end times; None while
+    it is queued."""
+    if not run.get("start_date"):
+        return None
+    started = dt.datetime.fromisoformat(run["start_date"])
+    ended = dt.datetime.fromisoformat(run["end_date"]) if run.get("end_date") else None
+    return ((ended or dt.datetime.now(dt.UTC)) - started).total_seconds()
+
+
 class RunProgress:
     """One console line per DAG run: redrawn in place on a terminal, printed once when the
-    run ends otherwise."""
+    run ends otherwise. The time is Airflow's (the run's start to its end), whenever the
+    line began to follow it."""
 
     def __init__(self, dag_id: str, label: str) -> None:
         self.dag_id, self.label = dag_id, label
-        self.started = time.monotonic()
         self.live = sys.stdout.isatty()
 
-    def _line(self, state: str, done: int, total: int) -> str:
+    def _line(self, run: dict[str, Any], done: int, total: int) -> str:
         width = 20
         filled = width * done // total if total else 0
         bar = "#" * filled + "." * (width - filled)
-        elapsed = time.monotonic() - self.started
+        seconds = run_seconds(run)
+        elapsed = "queued" if seconds is None else f"{seconds:>4.0f} s"
         return (
             f"  {self.dag_id:<17} {self.label:<22} [{bar}] {done:>2}/{total:<2} tasks "
-            f"{elapsed:>5.0f} s  {state}"
+            f"{elapsed:>6}  {run['state']}"
         )
 
     def update(self, run: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
         """Show the run's progress: rewritten in place on a terminal, once at the end otherwise."""
         done = sum(task["state"] in DONE_STATES for task in tasks)
-        line = self._line(run["state"], done, len(tasks))
+        line = self._line(run, done, len(tasks))
         if run["state"] in ("success", "failed"):
             click.echo(f"\r{line}" if self.live else line)
         elif self.live:
@@ -217,7 +228,8 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
     with any_airflow(settings) as (api, task_logs):
         api.wait_for_dag(dag_id)
         api.set_paused(dag_id, False)  # a DAG its operator paused runs when asked to
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        since = dt.datetime.now(dt.UTC)
+        stamp = since.strftime("%Y%m%dT%H%M%S%f")
         run_ids = [
             api.trigger(dag_id, {**conf, "date": day.isoformat()}, run_id=f"cli__{day}__{stamp}")
             for day in dates
@@ -233,4 +245,40 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
                 continue
             if dag_id == "nightjar_retrain":  # say what it did: declined, gated, promoted
                 click.echo(f"  {day}: {describe_retrain(api, run_id, state, day)['result']}")
+        failed += follow_asset_runs(runner, since)
         return failed
+
+
+FOLLOWED_DAGS = ("nightjar_score", "nightjar_monitor", "nightjar_retrain")
+QUIET_SECONDS = 15.0  # no new Asset-triggered run for this long: the cascade has ended
+
+
+def follow_asset_runs(runner: SchedulerRunner, since: dt.datetime) -> int:
+    """Follow, to their end, the runs that Asset events created since ``since`` (the
+    monitoring the scoring runs started, the retrains it requested), and those they
+    created in turn; return how many failed. An Airflow that ``nightjar run`` started is
+    stopped only after them, so none is killed halfway and leaves its branch behind."""
+    api, seen, failed = runner.api, set(), 0
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < QUIET_SECONDS:
+        fresh = [
+            run
+            for dag_id in FOLLOWED_DAGS
+            for run in api.runs(dag_id)
+            if run["run_type"] == "asset_triggered"
+            and run["dag_run_id"] not in seen
+            and dt.datetime.fromisoformat(run["queued_at"] or run["run_after"]) >= since
+        ]
+        if not fresh:
+            time.sleep(2)
+            continue
+        for run in fresh:
+            seen.add(run["dag_run_id"])
+            label = f"{run.get('partition_key') or ''} (asset)".strip()
+            try:
+                runner.follow(run["dag_id"], run["dag_run_id"], label)
+            except DagRunFailedError as exc:
+                click.echo(f"  {exc}", err=True)
+                failed += 1
+        quiet_since = time.monotonic()
+    return failed

@@ -45,7 +45,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor whose task processes fork with Nightjar's stack imported.
+        "AIRFLOW__CORE__EXECUTOR": "nightjar.airflow.executor.LocalExecutor",
         # SQLite waits up to 60 s for a lock (Python's default is 5 s): the scheduler, the
         # API server and an `airflow backfill create` all write to it at once.
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,

@@ -107,7 +107,13 @@ def _load_source(
     source = config.sources[name]
     client = make_client(settings)
     table = raw_tables.read_partitions(
-        client, snapshot.repository, snapshot.commit_id, source.path, start, end
+        client,
+        snapshot.repository,
+        snapshot.commit_id,
+        source.path,
+        start,
+        end,
+        timezone=config.timezone,
     )
     if table is None or not any(
         target_start <= d <= end for d in table.column(PARTITION_COLUMN).to_pylist()
@@ -122,7 +128,48 @@ def _load_source(
         batch.quarantined["partition_date"].between(target_start.isoformat(), end.isoformat())
     ]
     _write_quarantine(settings, config, name, owned, target_start, end, snapshot.commit_id)
-    return batch.valid.drop(columns=[PARTITION_COLUMN]), len(owned)
+    valid = history_windows_need(config, name, batch.valid, target_start, end)
+    return valid.drop(columns=[PARTITION_COLUMN]), len(owned)
+
+
+def history_windows_need(
+    config: DatasetConfig, name: str, valid: pd.DataFrame, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """The rows of the base source that features of ``start``..``end`` need: the target
+    dates', and the history rows that share a window's partition with one of them.
+
+    A window feature aggregates the earlier events of its partition (a customer's
+    applications, say), so a history row of any other partition cannot change a target
+    row's features. A night of 2,000 rows reads 90 days of history for its windows;
+    most of it belongs to entities absent tonight, and Spark would otherwise join and
+    window all of it. The rows are already validated: which rows are valid is decided
+    on the whole batch, before this choice."""
+    from nightjar.core.dataset_config import WindowFeature
+
+    windows = [
+        feature.definition
+        for feature in config.features.values()
+        if isinstance(feature.definition, WindowFeature)
+    ]
+    columns = config.sources[name].columns
+    if (
+        name != config.base_source
+        or not windows
+        or any(column not in columns for w in windows for column in w.partition_by)
+    ):
+        return valid
+    days = pd.to_datetime(valid[PARTITION_COLUMN]).dt.date
+    target = days.between(start, end)
+    keep = target.copy()
+    for window in windows:
+        keys = valid.loc[target, window.partition_by].drop_duplicates()
+        keep |= (
+            valid[window.partition_by]
+            .merge(keys, how="left", indicator=True)["_merge"]
+            .eq("both")
+            .to_numpy()
+        )
+    return valid[keep.to_numpy()]
 
 
 def _no_rows(config: DatasetConfig, name: str, snapshot: Snapshot, start: dt.date, end: dt.date):
@@ -158,7 +205,13 @@ def _load_source_on_spark(
     source = config.sources[name]
     client = make_client(settings)
     partitions = spark_raw.listed_dates(
-        client, snapshot.repository, snapshot.commit_id, source.path, start, end
+        client,
+        snapshot.repository,
+        snapshot.commit_id,
+        source.path,
+        start,
+        end,
+        timezone=config.timezone,
     )
     spark = get_spark(settings)
     if not any(target_start <= day <= end for day in partitions):

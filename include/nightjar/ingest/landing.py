@@ -24,6 +24,8 @@ from nightjar.ingest.validation import (
     PARTITION_COLUMN,
     DataValidationError,
     ValidatedBatch,
+    duplicates_note,
+    normalise_types,
     validate_raw,
 )
 from nightjar.io import raw_tables, snapshots
@@ -41,21 +43,53 @@ class Batch:
     frame: pd.DataFrame
 
 
+PROTECTION_WAIT_SECONDS = 30.0
+
+
 def protect_main(client: lakefs.Client, repository: str) -> None:
-    """Refuse direct writes to main: data arrives only through validated merges."""
+    """Refuse direct writes to main: data arrives only through validated merges. Returns
+    once lakeFS enforces it (``wait_until_protected``)."""
     api = client.sdk_client.repositories_api
     rules = call_with_retry(
         client, lambda: api.get_branch_protection_rules(repository), what="read branch protection"
     )
-    if any(rule.pattern == snapshots.MAIN for rule in rules):
-        return
-    call_with_retry(
-        client,
-        lambda: api.set_branch_protection_rules(
-            repository, [*rules, BranchProtectionRule(pattern=snapshots.MAIN)]
-        ),
-        what="protect main",
-    )
+    if not any(rule.pattern == snapshots.MAIN for rule in rules):
+        call_with_retry(
+            client,
+            lambda: api.set_branch_protection_rules(
+                repository, [*rules, BranchProtectionRule(pattern=snapshots.MAIN)]
+            ),
+            what="protect main",
+        )
+    wait_until_protected(client, repository)
+
+
+def wait_until_protected(
+    client: lakefs.Client, repository: str, *, timeout: float = PROTECTION_WAIT_SECONDS
+) -> None:
+    """Wait until lakeFS refuses writes to main. A real lakeFS caches its settings and
+    enforces a new rule a few seconds after it is set; the probe is a reset of main's
+    staging area, which a protected main refuses and an unprotected one (whose staging
+    must be empty: nothing writes to main) answers with nothing to drop."""
+    import time
+
+    import lakefs_sdk
+    from lakefs.exceptions import ForbiddenException
+
+    main = lakefs.Repository(repository, client=client).branch(snapshots.MAIN)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:  # the SDK's reset passes the low-level client's exception through
+            call_with_retry(client, main.reset_changes, what="probe main's protection")
+        except (ForbiddenException, lakefs_sdk.exceptions.ForbiddenException):
+            return
+        if time.monotonic() > deadline:
+            raise DataValidationError(
+                f"lakeFS has main's protection rule for {repository!r} but did not enforce it "
+                f"within {timeout:.0f} s; check its branch protection settings"
+            )
+        log.info("main's protection is set but not yet enforced; waiting")
+        time.sleep(1)
 
 
 def validate_batch(config: DatasetConfig, batch: Batch) -> ValidatedBatch:
@@ -114,6 +148,8 @@ def ingest(
                 len(batch.frame),
                 validated.rows_per_rule(),
             )
+            if note := duplicates_note(config.sources[batch.source], validated.quarantined):
+                log.warning("%s %s: %s", batch.source, batch.day, note)
     if len(batches) == 1 and failures:
         raise failures[0]
     if failures:
@@ -128,8 +164,10 @@ def ingest(
         what=f"create branch {branch}",
     )
     for batch in batches:
-        path = config.sources[batch.source].path
-        raw_tables.write_partition(client, repository, branch, path, batch.day, batch.frame)
+        source = config.sources[batch.source]
+        # Every row lands, in one stored type per column whatever the file's zone or units.
+        frame = normalise_types(batch.frame, source, config.timezone)
+        raw_tables.write_partition(client, repository, branch, source.path, batch.day, frame)
         if progress is not None:
             progress(batch)
     lineage = {

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 from nightjar.core.dataset_config import ColumnSpec, SourceTable
 from nightjar.core.errors import DataValidationError
-from nightjar.ingest.validation import EVENT_TIME_RULE, PARTITION_COLUMN
+from nightjar.ingest.validation import EVENT_TIME_RULE, PARTITION_COLUMN, UNIQUENESS_RULE
 
-UNIQUENESS_RULE = "multiple_fields_uniqueness"  # pandera's name for DataFrameSchema(unique=)
 _BROKEN = "_nightjar_broken_rules"
 _EXAMPLES = 3
 
@@ -127,18 +126,27 @@ def _broken_rules(frame, source: SourceTable, event_time: str | None):
     rules = []
     if event_time is not None:
         next_day = F.date_add(F.col(PARTITION_COLUMN), 1).cast("timestamp")
+        earliest = F.col(PARTITION_COLUMN).cast("timestamp") - F.expr(
+            f"INTERVAL {int(source.late_events_hours)} HOURS"
+        )
         rules.append(
             broken(
-                F.col(event_time) >= next_day,
+                (F.col(event_time) >= next_day) | (F.col(event_time) < earliest),
                 None,
                 EVENT_TIME_RULE,
                 F.col(event_time).cast("string"),
             )
         )
     if source.unique:
-        key = Window.partitionBy(*source.unique)
         shown = F.to_json(F.struct(*source.unique))
-        rules.append(broken(F.count(F.lit(1)).over(key) > 1, None, UNIQUENESS_RULE, shown))
+        if source.duplicates in ("keep_first", "keep_last"):
+            # File order, as the pandas path keeps it: ids grow with the file and the row.
+            position = F.monotonically_increasing_id()
+            order = position.asc() if source.duplicates == "keep_first" else position.desc()
+            repeated = F.row_number().over(Window.partitionBy(*source.unique).orderBy(order)) > 1
+        else:
+            repeated = F.count(F.lit(1)).over(Window.partitionBy(*source.unique)) > 1
+        rules.append(broken(repeated, None, UNIQUENESS_RULE, shown))
     for column, spec in sorted(source.columns.items()):
         shown = _shown(column, spec)
         value = F.col(column)
@@ -239,6 +247,16 @@ def validate_raw_on_spark(
     if rows == 0:
         ruled.unpersist()
         raise DataValidationError(f"{name} {batch}: empty batch (0 rows)")
+    if source.duplicates == "refuse" and source.unique:
+        repeated = ruled.where(
+            F.exists(_BROKEN, lambda rule: rule["check"] == UNIQUENESS_RULE)
+        ).count()
+        if repeated:
+            ruled.unpersist()
+            raise DataValidationError(
+                f"{name} {batch}: {repeated} rows repeat a key of {source.unique} "
+                "(duplicates: refuse); nothing was written"
+            )
     if broken / rows > max_quarantine_share:
         details = _describe(ruled, event_time, source)
         ruled.unpersist()

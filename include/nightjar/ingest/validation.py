@@ -4,9 +4,10 @@ Raw batches are validated with pandera's pandas backend as they are read from la
 the features with the pandas backend too where they are collected for a delta-rs write,
 and with pandera's pyspark backend where Spark writes them. Rules come from the
 dataset config. A schema break (missing or extra column, wrong type) always fails the
-batch. Rows breaking a row-level rule (range, nullability, category, uniqueness, event
-time after the batch date) are set aside for the quarantine table, each with the rule
-and the reason; the batch fails when their share passes the configured threshold.
+batch. Rows breaking a row-level rule (range, nullability, category, uniqueness, an
+event time off the batch's date) are set aside for the quarantine table, each with the
+rule and the reason; the batch fails when their share passes the configured threshold,
+with a message that names the column, the rule and the count.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ RAW_DTYPES = {
     "date": "datetime64[ns]",
 }
 _SCHEMA_LEVEL_CHECKS = ("column_in_dataframe", "column_in_schema", "dtype(")
-EVENT_TIME_RULE = "event_time_not_after_batch_date"
+EVENT_TIME_RULE = "event_time_on_batch_date"
+UNIQUENESS_RULE = "multiple_fields_uniqueness"  # pandera's name for DataFrameSchema(unique=)
+_KEEPS = {"keep_first": "exclude_first", "keep_last": "exclude_last"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,13 @@ def _column_checks(spec: ColumnSpec) -> list[pa.Check]:
     return checks
 
 
+def on_batch_date(events: pd.Series, batch_dates: pd.Series, late_hours: int) -> pd.Series:
+    """Whether each event falls on its batch's date (in the dataset's zone, as normalised),
+    or at most ``late_hours`` before it."""
+    day = pd.to_datetime(batch_dates)
+    return (events >= day - pd.Timedelta(hours=late_hours)) & (events < day + pd.Timedelta(days=1))
+
+
 def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.DataFrameSchema:
     """The pandera schema of a raw source, from its column rules in the dataset config."""
     columns = {
@@ -84,11 +94,10 @@ def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.Dat
     columns[PARTITION_COLUMN] = pa.Column(nullable=False)
     checks = []
     if event_time is not None:
+        late = source.late_events_hours
         checks.append(
             pa.Check(
-                lambda df: (
-                    df[event_time] < pd.to_datetime(df[PARTITION_COLUMN]) + pd.Timedelta(days=1)
-                ),
+                lambda df: on_batch_date(df[event_time], df[PARTITION_COLUMN], late),
                 name=EVENT_TIME_RULE,
             )
         )
@@ -97,12 +106,12 @@ def raw_schema(name: str, source: SourceTable, event_time: str | None) -> pa.Dat
         checks=checks,
         strict=True,
         unique=source.unique or None,
-        report_duplicates="all",
+        report_duplicates=_KEEPS.get(source.duplicates, "all"),
         name=name,
     )
 
 
-def _normalise(frame: pd.DataFrame, source: SourceTable, timezone: str) -> pd.DataFrame:
+def normalise_types(frame: pd.DataFrame, source: SourceTable, timezone: str) -> pd.DataFrame:
     """Align representation, not meaning: time-zone-aware instants to the dataset's wall
     clock, any datetime unit to ns, Parquet dates to datetimes, ints where floats are
     declared, text columns to pandas strings. A wrong type still fails."""
@@ -178,7 +187,7 @@ def validate_raw(
     if source.ignore_extra:
         declared = [c for c in frame.columns if c in source.columns or c == PARTITION_COLUMN]
         frame = frame[declared]
-    frame = _normalise(frame.reset_index(drop=True), source, timezone)
+    frame = normalise_types(frame.reset_index(drop=True), source, timezone)
     try:
         raw_schema(name, source, event_time).validate(frame, lazy=True)
         return ValidatedBatch(
@@ -186,14 +195,29 @@ def validate_raw(
         )
     except SchemaErrors as errors:
         cases = errors.failure_cases
-    schema_level = cases[
-        cases["index"].isna() | cases["check"].astype(str).str.startswith(_SCHEMA_LEVEL_CHECKS)
-    ]
-    if not schema_level.empty:
+    schema_break = cases[cases["check"].astype(str).str.startswith(_SCHEMA_LEVEL_CHECKS)]
+    if not schema_break.empty:
+        # What follows from the break (a rule on a missing column erring) is not news.
         raise DataValidationError(
-            f"{name} {batch}: schema break, the batch is refused:\n{_describe(schema_level)}"
+            f"{name} {batch}: schema break, the batch is refused:\n{_describe(schema_break)}"
+            + _delimiter_hint(schema_break, source)
+        ) from None
+    erred = cases[cases["index"].isna()]
+    if not erred.empty:  # a rule that could not run on these values: say which, not why
+        rules = ", ".join(
+            sorted({f"{c} {k}" for c, k in zip(erred["column"], erred["check"], strict=True)})
+        )
+        raise DataValidationError(
+            f"{name} {batch}: values the rules cannot check ({rules}); nothing was written"
         ) from None
     bad_rows = cases.dropna(subset=["index"])
+    duplicated = bad_rows["check"].astype(str) == UNIQUENESS_RULE
+    if source.duplicates == "refuse" and duplicated.any():
+        repeated = bad_rows.loc[duplicated, "index"].nunique()
+        raise DataValidationError(
+            f"{name} {batch}: {repeated} rows repeat a key of {source.unique} "
+            "(duplicates: refuse); nothing was written"
+        )
     quarantined = _quarantine_rows(frame, name, bad_rows)
     valid = frame.drop(index=bad_rows["index"].astype(int).unique())
     result = ValidatedBatch(valid=valid.reset_index(drop=True), quarantined=quarantined)
@@ -203,8 +227,52 @@ def validate_raw(
             f"({result.quarantine_share:.1%}) break row rules, above the "
             f"{max_quarantine_share:.1%} threshold; nothing was written:\n"
             + _describe(_on_their_columns(bad_rows, {EVENT_TIME_RULE: event_time or ""}))
+            + _event_dates(frame, bad_rows, event_time)
         )
     return result
+
+
+def duplicates_note(source: SourceTable, quarantined: pd.DataFrame) -> str | None:
+    """What the duplicate policy did to a batch, in words, or None when nothing repeated."""
+    repeated = quarantined["rule"].str.contains(UNIQUENESS_RULE, regex=False).sum()
+    if not repeated:
+        return None
+    done = {
+        "set_aside_all": "every copy set aside, since which one is right is unknown",
+        "keep_first": "the first copy of each kept, the later ones set aside",
+        "keep_last": "the last copy of each kept, the earlier ones set aside",
+    }[source.duplicates]
+    return (
+        f"{repeated} rows repeat a key of {source.unique}: {done} (duplicates: "
+        f"{source.duplicates}; keep_first, keep_last or refuse change it)"
+    )
+
+
+def _event_dates(frame: pd.DataFrame, bad_rows: pd.DataFrame, event_time: str | None) -> str:
+    """Where the events off the batch's date fall, for a batch that is mostly another day's."""
+    off = bad_rows[bad_rows["check"].astype(str) == EVENT_TIME_RULE]["index"].astype(int).unique()
+    if not event_time or len(off) == 0:
+        return ""
+    days = pd.to_datetime(frame.loc[off, event_time]).dt.date.value_counts().sort_index()
+    listed = ", ".join(f"{day} ({count} rows)" for day, count in list(days.items())[:5])
+    return f"\n  - its {event_time} values fall on {listed}: is it the file of another date?"
+
+
+def _delimiter_hint(schema_break: pd.DataFrame, source: SourceTable) -> str:
+    """For a CSV read with the wrong delimiter: its one column holds the others' names."""
+    unexpected = schema_break[schema_break["check"].astype(str) == "column_in_schema"]
+    for name in unexpected["failure_case"].astype(str):
+        for delimiter in (";", "\t", "|", ","):
+            if (
+                delimiter != source.csv.delimiter
+                and len(set(name.split(delimiter)) & set(source.columns)) > 1
+            ):
+                shown = {"\t": "\\t"}.get(delimiter, delimiter)
+                return (
+                    f"\n  - the file looks {shown!r}-separated: set csv: {{delimiter: "
+                    f"'{shown}'}} on the source"
+                )
+    return ""
 
 
 def _quarantine_rows(frame: pd.DataFrame, name: str, bad_rows: pd.DataFrame) -> pd.DataFrame:

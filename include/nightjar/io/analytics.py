@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from nightjar.core.errors import InvalidNameError
+from nightjar.core.errors import InvalidNameError, MissingInputError
 from nightjar.core.names import validate_identifier
 from nightjar.core.settings import Settings
 from nightjar.io import delta_tables
@@ -80,7 +80,10 @@ def versions_at_commits(settings: Settings, commits: dict[str, str]) -> dict[str
             settings.table_uri(name), delta_tables.LAKEFS_COMMIT_KEY, commit
         )
         if version is None:
-            raise KeyError(f"no version of {name} was written from lakeFS commit {commit}")
+            raise MissingInputError(
+                f"no version of {name} was written from lakeFS commit {commit} "
+                "(`nightjar data log` lists the commits)"
+            )
         versions[name] = version
     return versions
 
@@ -102,7 +105,10 @@ def connect(
     names = table_names(settings)
     unknown = set(versions) - set(names)
     if unknown:
-        raise KeyError(f"no such table(s) to pin: {sorted(unknown)}")
+        raise MissingInputError(
+            f"no such table(s) to pin: {', '.join(sorted(unknown))} "
+            "(`nightjar query --tables` lists them)"
+        )
     connection = duckdb.connect()
     for name in names:
         if only is not None and name not in only:

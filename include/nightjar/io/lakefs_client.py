@@ -82,11 +82,19 @@ def delta_storage_options(settings: Settings) -> dict[str, str]:
 
 
 def make_client(settings: Settings) -> lakefs.Client:
-    """A lakeFS SDK client built from ``settings``, never from process-global state."""
+    """A lakeFS SDK client built from ``settings``, never from process-global state.
+
+    urllib3's own retries are off (the SDK would retry a refused connection three times,
+    silently, inside each of ``call_with_retry``'s attempts): ``call_with_retry`` retries,
+    with backoff, ``settings.lakefs_retry_attempts`` times, each retry one log line."""
     creds = resolve_credentials(settings)
-    return lakefs.Client(
+    client = lakefs.Client(
         host=creds.endpoint, username=creds.access_key_id, password=creds.secret_access_key
     )
+    pools = client.sdk_client.repositories_api.api_client.rest_client.pool_manager
+    pools.connection_pool_kw["retries"] = urllib3.util.Retry(total=0, read=False)
+    client.retry_attempts = settings.lakefs_retry_attempts  # read by call_with_retry
+    return client
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -95,20 +103,32 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ServerException) and getattr(exc, "status_code", 0) >= 500
 
 
+def _reason(exc: BaseException | None) -> str:
+    """A failure in a few words: urllib3's "Max retries exceeded ... Caused by ...: [Errno
+    111] Connection refused" as "Connection refused"."""
+    if exc is None:
+        return "?"
+    cause = getattr(exc, "reason", None) or exc
+    text = str(cause).rstrip(")\"'")
+    return text.rsplit("] ", 1)[-1].rsplit(": ", 1)[-1][:120] or type(exc).__name__
+
+
 def call_with_retry(
-    client: lakefs.Client, fn: Callable[[], T], *, what: str, attempts: int = 5
+    client: lakefs.Client, fn: Callable[[], T], *, what: str, attempts: int | None = None
 ) -> T:
-    """Run ``fn`` against lakeFS, retrying transient failures with exponential backoff."""
+    """Run ``fn`` against lakeFS, retrying transient failures with exponential backoff
+    (``attempts`` in all; default: the client's ``settings.lakefs_retry_attempts``)."""
+    attempts = attempts or getattr(client, "retry_attempts", 5)
     retrying = Retrying(
         retry=retry_if_exception(_is_transient),
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=8),
         before_sleep=lambda state: log.warning(
-            "lakeFS %s failed (attempt %d/%d): %s; retrying",
+            "lakeFS %s failed (attempt %d/%d: %s); retrying",
             what,
             state.attempt_number,
             attempts,
-            state.outcome.exception() if state.outcome else "?",
+            _reason(state.outcome.exception()) if state.outcome else "?",
         ),
         reraise=False,
     )
@@ -118,5 +138,6 @@ def call_with_retry(
         cause = exc.last_attempt.exception()
         raise LakeFSUnavailableError(
             f"lakeFS at {client.config.host} unreachable while trying to {what} "
-            f"after {attempts} attempts: {cause}"
+            f"after {attempts} attempt(s) ({_reason(cause)}): is it running? "
+            "(`nightjar stack up` for the embedded stand-in, or NIGHTJAR_LAKEFS_ENDPOINT)"
         ) from cause

@@ -12,6 +12,7 @@ import re
 import lakefs
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nightjar.core import lineage_record
@@ -77,8 +78,11 @@ def read_partitions(
     table_path: str,
     start: dt.date,
     end: dt.date,
+    *,
+    timezone: str = "UTC",
 ) -> pa.Table | None:
-    """Rows of the partitions dated ``start``..``end`` inclusive at ``commit_id``.
+    """Rows of the partitions dated ``start``..``end`` inclusive at ``commit_id``
+    (``timezone``: the dataset's, should partitions disagree on a column's time zone).
 
     Returns None when no partition in the range exists. Each table gets a
     ``PARTITION_DATE_COLUMN`` so callers can check freshness and lineage.
@@ -101,4 +105,36 @@ def read_partitions(
             )
     if not tables:
         return None
-    return pa.concat_tables(tables, promote_options="default")
+    return pa.concat_tables(_one_timestamp_type(tables, timezone), promote_options="default")
+
+
+def _one_timestamp_type(tables: list[pa.Table], timezone: str) -> list[pa.Table]:
+    """The tables with each timestamp column in one type: partitions landed before
+    ingest stored one type per column may hold a column with a time zone in one file and
+    without in another, which cannot be concatenated. An instant becomes the wall clock of
+    ``timezone`` (the dataset's), as ingest now stores it; a naive value already is one."""
+    zoned = {
+        field.name
+        for table in tables
+        for field in table.schema
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None
+    }
+    naive = {
+        field.name
+        for table in tables
+        for field in table.schema
+        if pa.types.is_timestamp(field.type) and field.type.tz is None
+    }
+    mixed = zoned & naive
+    if not mixed:
+        return tables
+    unified = []
+    for table in tables:
+        for name in mixed:
+            index = table.schema.get_field_index(name)
+            column = table.column(index)
+            if column.type.tz is not None:
+                local = pc.local_timestamp(column.cast(pa.timestamp(column.type.unit, tz=timezone)))
+                table = table.set_column(index, name, local)
+        unified.append(table)
+    return unified

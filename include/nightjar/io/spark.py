@@ -37,6 +37,7 @@ def require_java() -> None:
 
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 _session: tuple[tuple, Any] | None = None  # (what it was built from, the session)
+_attached = False  # the session is the shared driver's: stopping it is not ours to do
 
 
 def session_key(settings: Settings) -> tuple:
@@ -53,12 +54,14 @@ def session_key(settings: Settings) -> tuple:
     )
 
 
-def get_spark(settings: Settings):
-    """The process's Spark session, built from ``settings`` on first use.
+def get_spark(settings: Settings, *, shared: bool | None = None):
+    """The process's Spark session, built from ``settings`` on first use; with a local
+    master, a session on the shared driver when one runs for the same settings
+    (``spark_driver``; ``shared=False`` never attaches: the shared driver itself).
 
     Spark allows one SparkContext per process: asking again with settings that would
     build a different session fails, rather than silently using the first one's."""
-    global _session
+    global _session, _attached
     key = session_key(settings)
     if _session is not None:
         if _session[0] != key:
@@ -70,6 +73,13 @@ def get_spark(settings: Settings):
     require_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    use_shared = settings.spark_shared_driver if shared is None else shared
+    if use_shared and is_local(settings.spark_master):
+        from nightjar.io.spark_driver import attach
+
+        if (attached := attach(settings, key)) is not None:
+            _session, _attached = (key, attached), True
+            return attached
     from pyspark.sql import SparkSession
 
     builder = (
@@ -160,7 +170,34 @@ def _with_s3a(builder, settings: Settings):
 
 def stop_spark() -> None:
     """Stop the process's session, if one was started (tests and benchmarks call it)."""
-    global _session
+    global _session, _attached
     if _session is not None:
-        _session[1].stop()
-        _session = None
+        if not _attached:  # a session on the shared driver leaves the driver running
+            _session[1].stop()
+        _session, _attached = None, False
+
+
+def serve_shared_driver() -> None:
+    """Run the shared local driver (``nightjar.io.spark_driver``) for this environment's
+    settings until SIGTERM: the embedded stack starts one beside Airflow."""
+    import logging
+    import signal
+
+    from nightjar.core.settings import load_settings
+    from nightjar.io.spark_driver import publish
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    session = get_spark(settings, shared=False)
+    path = publish(settings, session, session_key(settings))
+    logging.getLogger(__name__).info("shared Spark driver up (pid %d): %s", os.getpid(), path)
+
+    def stop(signum: int, _frame: Any) -> None:
+        path.unlink(missing_ok=True)
+        stop_spark()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        signal.pause()

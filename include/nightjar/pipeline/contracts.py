@@ -135,6 +135,13 @@ class PinnedModels(Contract):
     challenger: PinnedModel | None = None
 
 
+class ScoringInputs(SnapshotRef):
+    """What a scoring run pins once, at its start: the lakeFS commit it reads and the
+    model versions it scores with."""
+
+    models: PinnedModels
+
+
 class NightFeatures(Contract):
     """One date's scoring features."""
 

@@ -1,5 +1,5 @@
-"""The steps of ``nightjar_monitor``, one per task: measure_drift, and open_snapshot ->
-measure_performance; then request_retrain (the loop guard) -> close_snapshot.
+"""The steps of ``nightjar_monitor``, one per task: measure_drift and open_snapshot, then
+request_retrain (realised performance, the loop guard, closing the snapshot).
 
 A run monitors the date it was started for: the scores Asset's partition (one run per
 scored date, so a backfill's dates are monitored concurrently), or ``date`` in a manual
@@ -23,13 +23,7 @@ from nightjar.pipeline.contracts import (
 )
 from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
 
-__all__ = [
-    "close_snapshot",
-    "measure_drift",
-    "measure_performance",
-    "open_snapshot",
-    "request_retrain",
-]
+__all__ = ["measure_drift", "measure_performance", "open_snapshot", "request_retrain"]
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +81,17 @@ def measure_performance(run: RunInfo, snapshot: SnapshotRef) -> RealisedPerforma
     )
 
 
-def request_retrain(
-    run: RunInfo,
-    snapshot: SnapshotRef,
-    drift: DriftMeasurement,
-    performance: RealisedPerformance | None = None,
-) -> RetrainRequest:
-    """Apply the loop guard to every night it has complete inputs for
-    (``monitoring.loop_guard``); raise StepSkipped (no Asset event) unless it made a
+def request_retrain(run: RunInfo, snapshot: SnapshotRef, drift: DriftMeasurement) -> RetrainRequest:
+    """Measure the realised performance of the dates whose labels are due, apply the loop
+    guard to every night it has complete inputs for (``monitoring.loop_guard``), and close
+    the run's snapshot; raise StepSkipped (no Asset event) unless the guard made a
     request. The request names the newest night it fired for: the retrain trains as of it."""
     from nightjar.monitoring.loop_guard import settle
 
+    measure_performance(run, snapshot)
     settings, config = step_context()
     settled = settle(settings, config, pinned(snapshot), dag_run_id=run.run_id)
+    close_snapshot(run, snapshot)
     ours = [d for d in settled.decisions if d.decision_date in run.dates]
     said = "; ".join(f"{d.decision_date}: {d.reason}" for d in ours) or "no decision yet"
     if not settled.requested:

@@ -1,5 +1,9 @@
-"""The steps of ``nightjar_score``, one per task: open_snapshot and resolve_models ->
-build_features -> score -> close_snapshot."""
+"""The steps of ``nightjar_score``, one per task: open_snapshot (the run's lakeFS commit and
+model versions, pinned once) -> build_features -> score (which closes the snapshot).
+
+Three tasks, not five: pinning the models beside the commit, and deleting the run's
+branch after its scores land, gain nothing from tasks of their own, and each task costs a
+process start and a scheduler round trip (`bench/nightly_run.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TypeVar
 from nightjar.core.errors import MissingInputError
 from nightjar.core.run_info import RunInfo
 from nightjar.features.definitions import FEATURE_DATE
+from nightjar.pipeline import snapshot
 from nightjar.pipeline.common import pinned, step_context
 from nightjar.pipeline.contracts import (
     NightFeatures,
@@ -17,19 +22,26 @@ from nightjar.pipeline.contracts import (
     PinnedModels,
     ScoredNights,
     ScoringFeatures,
-    SnapshotRef,
+    ScoringInputs,
 )
-from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
 from nightjar.promotion import registry
 
-__all__ = ["build_features", "close_snapshot", "open_snapshot", "resolve_models", "score"]
+__all__ = ["build_features", "open_snapshot", "pin_models", "score"]
 
 log = logging.getLogger(__name__)
 Night = TypeVar("Night", NightFeatures, NightScores)
 
 
-def resolve_models(run: RunInfo) -> PinnedModels:
-    """Pin the champion (and challenger, for shadow scoring) once, at run start."""
+def open_snapshot(run: RunInfo) -> ScoringInputs:
+    """Pin, once for the run, the lakeFS commit every later step reads (the run's branch)
+    and the model versions it scores with."""
+    models = pin_models(run)  # first: a dataset without a champion opens no branch
+    pinned_snapshot = snapshot.open_snapshot(run)
+    return ScoringInputs(**pinned_snapshot.model_dump(), models=models)
+
+
+def pin_models(run: RunInfo) -> PinnedModels:
+    """The champion (and challenger, for shadow scoring), resolved from their aliases."""
     from nightjar.scoring.scorer import resolve_alias
 
     settings, config = step_context()
@@ -59,20 +71,20 @@ def _each_date(run: RunInfo, step: Callable[[RunInfo], Night]) -> tuple[Night, l
     return results[-1], results
 
 
-def build_features(run: RunInfo, snapshot: SnapshotRef) -> ScoringFeatures:
+def build_features(run: RunInfo, inputs: ScoringInputs) -> ScoringFeatures:
     """The features of each of the run's dates (one, unless Asset events were batched)."""
-    newest, nights = _each_date(run, lambda night: _build_features(night, snapshot))
+    newest, nights = _each_date(run, lambda night: _build_features(night, inputs))
     return ScoringFeatures(**newest.model_dump(), dates=nights)
 
 
-def _build_features(run: RunInfo, snapshot: SnapshotRef) -> NightFeatures:
+def _build_features(run: RunInfo, inputs: ScoringInputs) -> NightFeatures:
     from nightjar.features.job import run_feature_job
 
     settings, config = step_context()
     result = run_feature_job(
         settings,
         config,
-        pinned(snapshot),
+        pinned(inputs),
         start=run.target_date,
         end=run.target_date,
         table=config.table_name("features"),
@@ -87,9 +99,11 @@ def _build_features(run: RunInfo, snapshot: SnapshotRef) -> NightFeatures:
     )
 
 
-def score(run: RunInfo, models: PinnedModels) -> ScoredNights:
-    """Score each of the run's dates; see ``_score_one_date``."""
-    newest, nights = _each_date(run, lambda night: _score_one_date(night, models))
+def score(run: RunInfo, inputs: ScoringInputs) -> ScoredNights:
+    """Score each of the run's dates (see ``_score_one_date``), then delete the run's
+    branch: it carried no writes, only the pinned commit. A failed run keeps it."""
+    newest, nights = _each_date(run, lambda night: _score_one_date(night, inputs.models))
+    snapshot.close_snapshot(run, inputs)
     return ScoredNights(**newest.model_dump(), dates=nights)
 
 

@@ -156,7 +156,9 @@ def rollback(
                 "pass --to VERSION"
             )
         to_version = str(moves.iloc[-1]["from_version"])
-    mlflow_client(settings).get_model_version(model_name, to_version)  # raises if it does not exist
+    from nightjar.io.tracking import registered_version
+
+    registered_version(settings, model_name, to_version)  # one line if it does not exist
     move = move_alias(
         settings, model_name, CHAMPION, to_version, actor=actor, reason=f"rollback: {reason}"
     )

@@ -71,7 +71,13 @@ def load_labels(
     """Labels known by the end of ``as_of``, read from the pinned commit and validated."""
     source = config.sources[config.label.source]
     table = raw_tables.read_partitions(
-        make_client(settings), snapshot.repository, snapshot.commit_id, source.path, start, as_of
+        make_client(settings),
+        snapshot.repository,
+        snapshot.commit_id,
+        source.path,
+        start,
+        as_of,
+        timezone=config.timezone,
     )
     if table is None:
         raise TrainingDataError(

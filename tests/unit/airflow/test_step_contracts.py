@@ -17,7 +17,7 @@ from nightjar.airflow.links import (
     _result,
 )
 from nightjar.pipeline import monitor, retrain, score, watch
-from nightjar.pipeline.contracts import NightScores, ScoredNights, SnapshotRef
+from nightjar.pipeline.contracts import NightScores, ScoredNights, ScoringInputs, SnapshotRef
 
 DAGS = Path(__file__).parents[3] / "dags"
 STEPS = {
@@ -72,9 +72,12 @@ def test_a_result_crosses_xcom_as_json_and_comes_back_typed():
     as_json = xcom_json(score.score, scored)
     assert as_json["score_date"] == "2026-03-02" and as_json["version"] == "3"
     assert [night["score_date"] for night in as_json["dates"]] == ["2026-03-01", "2026-03-02"]
+    champion = {"name": "m", "version": "3", "run_id": "abc", "alias": "champion"}
+    inputs = {"repository": "r", "branch": "b", "commit_id": "c", "models": {"champion": champion}}
+    assert typed_inputs(score.build_features, (inputs,)) == [ScoringInputs(**inputs)]
     snapshot = {"repository": "r", "branch": "b", "commit_id": "c"}
-    assert typed_inputs(score.build_features, (snapshot,)) == [SnapshotRef(**snapshot)]
-    assert typed_inputs(score.close_snapshot, (None,)) == [None]  # open_snapshot was skipped
+    assert typed_inputs(retrain.close_snapshot, (None,)) == [None]  # open_snapshot was skipped
+    assert typed_inputs(retrain.close_snapshot, (snapshot,)) == [SnapshotRef(**snapshot)]
 
 
 def test_a_renamed_field_fails_the_next_task_and_names_the_field():

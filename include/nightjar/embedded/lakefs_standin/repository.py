@@ -494,15 +494,20 @@ class Repositories:
         metadata: dict[str, str],
         allow_empty: bool,
     ) -> None:
-        """Undo a commit on a branch as a new commit (``parent`` picks the side of a merge)."""
-        self._writable(repo, branch)
+        """Undo a commit on a branch as a new commit (``parent`` picks the side of a merge).
+
+        Branch protection does not apply, as in lakeFS 1.84: a revert is allowed on a
+        protected branch (Nightjar refuses to revert main itself)."""
+        self.branch(repo, branch)  # the branch must exist
         with self.store.transaction():
             if self.staged(repo, branch):
                 raise bad_request(f"branch {branch} is dirty: uncommitted changes")
             target = self.commit(repo, self.resolve(repo, ref).commit_id)
             parents = target["parents"]
-            if len(parents) > 1 and parent_number < 1:
-                raise bad_request("reverting a merge commit requires parent_number")
+            if len(parents) > 1 and parent_number < 1:  # lakeFS answers 409 here
+                raise LakeFSError(
+                    409, "must specify 1-based parent number for reverting merge commit"
+                )
             if parent_number > len(parents):
                 raise bad_request(f"parent_number {parent_number}: invalid value")
             parent = parents[max(parent_number, 1) - 1] if parents else None

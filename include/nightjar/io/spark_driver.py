@@ -1,0 +1,124 @@
+"""A long-lived local Spark driver the tasks of one Airflow share, on the embedded stack.
+
+Every feature task used to start its own local driver: a JVM that loads and compiles
+Spark's classes for three seconds, then runs its first job slowly while the JIT warms up
+(`bench/spark_startup.py`; about 5 s of a 2,000-row scoring night on two cores). Here one
+driver is started beside Airflow's components (``nightjar airflow``) and stays up; a
+task process attaches to it through py4j (the same connection a driver's own Python
+uses) in about half a second, with its own ``SparkSession`` (``newSession``: its own SQL
+settings, temporary views and functions), and detaches when it exits. The JVM, its cached
+classes and its JIT-compiled code are shared; the data of one task is never another's.
+
+A task attaches only when the driver was built from the same Spark settings it would
+build its own session from (``spark.session_key``: master, memory, home, jars, delta,
+raw reader, extra conf); otherwise, or when no driver runs, or attaching fails, it starts
+its own session as before. A cluster (``NIGHTJAR_SPARK_MASTER=spark://...``) never uses
+this: its driver is per task, where the job is large and the start is small beside it.
+
+``nightjar.io.spark.serve_shared_driver`` runs one, with the stack's environment; it
+writes where to reach it to ``<home>/spark-driver.json`` (private: the gateway's secret
+is in it) and serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from nightjar.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# What PySpark's own gateway launcher imports into the JVM view, so the Python API finds
+# the classes it calls (pyspark.java_gateway.launch_gateway).
+_JAVA_IMPORTS = (
+    "org.apache.spark.SparkConf",
+    "org.apache.spark.api.java.*",
+    "org.apache.spark.api.python.*",
+    "org.apache.spark.ml.python.*",
+    "org.apache.spark.mllib.api.python.*",
+    "org.apache.spark.resource.*",
+    "org.apache.spark.sql.Encoders",
+    "org.apache.spark.sql.OnSuccessCall",
+    "org.apache.spark.sql.functions",
+    "org.apache.spark.sql.classic.*",
+    "org.apache.spark.sql.api.python.*",
+    "org.apache.spark.sql.hive.*",
+    "scala.Tuple2",
+)
+
+
+def info_path(settings: Settings) -> Path:
+    """Where a running shared driver says how to reach it."""
+    return settings.home_dir / "spark-driver.json"
+
+
+def publish(settings: Settings, session: Any, key: tuple) -> Path:
+    """Write where the driver ``session`` runs in answers (private: its gateway's secret)."""
+    gateway = session.sparkContext._gateway
+    path = info_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(
+            {
+                "port": gateway.java_parameters.port,
+                "secret": gateway.java_parameters.auth_token,
+                "key": json.loads(json.dumps(key, default=str)),
+                "pid": os.getpid(),
+            },
+            f,
+        )
+    temporary.replace(path)
+    return path
+
+
+def attach(settings: Settings, key: tuple) -> Any | None:
+    """A session of its own on the shared driver, when one runs for these Spark settings
+    (``key``); None otherwise, and the caller starts its own."""
+    path = info_path(settings)
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("key") != json.loads(json.dumps(key, default=str)) or not _alive(info["pid"]):
+        return None
+    try:
+        return _session_on(info["port"], info["secret"])
+    except Exception as exc:  # a driver going down, a refused connection: start our own
+        log.warning("could not attach to the shared Spark driver (%s); starting one", exc)
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _session_on(port: int, secret: str):
+    from py4j.clientserver import ClientServer, JavaParameters, PythonParameters
+    from py4j.java_gateway import java_import
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    gateway = ClientServer(
+        java_parameters=JavaParameters(port=port, auth_token=secret, auto_convert=True),
+        python_parameters=PythonParameters(port=0, eager_load=False),
+    )
+    for name in _JAVA_IMPORTS:
+        java_import(gateway.jvm, name)
+    jvm = gateway.jvm
+    jsc = jvm.org.apache.spark.api.java.JavaSparkContext.fromSparkContext(
+        jvm.org.apache.spark.SparkContext.getOrCreate()
+    )
+    context = SparkContext(conf=SparkConf(_jconf=jsc.sc().conf()), gateway=gateway, jsc=jsc)
+    shared = jvm.org.apache.spark.sql.classic.SparkSession.builder().getOrCreate()
+    session = SparkSession(context, jsparkSession=shared.newSession())
+    log.info("attached to the shared Spark driver on 127.0.0.1:%d", port)
+    return session

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "features_cluster": ["--sizes", "1000000,10000000", "--paths", "embedded,embedded-8g,cluster"],
     "compiled_scoring": ["--sizes", "1000000,10000000", "--threads", "1,2"],
     "nightly_run": ["--sizes", "2000,100000,1000000"],
+    "backfill_year": ["--nights", "365", "--baseline-nights", "30"],
 }
 
 

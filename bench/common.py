@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import psutil
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("NIGHTJAR_BENCH_RESULTS") or Path(__file__).parent / "results")
+"""Where results go; the suite's smoke test points it at a temporary folder."""
 
 
 def private_home() -> Path:

@@ -101,6 +101,7 @@ def run(nights: int, rows: int) -> dict:
                     "threshold": [0.2] * len(measured),
                     "status": ["measured"] * len(measured),
                     "drifted": rng.random(len(measured)) > 0.9,
+                    "model_version": ["1"] * len(measured),  # drift is kept per version
                 }
             ),
             partition_column="score_date",

@@ -139,9 +139,15 @@ def bench_config(features: int):
         }
         for name in [*numeric, *categorical]
     }
+    dumped = demo.model_dump()
+    base = dumped["sources"][demo.base_source]
+    base["columns"] |= {  # the raw columns the synthetic features' expressions read
+        name: {"type": "string" if name in categorical else "float"}
+        for name in [*numeric, *categorical]
+    }
     return DatasetConfig.model_validate(
         {
-            **demo.model_dump(),
+            **dumped,
             "name": "drift_bench",
             "features": specs,
             "categorical": categorical,

@@ -56,7 +56,7 @@ NIGHTS = 6  # drift from the 4th night; the guard fires on the 5th; the 6th uses
 # demo's shift goes on, so the guard has requests to make while runs end out of order.
 BACKFILL_FROM = demo.FIRST_NIGHT + dt.timedelta(days=NIGHTS)
 BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(30)]
-REPEATED_DATES = BACKFILL_DATES[::3]  # ten of them, backfilled again
+REPEATED_DATES = BACKFILL_DATES[10:20]  # ten of them (a range, as a backfill takes), again
 SHADOW_DAY, KILLED_DAY = dt.date(2026, 2, 1), dt.date(2026, 2, 4)  # scored by hand, later
 WATCHED_DAY = BACKFILL_DATES[-1] + dt.timedelta(days=1)  # merged, scored through the watcher
 SCORE_DAG = "nightjar_score"

@@ -26,7 +26,13 @@ from nightjar.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LOCAL_DRIVER_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+LOCAL_DRIVER_OPTIONS = (
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    # The driver's sockets (py4j, the block manager) on 127.0.0.1 itself, not on an
+    # IPv4-mapped IPv6 address: the shared driver stays up beside Airflow.
+    "-Djava.net.preferIPv4Stack=true",
+)
 ARCHIVE_TIMEOUT_SECONDS = 300
 
 

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "compiled_scoring": ["--sizes", "1000000,10000000", "--threads", "1,2"],
     "nightly_run": ["--sizes", "2000,100000,1000000"],
     "backfill_year": ["--nights", "365", "--baseline-nights", "30"],
+    "dag_parse": ["--datasets", "1,20"],
 }
 
 

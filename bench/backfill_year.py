@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.common import print_table, write_results
 
-SCORE_DAG, MONITOR_DAG = "nightjar_score", "nightjar_monitor"
+SCORE_DAG, MONITOR_DAG = "nightjar_score__credit_default", "nightjar_monitor__credit_default"
 
 
 def _seconds(start: str, end: str) -> float:

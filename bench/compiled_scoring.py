@@ -40,7 +40,7 @@ def _ratios(rows: list[dict], reference: str) -> None:
 def throughput(sizes: list[int], thread_counts: list[int]) -> list[dict]:
     import pyarrow as pa
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.features.definitions import spec_hash
     from nightjar.io import delta_tables
@@ -49,7 +49,7 @@ def throughput(sizes: list[int], thread_counts: list[int]) -> list[dict]:
     from nightjar.training.model_inputs import encode
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     booster, categories = train_model(config)
     model_text = booster.model_to_string()
     outcome = compiled_forest.compile_forest(model_text, budget_seconds=600)
@@ -120,12 +120,12 @@ def compile_costs() -> list[dict]:
     """Compile time and object size: the demo-shaped model, and 1,000 trees of 31 leaves."""
     import lightgbm as lgb
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.training import compiled_forest
     from nightjar.training.model_inputs import encode
 
-    config = load_dataset_config(load_settings().dataset_config)
+    config = dataset_config(load_settings())
     demo, categories = train_model(config)
     frame = synthetic_features(config, 100_000, seed=3)
     label = (frame["loan_to_income"] > frame["loan_to_income"].median()).astype(int)

@@ -56,14 +56,14 @@ def run(nights: int, rows: int) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.io import delta_tables
     from nightjar.scoring import nightly_summary
     from nightjar.ui.dashboard import render
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     rng = np.random.default_rng(0)
     scores, features = _night_tables(config, rows, rng)
     start = dt.date(2025, 1, 1)

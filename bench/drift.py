@@ -127,10 +127,11 @@ def predictions(rows: int, seed: int) -> pd.Series:
 
 def bench_config(features: int):
     """The demo dataset config with the synthetic features instead of the demo's."""
-    from nightjar.core.dataset_config import DatasetConfig, load_dataset_config
+    from nightjar.core.dataset_config import DatasetConfig
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
 
-    demo = load_dataset_config(load_settings().dataset_config)
+    demo = dataset_config(load_settings())
     numeric, categorical = feature_names(features)
     specs = {
         name: {

@@ -71,7 +71,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
     private_home()
     os.environ["NIGHTJAR_LAKEFS_STANDIN_PORT"] = str(_free_port())
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.core.vocabulary import FEATURE_SPEC, LAKEFS_COMMIT
     from nightjar.embedded import demo_data
@@ -91,7 +91,7 @@ def run(rows: int = 1_000_000, days: int = 25) -> dict:
     from nightjar.training.trainer import TRAINING_RUN
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     table = config.table_name("training_features")
     uri = settings.table_uri(table)
     per_day = -(-rows // days)

@@ -49,7 +49,7 @@ SHARED = ("NIGHTJAR_CACHE_DIR", "NIGHTJAR_SPARK_JARS")  # the jars; every other 
 
 def _job(repository: str, commit_id: str, start: str, end: str) -> None:
     """Child: the training feature job over ``start``..``end`` at the commit; print figures."""
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.features.job import run_feature_job
     from nightjar.io.snapshots import Snapshot
@@ -57,7 +57,7 @@ def _job(repository: str, commit_id: str, start: str, end: str) -> None:
     from nightjar.training.trainer import TRAINING_RUN
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     started = time.perf_counter()
     get_spark(settings)
     session_s = time.perf_counter() - started
@@ -99,7 +99,7 @@ def _land(settings, config, repository: str, rows: int, days: int) -> tuple[str,
 
 
 def run(sizes: list[int], days: int, rss_limit_gib: float, only: list[str]) -> list[dict]:
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.embedded.ports import free_port
     from nightjar.embedded.spark_cluster import start_cluster
@@ -116,7 +116,7 @@ def run(sizes: list[int], days: int, rss_limit_gib: float, only: list[str]) -> l
     }
     os.environ.update(base)
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     limit = int(rss_limit_gib * 2**30)
     rows_out: list[dict] = []
     with EmbeddedStack(settings):

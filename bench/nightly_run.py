@@ -4,7 +4,8 @@ against the bare score-and-write.
 In a private home and working folder, as a user runs it: ``nightjar demo --nights 1``
 trains and promotes a champion (its forest compiled at registration), ``nightjar
 airflow`` serves Airflow, and for each size a day of that many applications is ingested
-with ``nightjar data ingest`` and ``nightjar_score`` is triggered through the REST API.
+with ``nightjar data ingest`` and ``nightjar_score__credit_default`` is triggered through
+the REST API.
 
 For each size:
 - ``dag_run_s``: the scoring run's wall time as Airflow records it, from its start to its
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from bench.common import print_table, write_results
 
-SCORE_DAG = "nightjar_score"
+SCORE_DAG, MONITOR_DAG = "nightjar_score__credit_default", "nightjar_monitor__credit_default"
 
 
 def _free_port() -> int:
@@ -127,7 +128,7 @@ def _monitoring_run(api, day: dt.date, timeout: float = 1800) -> dict:
     """The monitoring run the scores Asset's partition for ``day`` started, once ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for run in api.runs("nightjar_monitor"):
+        for run in api.runs(MONITOR_DAG):
             if run.get("partition_key") == str(day) and run["state"] in ("success", "failed"):
                 return run
         time.sleep(2)
@@ -139,14 +140,14 @@ def _bare_score_and_write(home: Path, env: dict[str, str], day: dt.date) -> floa
     into a bench table of the same warehouse, in a fresh process (best of two)."""
     code = f"""
 import datetime as dt, time
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.core.settings import load_settings
 from nightjar.promotion import registry
 from nightjar.scoring.scorer import (ScoringContext, compiled_artifact_for, load_model_text,
     resolve_alias, score_partition)
 from nightjar.training.trainer import load_categories
 settings = load_settings()
-config = load_dataset_config(settings.dataset_config)
+config = dataset_config(settings)
 model = resolve_alias(settings, config.model.name, registry.CHAMPION)
 inputs = dict(categories=load_categories(settings, model.run_id),
               model_text=load_model_text(settings, model),

@@ -30,22 +30,24 @@ def run(sizes: list[int]) -> dict:
     import mlflow
     import pyarrow as pa
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.features.definitions import spec_hash
     from nightjar.io import delta_tables
     from nightjar.io.spark import get_spark
-    from nightjar.io.tracking import fluent
+    from nightjar.io.tracking import ensure_experiment, fluent
     from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
     from nightjar.training.model_inputs import encode
 
     # One session for both Spark paths, with delta-spark, which the Spark engine reads and
     # writes with; each call below names its engine.
     settings = load_settings().model_copy(update={"scoring_engine": "spark"})
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     booster, categories = train_model(config)
     model_text = booster.model_to_string()
-    with fluent(settings), mlflow.start_run() as run:
+    # Under home, in its own experiment: the Default one's artifacts go to ./mlruns.
+    experiment_id = ensure_experiment(settings, "bench-scoring")
+    with fluent(settings), mlflow.start_run(experiment_id=experiment_id) as run:
         info = mlflow.lightgbm.log_model(booster, name="model")
     spark = get_spark(settings)
     model = ModelRef(config.model.name, "1", run.info.run_id, "champion")
@@ -98,7 +100,8 @@ def run(sizes: list[int]) -> dict:
         attempt("bare_predict", lambda: booster.predict(matrix.to_numpy()))
 
         def spark_udf() -> None:
-            udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
+            with fluent(settings):
+                udf = mlflow.pyfunc.spark_udf(spark, info.model_uri, env_manager="local")
             frame = spark.createDataFrame(
                 matrix.assign(**{config.entity_key: features[config.entity_key]})
             )

@@ -41,14 +41,14 @@ def _generate(size: int) -> None:
     """Child: ``size`` feature rows for ``DAY``, generated and written by the executors."""
     from pyspark.sql import functions as F
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.features.definitions import FEATURE_DATE, spec_hash
     from nightjar.io.spark import get_spark, stop_spark
     from nightjar.io.spark_delta import replace_partition_with_delta_spark
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     spark = get_spark(settings)
     epoch = int(dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC).timestamp())
     ids = spark.range(size, numPartitions=max(2, size // 1_000_000))
@@ -77,13 +77,13 @@ def _generate(size: int) -> None:
 
 def _score(engine: str, model_file: str, categories_file: str) -> None:
     """Child: score ``DAY`` with ``engine``; print the seconds the call took."""
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.io.spark import stop_spark
     from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     context = ScoringContext(DAY, "bench", f"{DAY}T00:00:00+00:00", dt.datetime(2026, 3, 2))
     started = time.perf_counter()
     rows = score_partition(
@@ -101,7 +101,7 @@ def _score(engine: str, model_file: str, categories_file: str) -> None:
 
 
 def run(sizes: list[int], rss_limit_gib: float) -> list[dict]:
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.settings import load_settings
     from nightjar.embedded.spark_cluster import start_cluster
 
@@ -114,7 +114,7 @@ def run(sizes: list[int], rss_limit_gib: float) -> list[dict]:
         "PYSPARK_PYTHON": sys.executable,
     }
     os.environ.update(base)
-    config = load_dataset_config(load_settings().dataset_config)
+    config = dataset_config(load_settings())
     booster, categories = train_model(config)
     model_file, categories_file = root / "model.txt", root / "categories.json"
     model_file.write_text(booster.model_to_string())

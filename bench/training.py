@@ -77,7 +77,7 @@ def run(rows: int, repeats: int = 2) -> dict:
     private_home()
     import lightgbm as lgb
 
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
     from nightjar.core.run_info import RunInfo
     from nightjar.core.settings import load_settings
     from nightjar.evaluation.evaluate import evaluate_challenger
@@ -93,7 +93,7 @@ def run(rows: int, repeats: int = 2) -> dict:
     )
 
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     snapshot = Snapshot("bench", "bench", "0" * 64)
 
     def nightjar(splits, timings: dict):

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Migrate Airflow's database, write the admin password file, add Nightjar's connections and
-# the loop guard's pool (monitoring runs decide one at a time).
+# each dataset's pools (its tasks' pool, and its loop guard's: monitoring runs decide in turn).
 set -euo pipefail
 airflow db migrate
 umask 077
@@ -11,4 +11,4 @@ airflow connections add lakefs_default --conn-type http --conn-host lakefs --con
 airflow connections delete mlflow_default >/dev/null 2>&1 || true
 airflow connections add mlflow_default --conn-type http --conn-host mlflow --conn-port 5000 \
   --conn-login admin --conn-password "${MLFLOW_TRACKING_PASSWORD}"
-airflow pools set nightjar_loop_guard 1 "Nightjar's loop guard: monitoring runs decide one at a time"
+nightjar datasets --pools | sh

@@ -38,9 +38,9 @@ def settings():
 
 @pytest.fixture(scope="session")
 def config(settings):
-    from nightjar.core.dataset_config import load_dataset_config
+    from nightjar.core.datasets import dataset_config
 
-    return load_dataset_config(settings.dataset_config)
+    return dataset_config(settings)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ TINY = {
     "compiled_scoring": ["--sizes", "2000", "--threads", "1"],
     "nightly_run": ["--sizes", "2000"],
     "backfill_year": ["--nights", "2", "--baseline-nights", "0"],
+    "dag_parse": ["--datasets", "2", "--repeats", "1"],
 }  # fmt: skip
 SLOW = {"spark_cluster", "features_cluster", "nightly_run", "backfill_year"}
 
@@ -46,15 +47,22 @@ def test_every_benchmark_has_a_tiny_run():
     [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else []) for n in sorted(TINY)],
 )
 def test_the_benchmark_runs_and_writes_its_results(name, tmp_path):
+    """Run from an empty folder outside the repo, which must stay empty: everything a
+    benchmark writes goes under its home or its results folder (MLflow's defaults would
+    put ``mlflow.db`` and ``mlruns/`` in the working directory)."""
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "NIGHTJAR_BENCH_RESULTS": str(tmp_path),
         "NIGHTJAR_HOME": str(tmp_path / "home"),
     }
     result = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", *TINY[name]],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     written = json.loads((tmp_path / f"{name}.json").read_text())
     assert written["benchmark"] == name
+    assert sorted(p.name for p in workdir.iterdir()) == []

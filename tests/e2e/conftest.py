@@ -17,7 +17,9 @@ def demo_world(settings, config, embedded_stack, airflow_db):
     from nightjar.embedded.demo import InProcessRunner, run_demo
     from nightjar.io import delta_tables
 
-    run_demo(settings, config, runner=InProcessRunner(), nights=E2E_NIGHTS, spec=E2E_SPEC)
+    run_demo(
+        settings, config, runner=InProcessRunner(config.name), nights=E2E_NIGHTS, spec=E2E_SPEC
+    )
     scores = delta_tables.open_table(settings.table_uri(config.table_name("scores")))
     DEMO_SCORES_VERSION["version"] = scores.version()
     return settings

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from nightjar.core.errors import MissingInputError
+from nightjar.core.vocabulary import dag_id
 from nightjar.embedded.demo import FIRST_NIGHT, InProcessRunner
 from nightjar.io import tracking
 from nightjar.io.analytics import run_query, versions_at_commits
@@ -81,7 +82,10 @@ def test_rescoring_a_date_three_times_gives_the_same_partition(demo_world, confi
     original = _scores(demo_world, config, day)
     reruns = []
     for _ in range(3):
-        assert "success" in InProcessRunner().run("nightjar_score", day, {}).lower()
+        assert (
+            "success"
+            in InProcessRunner(config.name).run(dag_id("score", config.name), day, {}).lower()
+        )
         reruns.append(_scores(demo_world, config, day))
     run_specific = ["dag_run_id", "logical_date", "data_interval_end", "scored_at"]
     for rerun in reruns[1:]:
@@ -151,7 +155,10 @@ def test_analysts_time_travel_to_what_a_lakefs_commit_produced(demo_world, confi
 
 
 def test_re_monitoring_a_date_keeps_one_report_run(demo_world, config):
-    assert "success" in InProcessRunner().run("nightjar_monitor", NIGHTS[0], {}).lower()
+    assert (
+        "success"
+        in InProcessRunner(config.name).run(dag_id("monitor", config.name), NIGHTS[0], {}).lower()
+    )
     experiment = tracking.ensure_experiment(demo_world, f"{config.name}-monitoring")
     runs = tracking.client(demo_world).search_runs(
         [experiment], filter_string=f"tags.`nightjar.score_date` = '{NIGHTS[0]}'"

@@ -26,7 +26,8 @@ from pathlib import Path
 import lakefs
 import pytest
 
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core import vocabulary
+from nightjar.core.datasets import dataset_config
 from nightjar.core.errors import AirflowAPIError
 from nightjar.core.settings import PACKAGED_CONFIGS, Settings
 from nightjar.embedded import demo, demo_data
@@ -59,8 +60,10 @@ BACKFILL_DATES = [BACKFILL_FROM + dt.timedelta(days=i) for i in range(30)]
 REPEATED_DATES = BACKFILL_DATES[10:20]  # ten of them (a range, as a backfill takes), again
 SHADOW_DAY, KILLED_DAY = dt.date(2026, 2, 1), dt.date(2026, 2, 4)  # scored by hand, later
 WATCHED_DAY = BACKFILL_DATES[-1] + dt.timedelta(days=1)  # merged, scored through the watcher
-SCORE_DAG = "nightjar_score"
-RETRAIN_DAG = "nightjar_retrain"
+SCORE_DAG, RETRAIN_DAG, MONITOR_DAG, WATCH_DAG = (
+    vocabulary.dag_id(stage, "credit_default")
+    for stage in ("score", "retrain", "monitor", "watch_main")
+)
 # The demo's first model's as-of date: a forced retrain on it trains a model unlike the
 # champion (the demo's drift retrain replaced it), which the gate then judges.
 FIRST_AS_OF = demo.FIRST_NIGHT - dt.timedelta(days=1)
@@ -110,7 +113,7 @@ def test_demo_goes_through_the_scheduler_and_says_what_the_retrain_did(demo_outp
     lines = demo_output.splitlines()
     assert len(lines) < 80, demo_output
     assert sum(line.lstrip().startswith("nightjar_score") for line in lines) == NIGHTS
-    assert sum("nightjar_monitor" in line and "(asset)" in line for line in lines) == NIGHTS
+    assert sum(MONITOR_DAG in line and "(asset)" in line for line in lines) == NIGHTS
     assert "drift-triggered retrains:" in demo_output
     retrains = [line for line in lines if "requested by 2026-03-0" in line]
     assert retrains, demo_output
@@ -133,7 +136,7 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
     and Nightjar's glue one RUNNING event with what the task read and wrote: checked
     against the RunEvent schema, and each dataset against the table or commit it names."""
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     scores_uri = settings.table_uri(config.table_name("scores"))
     # The listener may write COMPLETE just after Airflow marks the task done.
     events = wait_until(
@@ -153,7 +156,7 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
     kinds = {(e["job"]["name"], e["eventType"]) for e in events}
     for dag_id, tasks in (
         (SCORE_DAG, ("open_snapshot", "build_features", "score")),
-        ("nightjar_retrain", ("guard", "open_snapshot", "build_features", "train")),
+        (RETRAIN_DAG, ("guard", "open_snapshot", "build_features", "train")),
     ):
         for task_id in tasks:
             assert {(f"{dag_id}.{task_id}", k) for k in ("START", "COMPLETE")} <= kinds
@@ -190,7 +193,7 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
     # Retraining: a registered version out, named as MLflow names it.
     registered = [
         d
-        for d in _datasets(events, "nightjar_retrain", "register_and_promote", "outputs")
+        for d in _datasets(events, RETRAIN_DAG, "register_and_promote", "outputs")
         if d["name"] == f"models/{config.model.name}"
     ]
     versions = {d["facets"]["version"]["datasetVersion"] for d in registered}
@@ -200,7 +203,7 @@ def test_every_task_emitted_openlineage_events_with_the_promised_datasets(demo_o
 
 def test_explain_follows_a_score_to_mlflow_lakefs_and_the_dag_run(demo_output, user_shell):
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     scores = delta_tables.read(settings.table_uri(config.table_name("scores"))).to_pandas()
     row = scores.sort_values(["score_date", config.entity_key]).iloc[-1]
     day = row["score_date"].isoformat()
@@ -258,7 +261,7 @@ def test_explain_follows_a_score_to_mlflow_lakefs_and_the_dag_run(demo_output, u
 
 def test_reproduce_gives_the_champion_byte_for_byte(demo_output, user_shell):
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
     run_id = tracking.client(settings).get_model_version(config.model.name, champion).run_id
     recorded = tracking.client(settings).get_run(run_id).data.tags["nightjar.git_commit"]
@@ -287,26 +290,22 @@ def test_the_loop_ran_in_the_scheduler_in_order(airflow: RunningAirflow):
     """Retrain (manual) -> per night: score (manual) -> monitor (scores Asset); drift ->
     retrain (retrain-request Asset) -> the next scoring run uses the version it produced."""
     api = airflow.api
-    runs = stack_checks.runs_in_order(api, ("nightjar_retrain", SCORE_DAG, "nightjar_monitor"))
+    runs = stack_checks.runs_in_order(api, (RETRAIN_DAG, SCORE_DAG, MONITOR_DAG))
     trace = [(run["dag_id"], run["run_type"], run["state"]) for run in runs]
-    print("\n".join(f"{dag_id:18} {kind:16} {state}" for dag_id, kind, state in trace))
-    assert trace[0] == ("nightjar_retrain", "manual", "success")
+    print("\n".join(f"{dag_id:32} {kind:16} {state}" for dag_id, kind, state in trace))
+    assert trace[0] == (RETRAIN_DAG, "manual", "success")
     # With time schedules on again, the scheduler also starts today's nightly runs, which
     # fail in one line for lack of data: the demo's data is dated March 2026.
     scored = [run for run in runs if run["dag_id"] == SCORE_DAG and run["run_type"] == "manual"]
-    monitored = [run for run in runs if run["dag_id"] == "nightjar_monitor"]
+    monitored = [run for run in runs if run["dag_id"] == MONITOR_DAG]
     assert len(scored) == len(monitored) == NIGHTS
     assert all(run["run_type"] == "asset_triggered" for run in monitored)
     assert all(run["state"] == "success" for run in scored + monitored)
     retrains = [
-        run
-        for run in runs
-        if run["dag_id"] == "nightjar_retrain" and run["run_type"] == "asset_triggered"
+        run for run in runs if run["dag_id"] == RETRAIN_DAG and run["run_type"] == "asset_triggered"
     ]
     assert retrains and retrains[0]["state"] == "success"
-    promoted = api.return_value(
-        "nightjar_retrain", retrains[0]["dag_run_id"], "register_and_promote"
-    )
+    promoted = api.return_value(RETRAIN_DAG, retrains[0]["dag_run_id"], "register_and_promote")
     later = [run for run in scored if run["start_date"] > retrains[0]["end_date"]]
     if promoted["promoted"] and later:
         used = api.return_value(SCORE_DAG, later[0]["dag_run_id"], "score")
@@ -386,7 +385,7 @@ def backfill_dates(airflow: RunningAirflow, user_shell) -> list[dt.date]:
 def _monitored(api, settings: Settings, config, dates: list[dt.date]) -> dict | None:
     """The monitoring runs, once every date is measured and none is still going."""
     counts = stack_checks.drift_rows_per_date(settings, config)
-    runs = api.runs("nightjar_monitor")
+    runs = api.runs(MONITOR_DAG)
     if all(day in counts for day in dates) and all(
         r["state"] in ("success", "failed") for r in runs
     ):
@@ -401,7 +400,7 @@ def first_backfill(airflow: RunningAirflow, user_shell, backfill_dates):
     runs = _backfill(user_shell, api, backfill_dates)
     scored = time.monotonic()
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     monitored = wait_until(
         lambda: _monitored(api, settings, config, backfill_dates),
         timeout=900, interval=5, what="monitoring of every backfilled date",
@@ -421,7 +420,7 @@ def test_backfill_scores_every_date_exactly_once(first_backfill, user_shell, bac
     runs, partitions, _ = first_backfill
     succeeded = [run for run in runs if run["state"] == "success"]
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     exact = [
         day
         for day in backfill_dates
@@ -456,7 +455,7 @@ def second_backfill(first_backfill, airflow: RunningAirflow, user_shell):
     """Ten of the dates backfilled again, and monitored again."""
     runs = _backfill(user_shell, airflow.api, REPEATED_DATES)
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     before = {r["dag_run_id"] for r in first_backfill[2]["runs"]}
 
     def remonitored():
@@ -472,7 +471,7 @@ def test_a_second_backfill_leaves_identical_partitions(first_backfill, second_ba
     _, before, _ = first_backfill
     assert all(run["state"] == "success" for run in second_backfill)
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     after = stack_checks.scored_partitions(settings, config)
     key = config.entity_key
     changed = [
@@ -496,7 +495,7 @@ def test_the_decisions_and_requests_are_those_of_one_in_order_nightly_pass(
     from nightjar.monitoring import loop_guard, retrain_log
 
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     policy = load_policy(config.gate_policy)
     with EmbeddedStack(settings):
         commit = resolve_commit(make_client(settings), settings.lakefs_repository, MAIN)
@@ -539,7 +538,7 @@ def test_each_request_is_consumed_once_when_retraining_resumes(
     from nightjar.monitoring import retrain_log
 
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     requested = sorted(
         day
         for day in retrain_log.requests(retrain_log.read_events(settings, config))
@@ -574,13 +573,13 @@ def test_a_declined_retrain_ends_cleanly_with_its_reason(airflow: RunningAirflow
     api = airflow.api
     api.set_paused(RETRAIN_DAG, False)  # paused for the backfill
     as_of = demo.FIRST_NIGHT - dt.timedelta(days=1)  # the demo's first model: same as-of date
-    run_id = api.trigger("nightjar_retrain", {"date": as_of.isoformat(), "intent": "test"})
-    assert api.wait_for_run("nightjar_retrain", run_id, timeout=300) == "success"
-    states = {t["task_id"]: t["state"] for t in api.task_instances("nightjar_retrain", run_id)}
+    run_id = api.trigger(RETRAIN_DAG, {"date": as_of.isoformat(), "intent": "test"})
+    assert api.wait_for_run(RETRAIN_DAG, run_id, timeout=300) == "success"
+    states = {t["task_id"]: t["state"] for t in api.task_instances(RETRAIN_DAG, run_id)}
     assert states["guard"] == "skipped"
     assert set(states.values()) == {"skipped"}, states
     log = api.request(
-        "GET", f"/dags/nightjar_retrain/dagRuns/{run_id}/taskInstances/guard/logs/1",
+        "GET", f"/dags/{RETRAIN_DAG}/dagRuns/{run_id}/taskInstances/guard/logs/1",
         params={"full_content": True},
     )  # fmt: skip
     assert "cooldown" in str(log)
@@ -594,7 +593,7 @@ def test_a_killed_score_task_is_retried_and_its_partition_ends_exact(airflow, us
     api = airflow.api
     day = KILLED_DAY
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     expected = stack_checks.raw_rows(day, demo.DEMO_SPEC) - stack_checks.quarantined_rows(
         settings, config, day
     )
@@ -668,9 +667,9 @@ def test_a_merge_into_main_triggers_scoring_through_the_watcher(airflow, user_sh
     result = user_shell.run("nightjar", "data", "ingest", "applications", str(day), str(batch))
     assert result.returncode == 0, result.stderr[-3000:]
     batch.unlink()
-    api.set_paused("nightjar_watch_main", False)
-    watch = api.trigger("nightjar_watch_main", {})
-    assert api.wait_for_run("nightjar_watch_main", watch, timeout=300) == "success"
+    api.set_paused(WATCH_DAG, False)
+    watch = api.trigger(WATCH_DAG, {})
+    assert api.wait_for_run(WATCH_DAG, watch, timeout=300) == "success"
     run = _scoring_run_fed_by(api, watch)
     assert api.wait_for_run(SCORE_DAG, run["dag_run_id"], timeout=300) == "success"
     scored = api.return_value(SCORE_DAG, run["dag_run_id"], "score")
@@ -741,7 +740,7 @@ def awaiting_approval(failed_gate, airflow: RunningAirflow, user_shell) -> str:
     assert states["register_and_promote"] == "success", states
     registered = airflow.api.return_value(RETRAIN_DAG, run_id, "register_and_promote")
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
     assert challenger == str(registered["version"]) and not registered["promoted"], registered
     return challenger
@@ -764,7 +763,7 @@ def test_the_next_scoring_run_shadow_scores_the_waiting_challenger(
     shadow_night, awaiting_approval, user_shell
 ):
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     shadow = delta_tables.read(
         settings.table_uri(config.table_name("shadow_scores")),
         filters=[("score_date", "=", SHADOW_DAY)],
@@ -776,9 +775,9 @@ def test_the_next_scoring_run_shadow_scores_the_waiting_challenger(
 def _land_unscored_day(shell: UserShell, api) -> None:
     """GAP_DAY's applications merged into main with the watcher paused (once its running
     runs end), so nothing scores it: the date an operator finds missing on the page."""
-    api.set_paused("nightjar_watch_main", True)
+    api.set_paused(WATCH_DAG, True)
     wait_until(
-        lambda: all(r["state"] in ("success", "failed") for r in api.runs("nightjar_watch_main")),
+        lambda: all(r["state"] in ("success", "failed") for r in api.runs(WATCH_DAG)),
         timeout=300, what="the watcher's runs to end",
     )  # fmt: skip
     batch = shell.workdir / f"applications-{GAP_DAY}.parquet"
@@ -834,7 +833,7 @@ def test_the_page_shows_the_gap_the_failed_gate_and_the_waiting_challenger_in_ch
     try:
         # Today's nightly runs failed (the demo's data is dated March 2026): page 0 starts
         # there, each marked failed and linked to its run.
-        browser.get(f"{base}/nightjar/")
+        browser.get(f"{base}/nightjar/datasets/credit_default/")
         newest = dt.date.fromisoformat(
             browser.find_element("css selector", "#grid tbody tr").get_attribute("id")[5:]
         )
@@ -846,7 +845,9 @@ def test_the_page_shows_the_gap_the_failed_gate_and_the_waiting_challenger_in_ch
                 link = cell.find_element("tag name", "a").get_attribute("href")
                 assert link.endswith(f"/dags/{SCORE_DAG}/runs/{run_id}"), link
         page = (newest - GAP_DAY).days // 60
-        browser.get(f"{base}/nightjar/?page={page}&entity={entity}&date={demo.FIRST_NIGHT}")
+        browser.get(
+            f"{base}/nightjar/datasets/credit_default/?page={page}&entity={entity}&date={demo.FIRST_NIGHT}"
+        )
         gap = browser.find_element("id", f"date-{GAP_DAY}")
         assert gap.get_attribute("class") == "gap"
         states = [
@@ -890,7 +891,7 @@ def test_the_page_shows_the_gap_the_failed_gate_and_the_waiting_challenger_in_ch
         assert "rows scored" in rows_chart and re.search(r"\b2026-0[23]-\d\d\b", rows_chart)
         # A dotted line where the serving version changed, if it did in the charts' nights.
         charted = delta_tables.read(
-            settings.table_uri(load_dataset_config(settings.dataset_config).table_name("scores")),
+            settings.table_uri(dataset_config(settings).table_name("scores")),
             filters=[("score_date", ">=", demo.FIRST_NIGHT), ("score_date", "<=", GAP_DAY)],
             columns=["score_date", "model_version"],
         ).to_pandas()
@@ -923,7 +924,7 @@ def test_every_extra_link_of_a_scoring_run_opens_what_it_names(shadow_night, air
 
     api, base = airflow.api, user_shell.base_url
     settings = _settings(user_shell)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     snapshot = api.return_value(SCORE_DAG, shadow_night, "open_snapshot")
     commit_link = _links(api, SCORE_DAG, shadow_night, "open_snapshot")["lakeFS commit"]
     assert commit_link.endswith(f"/browse/{settings.lakefs_repository}/{snapshot['commit_id']}/")
@@ -946,8 +947,8 @@ def test_every_extra_link_of_a_scoring_run_opens_what_it_names(shadow_night, air
     signed_in = {"Authorization": f"Bearer {api.token}"}
     card = httpx.get(f"{base}{links['Model card']}", headers=signed_in, timeout=30)
     assert card.status_code == 200 and f"v{scored['version']}" in card.text
-    monitor = next(r for r in api.runs("nightjar_monitor") if r["state"] == "success")
-    report = _links(api, "nightjar_monitor", monitor["dag_run_id"], "measure_drift")["Drift report"]
+    monitor = next(r for r in api.runs(MONITOR_DAG) if r["state"] == "success")
+    report = _links(api, MONITOR_DAG, monitor["dag_run_id"], "measure_drift")["Drift report"]
     page = httpx.get(f"{base}{report}", headers=signed_in, timeout=30)
     assert page.status_code == 200 and "Nightjar drift" in page.text
     assert len(page.text) < 1_000_000  # Evidently's bundle is served beside it, not inlined
@@ -963,7 +964,10 @@ def test_the_page_and_its_reports_need_airflows_sign_in(airflow, user_shell):
 
     base = user_shell.base_url
     assert httpx.get(f"{base}/nightjar/", timeout=10).status_code == 401
-    assert httpx.get(f"{base}/nightjar/model-card/1", timeout=10).status_code == 401
+    assert (
+        httpx.get(f"{base}/nightjar/datasets/credit_default/model-card/1", timeout=10).status_code
+        == 401
+    )
 
 
 def test_sigterm_stops_every_process_and_leaves_nothing_in_the_working_dir(

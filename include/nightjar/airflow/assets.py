@@ -1,31 +1,59 @@
-"""Every Airflow Asset Nightjar produces or consumes, declared in one place.
+"""Every Airflow Asset Nightjar produces or consumes, declared in one place: each dataset
+has its own four, named after it (``nightjar_scores__credit_default``), so one dataset's
+scores never schedule another's monitoring.
 
 Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
 """
 
 from airflow.sdk import Asset
 
-
-def _asset(name: str, uri: str, what: str) -> Asset:
-    return Asset(name=f"nightjar_{name}", uri=uri, group="nightjar", extra={"what": what})
+from nightjar.core.vocabulary import DATASET_SEPARATOR
 
 
-RAW_DATA = _asset(
-    "raw_data",
-    "lakefs://nightjar/main/raw",
-    "raw tables on lakeFS main, updated by validated merges",
-)
-SCORES = _asset(
-    "scores",
-    "nightjar://warehouse/scores",
-    "a date's partition of the scores Delta table was (re)written",
-)
-RETRAIN_REQUEST = _asset(
-    "retrain_request",
-    "nightjar://monitoring/retrain-request",
-    "a retrain as of the partition's date: the loop guard's request, or the weekly one",
-)
-CHAMPION = _asset("champion", "nightjar://registry/champion", "the champion alias moved")
+def _asset(kind: str, dataset: str, uri: str, what: str) -> Asset:
+    return Asset(
+        name=f"nightjar_{kind}{DATASET_SEPARATOR}{dataset}",
+        uri=uri,
+        group="nightjar",
+        extra={"what": what, "dataset": dataset},
+    )
+
+
+def raw_data(dataset: str) -> Asset:
+    """The dataset's raw tables on lakeFS main, updated by validated merges."""
+    return _asset(
+        "raw_data",
+        dataset,
+        f"nightjar://lakefs/{dataset}/main/raw",
+        "raw tables on lakeFS main, updated by validated merges",
+    )
+
+
+def scores(dataset: str) -> Asset:
+    """A date's partition of the dataset's scores table was (re)written."""
+    return _asset(
+        "scores",
+        dataset,
+        f"nightjar://warehouse/{dataset}/scores",
+        "a date's partition of the scores Delta table was (re)written",
+    )
+
+
+def retrain_request(dataset: str) -> Asset:
+    """A retrain of the dataset as of the partition's date."""
+    return _asset(
+        "retrain_request",
+        dataset,
+        f"nightjar://monitoring/{dataset}/retrain-request",
+        "a retrain as of the partition's date: the loop guard's request, or the weekly one",
+    )
+
+
+def champion(dataset: str) -> Asset:
+    """The dataset's champion alias moved."""
+    return _asset(
+        "champion", dataset, f"nightjar://registry/{dataset}/champion", "the champion alias moved"
+    )
 
 
 # --- what each event carries, built from the typed result of the task that emits it ---
@@ -34,7 +62,7 @@ CHAMPION = _asset("champion", "nightjar://registry/champion", "the champion alia
 
 
 def scored_partitions(result: dict) -> list[str]:
-    """SCORES: the partition (``YYYY-MM-DD``) of each date the scoring run wrote. The
+    """Scores: the partition (``YYYY-MM-DD``) of each date the scoring run wrote. The
     monitoring DAG is scheduled on SCORES partitions, so Airflow starts one monitoring run
     per date: a backfill's dates are monitored concurrently, each exactly as asked."""
     from nightjar.pipeline.contracts import ScoredNights
@@ -43,7 +71,7 @@ def scored_partitions(result: dict) -> list[str]:
 
 
 def requested_partitions(result: dict) -> list[str]:
-    """RETRAIN_REQUEST: the partition (``YYYY-MM-DD``) of each night the loop guard made a
+    """The retrain request: the partition (``YYYY-MM-DD``) of each night the loop guard made a
     request for. ``nightjar_retrain`` is scheduled on its partitions: one run per request,
     training as of the request's night."""
     from nightjar.pipeline.contracts import RetrainRequest
@@ -53,7 +81,7 @@ def requested_partitions(result: dict) -> list[str]:
 
 
 def retrain_request_event(result: dict) -> dict:
-    """RETRAIN_REQUEST: nightjar_retrain trains as of the newest night that fired, not the
+    """The retrain request: nightjar_retrain trains as of the newest night that fired, not the
     day it runs, and records that it took each request the event names."""
     from nightjar.pipeline.contracts import RetrainRequest
 
@@ -63,7 +91,7 @@ def retrain_request_event(result: dict) -> dict:
 
 
 def raw_data_event(result: dict) -> dict:
-    """RAW_DATA: scoring runs for the newest changed date; the rest are for the record."""
+    """Raw data: scoring runs for the newest changed date; the rest are for the record."""
     from nightjar.pipeline.contracts import RawDataChanges
 
     changes = RawDataChanges.model_validate(result)

@@ -1,8 +1,8 @@
-"""What every Nightjar DAG shares: owner, retries, start date, the ``date`` param, and
-whether time-based schedules are on.
+"""What every Nightjar DAG shares: retries, start date, the ``date`` param, and whether
+time-based schedules are on (each dataset adds its owner, pool and priority:
+``dataset_dags``).
 
-Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk`` and the
-names in ``nightjar.core.vocabulary``.
+Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, Param
 
-from nightjar.core.vocabulary import LOOP_GUARD_POOL
-
 __all__ = [
     "DEFAULT_ARGS",
-    "LOOP_GUARD_POOL",
     "START_DATE",
     "date_param",
     "time_only",
@@ -28,7 +25,6 @@ __all__ = [
 # of a dataset's own past must not fall before the start date, where Airflow runs nothing.
 START_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 DEFAULT_ARGS = {
-    "owner": "nightjar",
     "retries": 2,
     # NIGHTJAR_RETRY_DELAY_SECONDS shortens it where waiting is pointless (tests, the demo).
     "retry_delay": dt.timedelta(seconds=int(os.environ.get("NIGHTJAR_RETRY_DELAY_SECONDS", "120"))),

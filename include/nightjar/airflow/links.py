@@ -46,6 +46,13 @@ def _result(ti: Any, contract: type[Ref]) -> Ref | None:
         return None
 
 
+def _dataset_page(ti: Any) -> str:
+    """The Nightjar page of the dataset whose DAG the task belongs to."""
+    from nightjar.core.run_info import dataset_of
+
+    return f"{PAGE}/datasets/{dataset_of(str(getattr(ti, 'dag_id', '')))}"
+
+
 def _settings():
     from nightjar.core.settings import load_settings
 
@@ -84,10 +91,11 @@ class NightjarLink(BaseOperatorLink):
     def get_link(self, operator, *, ti_key) -> str:
         """The URL for the task's own result, or "" when it has nothing to link."""
         ref = _result(ti_key, self.contract)
-        return self.url(ref) if ref is not None else ""
+        return self.url(ref, _dataset_page(ti_key)) if ref is not None else ""
 
-    def url(self, ref: Any) -> str:
-        """The URL the link points at, from the typed fields of the task's result."""
+    def url(self, ref: Any, page: str) -> str:
+        """The URL the link points at, from the typed fields of the task's result;
+        ``page``: the task's dataset's page."""
         raise NotImplementedError
 
 
@@ -97,7 +105,7 @@ class MlflowRunLink(NightjarLink):
     name = "MLflow run"
     contract = MlflowRunRef
 
-    def url(self, ref: MlflowRunRef) -> str:
+    def url(self, ref: MlflowRunRef, page: str) -> str:
         """The run's page in the MLflow UI."""
         return mlflow_run_url(_settings(), ref.run_id)
 
@@ -108,7 +116,7 @@ class RegisteredModelLink(NightjarLink):
     name = "Registered model"
     contract = ModelVersionRef
 
-    def url(self, ref: ModelVersionRef) -> str:
+    def url(self, ref: ModelVersionRef, page: str) -> str:
         """The version's page in the MLflow UI."""
         base = _settings().mlflow_ui_url.rstrip("/")
         return f"{base}/#/models/{ref.model_name}/versions/{ref.version}"
@@ -120,7 +128,7 @@ class LakeFSCommitLink(NightjarLink):
     name = "lakeFS commit"
     contract = LakeFSCommitRef
 
-    def url(self, ref: LakeFSCommitRef) -> str:
+    def url(self, ref: LakeFSCommitRef, page: str) -> str:
         """The commit in the lakeFS UI, or in the stand-in's browser on the embedded stack."""
         return lakefs_commit_url(_settings(), ref.repository, ref.commit_id)
 
@@ -131,9 +139,9 @@ class DriftReportLink(NightjarLink):
     name = "Drift report"
     contract = DriftReportRef
 
-    def url(self, ref: DriftReportRef) -> str:
+    def url(self, ref: DriftReportRef, page: str) -> str:
         """The report as the Nightjar page serves it."""
-        return f"{PAGE}/reports/{ref.report_html.rsplit('/', 1)[-1]}"
+        return f"{page}/reports/{ref.report_html.rsplit('/', 1)[-1]}"
 
 
 class ModelCardLink(NightjarLink):
@@ -142,9 +150,9 @@ class ModelCardLink(NightjarLink):
     name = "Model card"
     contract = ModelVersionRef
 
-    def url(self, ref: ModelVersionRef) -> str:
+    def url(self, ref: ModelVersionRef, page: str) -> str:
         """The version's model card on the Nightjar page."""
-        return f"{PAGE}/model-card/{ref.version}"
+        return f"{page}/model-card/{ref.version}"
 
 
 ALL_LINKS = (

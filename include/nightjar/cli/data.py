@@ -15,9 +15,9 @@ import click
 import lakefs
 from lakefs.exceptions import ConflictException
 
-from nightjar.cli.settings import cli_settings
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.cli.settings import cli_dataset, cli_settings
 from nightjar.core.names import parse_date, validate_branch
+from nightjar.core.settings import Settings
 from nightjar.ingest import landing as ingest_lib
 from nightjar.io import raw_tables, snapshots
 from nightjar.io.lakefs_client import call_with_retry, make_client
@@ -25,8 +25,19 @@ from nightjar.io.lakefs_client import call_with_retry, make_client
 _PARTITION = re.compile(r"^(?P<table>.+)/date=(?P<date>\d{4}-\d{2}-\d{2})/")
 
 
+def _lakefs_settings() -> Settings:
+    """The settings of the dataset the command acts on (its lakeFS repository); with
+    several datasets and none chosen, the shared repository's."""
+    from nightjar.core.errors import ConfigError
+
+    try:
+        return cli_dataset()[0]
+    except ConfigError:
+        return cli_settings()
+
+
 def _repo() -> tuple[lakefs.Client, lakefs.Repository]:
-    settings = cli_settings()
+    settings = _lakefs_settings()
     client = make_client(settings)
     return client, lakefs.Repository(settings.lakefs_repository, client=client)
 
@@ -48,7 +59,7 @@ class DataGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NotFoundException as missing:
-            settings = cli_settings()
+            settings = _lakefs_settings()
             repo = lakefs.Repository(settings.lakefs_repository, client=make_client(settings))
             try:
                 repo.properties  # noqa: B018 -- reads the repository from lakeFS
@@ -67,14 +78,25 @@ def data() -> None:
 
 @data.command()
 def init() -> None:
-    """Create the lakeFS repository and protect main (idempotent).
+    """Create the lakeFS repositories and protect their main (idempotent).
 
-    The repository is NIGHTJAR_LAKEFS_REPOSITORY, in NIGHTJAR_LAKEFS_STORAGE_NAMESPACE
-    (local:// on the stand-in); with NIGHTJAR_WAREHOUSE_URI=lakefs://..., the warehouse's
-    repository too.
+    The shared repository NIGHTJAR_LAKEFS_REPOSITORY, and each dataset's own
+    (``lakefs_repository`` in its config), in NIGHTJAR_LAKEFS_STORAGE_NAMESPACE (local://
+    on the stand-in); with NIGHTJAR_WAREHOUSE_URI=lakefs://..., the warehouse's too.
     """
-    for name in ingest_lib.init_repositories(cli_settings()):
-        click.echo(f"repository {name}: ready")
+    from nightjar.core.datasets import load_datasets, settings_for
+
+    settings = cli_settings()
+    every = [
+        settings,
+        *(settings_for(settings, c) for c in load_datasets(settings).configs.values()),
+    ]
+    ready: list[str] = []
+    for each in every:
+        for name in ingest_lib.init_repositories(each):
+            if name not in ready:
+                ready.append(name)
+                click.echo(f"repository {name}: ready")
 
 
 @data.command()
@@ -147,8 +169,7 @@ def ingest_cmd(
     """
     from nightjar.ingest.batch_files import dated_files, read_batch_file, read_batch_files
 
-    settings = cli_settings()
-    config = load_dataset_config(settings.dataset_config)
+    settings, config = cli_dataset()
     if table not in config.sources:
         raise click.BadParameter(
             f"{table!r} is not a source of {config.name}: {sorted(config.sources)}",
@@ -275,8 +296,7 @@ def _changed_partitions(repo: lakefs.Repository, client, source: str) -> set[tup
 @click.option("--message", "-m", help="Merge commit message.")
 def merge(source: str, message: str | None) -> None:
     """Validate the tables SOURCE changes, then merge it into main."""
-    settings = cli_settings()
-    config = load_dataset_config(settings.dataset_config)
+    _, config = cli_dataset()
     client, repo = _repo()
     head = repo.ref(source).get_commit().id
     by_path = {s.path: name for name, s in config.sources.items()}

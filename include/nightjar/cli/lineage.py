@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nightjar.cli.settings import cli_settings
+from nightjar.cli.settings import cli_dataset
 
 
 @click.command()
@@ -28,7 +28,6 @@ def explain(entity: str, day: str, table: str, as_json: bool) -> None:
     Example:
       nightjar explain C000123 --date 2026-03-05
     """
-    from nightjar.core.dataset_config import load_dataset_config
     from nightjar.core.names import parse_date, validate_identifier
     from nightjar.embedded.supervisor import EmbeddedStack
     from nightjar.lineage.explain import explain as explain_score
@@ -36,8 +35,7 @@ def explain(entity: str, day: str, table: str, as_json: bool) -> None:
 
     if len(entity) > 256:
         raise click.BadParameter("longer than 256 characters", param_hint="ENTITY")
-    settings = cli_settings()
-    config = load_dataset_config(settings.dataset_config)
+    settings, config = cli_dataset()
     if table:
         validate_identifier(table, what="table")
     with EmbeddedStack(settings):  # lakeFS: the stand-in, started only if it is not up

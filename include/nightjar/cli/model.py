@@ -7,7 +7,7 @@ import os
 
 import click
 
-from nightjar.cli.settings import cli_settings
+from nightjar.cli.settings import cli_dataset, cli_settings
 from nightjar.core.vocabulary import TAG_GATE
 
 
@@ -17,9 +17,7 @@ def model() -> None:
 
 
 def _dataset_config():
-    from nightjar.core.dataset_config import load_dataset_config
-
-    return load_dataset_config(cli_settings().dataset_config)
+    return cli_dataset()[1]
 
 
 def _model_name(name: str | None) -> str:

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from nightjar.cli.settings import cli_settings
+from nightjar.cli.settings import cli_dataset, cli_settings
 
 
 @click.command()
@@ -32,13 +32,11 @@ def demo(nights: int) -> None:
     import signal
 
     from nightjar.cli.summary import print_retrains, print_summary
-    from nightjar.core.dataset_config import load_dataset_config
     from nightjar.embedded import scheduler_runs
     from nightjar.embedded.supervisor import EmbeddedStack
     from nightjar.io.spark import require_java
 
-    settings = cli_settings()
-    config = load_dataset_config(settings.dataset_config)
+    settings, config = cli_dataset()
     require_java()
     _log_to_file(settings.home_dir / "logs" / "demo.log")
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
@@ -48,21 +46,18 @@ def demo(nights: int) -> None:
     print_retrains(runner.retrains)
 
 
-RUNNABLE_DAGS = {
-    "retrain": "nightjar_retrain",
-    "score": "nightjar_score",
-    "monitor": "nightjar_monitor",
-}
+RUNNABLE_STAGES = ("monitor", "retrain", "score")
 MAX_RUN_DATES = 366
 
 
 @click.command("run")
-@click.argument("what", type=click.Choice(sorted(RUNNABLE_DAGS)))
+@click.argument("what", type=click.Choice(RUNNABLE_STAGES))
 @click.option("--date", "first", required=True, help="The date (YYYY-MM-DD) to run for.")
 @click.option("--to", "last", help="Last date of a range (inclusive): one run per date.")
 @click.option("--force", is_flag=True, help="retrain: train even inside the cooldown.")
 def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
-    """Run a Nightjar DAG for a date, or for each date of a range, through the scheduler.
+    """Run the dataset's Nightjar DAG for a date, or for each date of a range, through the
+    scheduler (``--dataset`` picks the dataset when there are several).
 
     Uses the Airflow that `nightjar airflow` serves for this home when it is up;
     otherwise starts one (with time schedules off) for the duration and stops it after.
@@ -87,15 +82,16 @@ def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
             f"--to must be on or after --date, within {MAX_RUN_DATES} days", param_hint="--to"
         )
     dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    from nightjar.core.vocabulary import dag_id
+
     conf = {"force": True} if force else {}
-    settings = cli_settings()
+    settings, config = cli_dataset()
     with EmbeddedStack(settings):
-        failed = scheduler_runs.run_dates(settings, RUNNABLE_DAGS[what], dates, conf)
+        failed = scheduler_runs.run_dates(settings, dag_id(what, config.name), dates, conf)
     if what == "score":
         from nightjar.cli.summary import print_scored
-        from nightjar.core.dataset_config import load_dataset_config
 
-        print_scored(settings, load_dataset_config(settings.dataset_config), start, end)
+        print_scored(settings, config, start, end)
     if failed:
         raise click.ClickException(f"{failed} of {len(dates)} run(s) failed")
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from nightjar.core.dataset_config import DriftSpec
@@ -306,7 +306,10 @@ def _rule(
             return verdict.decide(
                 False, f"cooldown: a retrain was requested for {last}; {gap} days must pass{why}"
             )
-    recent_trainings = [day for day in inputs.trained_as_of if night - cooldown < day <= night]
+    # Trainings before the night only: a model as of the night itself is what this night's
+    # own request made, and must not turn its decision around once it exists (the retrain
+    # step declines a request that a model of its date already answers).
+    recent_trainings = [day for day in inputs.trained_as_of if night - cooldown < day < night]
     if recent_trainings:
         return verdict.decide(
             False,
@@ -374,3 +377,20 @@ def training_declined(
             "retrain anyway"
         )
     return None
+
+
+def window_without_labels(
+    start: dt.date, end: dt.date, label_dates: Iterable[dt.date]
+) -> str | None:
+    """Why a training window ``start..end`` cannot train, or None: no label partition in it.
+
+    A scheduled retrain is dated by the clock, not by the data: a deployment whose newest
+    labels are older than the window (a paused export, a demo dated in the past) would
+    otherwise fail every week on an empty training set. It is declined, saying where the
+    labels end, and retries nothing.
+    """
+    dates = sorted(label_dates)
+    if any(start <= day <= end for day in dates):
+        return None
+    where = f"the labels on main span {dates[0]}..{dates[-1]}" if dates else "main has no labels"
+    return f"no labels in the training window {start}..{end}; {where}"

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from nightjar.core.names import parse_date
+from nightjar.core.vocabulary import DATASET_SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class RunInfo:
     # batches the events that arrive between two runs of a consumer into one run.
     event_dates: tuple[dt.date, ...] = ()
     run_type: str = "manual"  # Airflow's: manual, scheduled, backfill, asset_triggered
+
+    @property
+    def dataset(self) -> str | None:
+        """The dataset the run is about: its DAG's (``nightjar_score__credit_default``),
+        or None for a DAG id without one (then the only dataset)."""
+        return dataset_of(self.dag_id)
 
     @property
     def dates(self) -> tuple[dt.date, ...]:
@@ -50,6 +57,12 @@ class RunInfo:
         data["interval_start"] = self.interval_start and self.interval_start.isoformat()
         data["event_dates"] = [day.isoformat() for day in self.event_dates]
         return data
+
+
+def dataset_of(dag_id: str) -> str | None:
+    """The dataset in a Nightjar DAG id (``<stage>__<dataset>``), or None."""
+    _, separator, dataset = dag_id.partition(DATASET_SEPARATOR)
+    return dataset if separator and dataset else None
 
 
 def from_context(context: Any) -> RunInfo:

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -28,9 +28,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTJAR_", env_file=".env", extra="ignore")
 
     home: Path = Field(default=Path(".nightjar"), description="Embedded stack state folder.")
-    dataset_config: Path = Field(
-        default=PACKAGED_CONFIGS / "datasets" / "credit_default.yaml",
-        description="The dataset (use case) config the DAGs run.",
+    datasets_dir: Path = Field(
+        default=PACKAGED_CONFIGS / "datasets",
+        description="The folder of dataset configs (one YAML file each) Nightjar serves.",
+    )
+    dataset_config: Path | None = Field(
+        default=None,
+        description="One dataset config instead of a folder of them (a folder of one).",
+    )
+    dataset: str | None = Field(
+        default=None,
+        description="The dataset a command acts on when several are served (--dataset).",
     )
     lakefs_endpoint: str | None = Field(
         default=None, description="lakeFS URL; unset means the embedded stand-in."
@@ -155,6 +163,13 @@ class Settings(BaseSettings):
         description="Machine-wide artifacts every home shares (Spark's class archive, the "
         "pinned jars); unset means $XDG_CACHE_HOME/nightjar, else ~/.cache/nightjar.",
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_is_a_name(cls, value: str | None) -> str | None:
+        from nightjar.core.names import validate_identifier
+
+        return value if value is None else validate_identifier(value, what="dataset name")
 
     @model_validator(mode="after")
     def _settings_that_work_together(self) -> Settings:

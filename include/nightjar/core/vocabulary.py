@@ -32,17 +32,34 @@ TAG_COMPILED_FOREST = "nightjar.compiled_forest"  # on a version: its compile ve
 # lakeFS commit metadata
 COMMIT_RUN_ID = "nightjar.run_id"  # the Airflow run (or CLI command) that made the commit
 
-# Airflow
-NIGHTJAR_DAGS = (
-    "nightjar_score",
-    "nightjar_monitor",
-    "nightjar_retrain",
-    "nightjar_retrain_weekly",
-    "nightjar_watch_main",
-)
-"""Every Nightjar DAG: unpaused when Airflow starts (the Assets drive three of them; with
-``NIGHTJAR_TIME_SCHEDULES`` off, the other two have no schedule)."""
-LOOP_GUARD_POOL = "nightjar_loop_guard"
-"""One slot: the loop guard's steps (realised metrics, deciding and requesting) of
-concurrent monitoring runs take turns. ``nightjar airflow`` creates it; in production,
-``airflow pools set nightjar_loop_guard 1 ...`` (deploy/airflow-init.sh)."""
+# Airflow: each dataset its own DAGs and pools, named after it
+STAGES = ("score", "monitor", "retrain", "retrain_weekly", "watch_main")
+"""Nightjar's DAGs of one dataset, by stage: ``nightjar_<stage>__<dataset>``. The Assets
+drive three of them; with ``NIGHTJAR_TIME_SCHEDULES`` off, the other two have no schedule.
+Airflow unpauses them all when it starts."""
+DATASET_SEPARATOR = "__"
+
+
+def dag_id(stage: str, dataset: str) -> str:
+    """The id of ``dataset``'s DAG of ``stage`` (``nightjar_score__credit_default``)."""
+    if stage not in STAGES:
+        raise ValueError(f"{stage!r} is not one of Nightjar's stages {STAGES}")
+    return f"nightjar_{stage}{DATASET_SEPARATOR}{dataset}"
+
+
+def dag_ids(dataset: str) -> tuple[str, ...]:
+    """Every DAG of ``dataset``."""
+    return tuple(dag_id(stage, dataset) for stage in STAGES)
+
+
+def dataset_pool(dataset: str) -> str:
+    """The pool every task of ``dataset`` runs in (``airflow.pool_slots`` in its config):
+    a backfill of one dataset never takes another's slots."""
+    return f"nightjar{DATASET_SEPARATOR}{dataset}"
+
+
+def loop_guard_pool(dataset: str) -> str:
+    """One slot: the loop guard's steps (realised metrics, deciding and requesting) of
+    ``dataset``'s concurrent monitoring runs take turns. Airflow's start creates it, and
+    ``nightjar airflow pools`` prints the ``airflow pools set`` lines for production."""
+    return f"nightjar_loop_guard{DATASET_SEPARATOR}{dataset}"

@@ -7,6 +7,7 @@ password under ``AIRFLOW_HOME``, exchanged for a token.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -92,13 +93,16 @@ class AirflowAPI:
         """Pause or unpause a DAG."""
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
-    def ensure_pool(self, name: str, slots: int, description: str) -> None:
-        """Create the pool unless it exists (its slots are then the operator's to set)."""
+    def set_pool(self, name: str, slots: int, description: str) -> None:
+        """Create the pool, or give it ``slots`` if it has another number."""
         try:
-            self.request("GET", f"/pools/{name}")
+            pool = self.request("GET", f"/pools/{name}")
         except AirflowAPIError:
             body = {"name": name, "slots": slots, "description": description}
             self.request("POST", "/pools", json=body)
+            return
+        if pool.get("slots") != slots:
+            self.request("PATCH", f"/pools/{name}", json={"name": name, "slots": slots})
 
     def trigger(self, dag_id: str, conf: dict[str, Any], *, run_id: str | None = None) -> str:
         """Trigger a manual run now; return its run id. With ``run_id`` the call is safe
@@ -155,3 +159,37 @@ class AirflowAPI:
             if time.monotonic() > deadline:
                 raise AirflowAPIError(f"{dag_id} {run_id} did not finish in {timeout:.0f} s")
             time.sleep(2)
+
+
+def failed_scoring_runs(api: AirflowAPI, dataset: str) -> dict[dt.date, str]:
+    """Each date whose newest scoring run of ``dataset`` failed, with its run id, by the
+    date rule the tasks use (``target_date_of``); asset-triggered runs without a ``date``
+    are left out, as on the page."""
+    from nightjar.core.run_info import target_date_of
+    from nightjar.core.vocabulary import dag_id
+
+    def when(value: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(value) if value else None
+
+    newest: dict[dt.date, dict[str, Any]] = {}
+    try:
+        runs = api.request(
+            "GET",
+            f"/dags/{dag_id('score', dataset)}/dagRuns",
+            params={"limit": 1000, "order_by": "-run_after"},
+        )["dag_runs"]
+    except AirflowAPIError:  # the DAG is not parsed (yet): no runs
+        return {}
+    for run in runs:  # newest first
+        conf = run.get("conf") or {}
+        if run.get("run_type") == "asset_triggered" and "date" not in conf:
+            continue
+        day = target_date_of(
+            conf,
+            when(run.get("data_interval_start")),
+            when(run.get("data_interval_end")),
+            when(run.get("logical_date")),
+            when(run.get("run_after")),
+        )
+        newest.setdefault(day, run)
+    return {day: run["dag_run_id"] for day, run in newest.items() if run["state"] == "failed"}

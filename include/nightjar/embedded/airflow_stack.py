@@ -23,6 +23,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nightjar.core.errors import StackError
 from nightjar.core.settings import Settings
@@ -38,6 +39,7 @@ COMPONENTS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+POOL_SYNC_SECONDS = 20
 STOP_GRACE_SECONDS = 30.0
 
 
@@ -144,20 +146,23 @@ class AirflowStack:
         )
 
     def prepare_dags(self) -> None:
-        """What Nightjar's DAGs need once Airflow is up: the loop guard's pool, and every
+        """What Nightjar's DAGs need once Airflow is up: each dataset's pools, and every
         DAG unpaused as soon as the DAG processor has parsed it, so the Assets start
         monitoring and retraining (``NIGHTJAR_TIME_SCHEDULES`` decides whether the time
-        schedules exist at all)."""
-        from nightjar.core.vocabulary import LOOP_GUARD_POOL, NIGHTJAR_DAGS
+        schedules exist at all). A dataset added later gets its pools from ``watch``; its
+        DAGs are unpaused at creation (``DAGS_ARE_PAUSED_AT_CREATION`` off)."""
+        from nightjar.core.vocabulary import dag_ids
+
+        api = self._api()
+        for dataset in sync_dataset_pools(api, self.settings):
+            for dag_id in dag_ids(dataset):
+                api.wait_for_dag(dag_id)
+                api.set_paused(dag_id, False)
+
+    def _api(self):
         from nightjar.embedded.airflow_api import AirflowAPI
 
-        api = AirflowAPI.login(self.base_url, Path(self.env["AIRFLOW_HOME"]))
-        api.ensure_pool(
-            LOOP_GUARD_POOL, 1, "Nightjar's loop guard: monitoring runs decide one at a time"
-        )
-        for dag_id in NIGHTJAR_DAGS:
-            api.wait_for_dag(dag_id)
-            api.set_paused(dag_id, False)
+        return AirflowAPI.login(self.base_url, Path(self.env["AIRFLOW_HOME"]))
 
     def _raise_if_one_died(self) -> None:
         for name, process in self.processes.items():
@@ -177,9 +182,18 @@ class AirflowStack:
                 )
 
     def watch(self) -> None:
-        """Block until a component dies (raises StackError) or a signal interrupts."""
+        """Block until a component dies (raises StackError) or a signal interrupts; every
+        ``POOL_SYNC_SECONDS``, give a dataset config dropped into the folder its pools
+        (and a changed ``pool_slots`` its size), so its DAGs' tasks can run."""
+        last_sync = time.monotonic()
         while True:
             self._raise_if_one_died()
+            if time.monotonic() - last_sync > POOL_SYNC_SECONDS:
+                last_sync = time.monotonic()
+                try:
+                    sync_dataset_pools(self._api(), self.settings)
+                except Exception as error:  # a config mid-edit, the API restarting: next time
+                    log.warning("dataset pools not synced: %s", str(error).splitlines()[0])
             time.sleep(1)
 
     def stop(self) -> None:
@@ -262,3 +276,22 @@ def sqlite_path(database_url: str) -> Path:
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
+
+
+def sync_dataset_pools(api: Any, settings: Settings) -> list[str]:
+    """Every dataset's pools as its config says: ``nightjar__<dataset>`` with
+    ``airflow.pool_slots`` slots, and its one-slot loop-guard pool. Returns the datasets."""
+    from nightjar.core.datasets import load_datasets
+    from nightjar.core.vocabulary import dataset_pool, loop_guard_pool
+
+    datasets = load_datasets(settings, functions=False)
+    for name, config in sorted(datasets.configs.items()):
+        api.set_pool(
+            dataset_pool(name),
+            config.airflow.pool_slots,
+            f"Nightjar dataset {name}: every task of its DAGs (airflow.pool_slots)",
+        )
+        api.set_pool(
+            loop_guard_pool(name), 1, f"Nightjar dataset {name}: monitoring runs decide in turn"
+        )
+    return sorted(datasets.configs)

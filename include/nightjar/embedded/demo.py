@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import DagRunFailedError
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import DATASET_SEPARATOR, dag_id
 from nightjar.embedded import demo_data
 from nightjar.ingest.landing import Batch, ingest, init_repositories
 from nightjar.io.lakefs_client import make_client
@@ -80,7 +81,8 @@ class InProcessRunner:
 
         from nightjar.core.settings import PROJECT_ROOT
 
-        bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py"))
+        stage_file = dag_id.partition(DATASET_SEPARATOR)[0]  # nightjar_score__x: nightjar_score.py
+        bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{stage_file}.py"))
         if bag.import_errors:
             raise RuntimeError(f"{dag_id} failed to import: {bag.import_errors}")
         logical = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
@@ -91,9 +93,13 @@ class InProcessRunner:
         log.info("%s for %s finished: %s", dag_id, day, state)
         return state
 
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+
     def after_scoring(self, day: dt.date) -> None:
         """Monitor ``day`` the way the scores Asset would start it."""
-        _require_success("nightjar_monitor", self.run("nightjar_monitor", day, {}))
+        monitor = dag_id("monitor", self.dataset)
+        _require_success(monitor, self.run(monitor, day, {}))
 
 
 def run_demo(
@@ -111,13 +117,12 @@ def run_demo(
     log.info("ingesting %d days of history (%s..%s)", len(history), history[0], history[-1])
     ingest_days(settings, config, history, spec=spec)
     trained_as_of = FIRST_NIGHT - dt.timedelta(days=1)
-    state = runner.run(
-        "nightjar_retrain", trained_as_of, {"intent": "demo: first model", "force": True}
-    )
-    _require_success("nightjar_retrain", state)
+    retrain, score = dag_id("retrain", config.name), dag_id("score", config.name)
+    state = runner.run(retrain, trained_as_of, {"intent": "demo: first model", "force": True})
+    _require_success(retrain, state)
     for night in (FIRST_NIGHT + dt.timedelta(days=i) for i in range(nights)):
         ingest_days(settings, config, [night], spec=spec)
-        _require_success("nightjar_score", runner.run("nightjar_score", night, {}))
+        _require_success(score, runner.run(score, night, {}))
         runner.after_scoring(night)
 
 

@@ -5,7 +5,7 @@ Airflow's four components run as ``nightjar airflow`` runs them (``AirflowStack`
 Airflow started here has time schedules off (the data of the demo, or of a user's
 history, is dated in the past): runs happen only when triggered, and through Asset events
 exactly as in production (the scores Asset starts monitoring, a fired retrain request
-starts ``nightjar_retrain``). The console gets one line per DAG run; everything else
+starts the dataset's ``nightjar_retrain``). The console gets one line per DAG run; everything else
 (Nightjar's own log, each Airflow component's log, the task logs) goes to files under
 the home folder.
 """
@@ -25,7 +25,9 @@ from typing import Any
 import click
 import httpx
 
+from nightjar.core import vocabulary
 from nightjar.core.errors import AirflowAPIError, DagRunFailedError, StackError
+from nightjar.core.run_info import dataset_of
 from nightjar.core.settings import Settings
 from nightjar.embedded.airflow_api import AirflowAPI
 from nightjar.embedded.airflow_stack import AirflowStack, port_is_taken, stack_env
@@ -81,6 +83,7 @@ class SchedulerRunner:
 
     api: AirflowAPI
     task_logs: Path  # Airflow's base log folder
+    dataset: str  # whose DAGs it follows
     retrains: list[dict[str, Any]] = field(default_factory=list)
     followed: dict[str, set[str]] = field(default_factory=dict)  # Asset-triggered runs seen
 
@@ -113,14 +116,17 @@ class SchedulerRunner:
 
     def after_scoring(self, day: dt.date) -> None:
         """Follow the monitoring run the scores Asset started, and the retrain it requested."""
-        monitor = self._next_triggered_run("nightjar_monitor")
-        self.follow("nightjar_monitor", monitor, f"{day} (asset)")
-        request = _task_state(self.api, "nightjar_monitor", monitor, "request_retrain")
-        if request != "success":
+        monitor_dag, retrain_dag = (
+            vocabulary.dag_id("monitor", self.dataset),
+            vocabulary.dag_id("retrain", self.dataset),
+        )
+        monitor = self._next_triggered_run(monitor_dag)
+        self.follow(monitor_dag, monitor, f"{day} (asset)")
+        if _task_state(self.api, monitor_dag, monitor, "request_retrain") != "success":
             return
-        retrain = self._next_triggered_run("nightjar_retrain")
-        state = self.follow("nightjar_retrain", retrain, f"{day} (drift)")
-        self.retrains.append(describe_retrain(self.api, retrain, state, day))
+        retrain = self._next_triggered_run(retrain_dag)
+        state = self.follow(retrain_dag, retrain, f"{day} (drift)")
+        self.retrains.append(describe_retrain(self.api, retrain_dag, retrain, state, day))
 
     def _next_triggered_run(self, dag_id: str) -> str:
         """The run of ``dag_id`` that an Asset event created since the last one followed."""
@@ -146,11 +152,11 @@ def _task_state(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> str 
     return None
 
 
-def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> dict[str, Any]:
-    """What a drift-triggered retrain did: ran or declined, the gate, the new version."""
-    tasks = {
-        task["task_id"]: task["state"] for task in api.task_instances("nightjar_retrain", run_id)
-    }
+def describe_retrain(
+    api: AirflowAPI, retrain_dag: str, run_id: str, state: str, day: dt.date
+) -> dict[str, Any]:
+    """What a retrain run did: ran or declined, the gate, the new version."""
+    tasks = {task["task_id"]: task["state"] for task in api.task_instances(retrain_dag, run_id)}
     outcome: dict[str, Any] = {"requested_by": str(day), "run_id": run_id, "state": state}
     if tasks.get("guard") == "skipped":
         outcome["result"] = "declined by the guard (see its log)"
@@ -158,7 +164,7 @@ def describe_retrain(api: AirflowAPI, run_id: str, state: str, day: dt.date) -> 
         outcome["result"] = "trained; not registered (the gate failed, or the model is "
         "byte-identical to the champion: see evaluate_gate's log)"
     elif tasks.get("register_and_promote") == "success":
-        promoted = api.return_value("nightjar_retrain", run_id, "register_and_promote")
+        promoted = api.return_value(retrain_dag, run_id, "register_and_promote")
         role = "champion" if promoted["promoted"] else "challenger (awaits approval)"
         outcome["result"] = f"trained; passed the gate; v{promoted['version']} is {role}"
         if promoted.get("compiled"):
@@ -217,7 +223,7 @@ def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner
 
     with started_airflow(settings) as (api, task_logs):
         click.echo(f"Airflow is up; Nightjar's log: {settings.home_dir / 'logs' / 'demo.log'}")
-        runner = SchedulerRunner(api, task_logs=task_logs)
+        runner = SchedulerRunner(api, task_logs=task_logs, dataset=config.name)
         demo.run_demo(settings, config, runner=runner, nights=nights)
         return runner
 
@@ -225,6 +231,7 @@ def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner
 def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[str, Any]) -> int:
     """Trigger ``dag_id`` once per date (conf ``date``), follow every run to its end, and
     return how many failed. Uses the running Airflow, or starts one for the purpose."""
+    retrain_dag = vocabulary.dag_id("retrain", str(dataset_of(dag_id)))
     with any_airflow(settings) as (api, task_logs):
         api.wait_for_dag(dag_id)
         api.set_paused(dag_id, False)  # a DAG its operator paused runs when asked to
@@ -234,7 +241,7 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
             api.trigger(dag_id, {**conf, "date": day.isoformat()}, run_id=f"cli__{day}__{stamp}")
             for day in dates
         ]
-        runner = SchedulerRunner(api, task_logs=task_logs)
+        runner = SchedulerRunner(api, task_logs=task_logs, dataset=str(dataset_of(dag_id)))
         failed = 0
         for day, run_id in zip(dates, run_ids, strict=True):
             try:
@@ -243,13 +250,14 @@ def run_dates(settings: Settings, dag_id: str, dates: list[dt.date], conf: dict[
                 click.echo(f"  {exc}", err=True)
                 failed += 1
                 continue
-            if dag_id == "nightjar_retrain":  # say what it did: declined, gated, promoted
-                click.echo(f"  {day}: {describe_retrain(api, run_id, state, day)['result']}")
+            if dag_id == retrain_dag:  # say what it did: declined, gated, promoted
+                described = describe_retrain(api, dag_id, run_id, state, day)
+                click.echo(f"  {day}: {described['result']}")
         failed += follow_asset_runs(runner, since)
         return failed
 
 
-FOLLOWED_DAGS = ("nightjar_score", "nightjar_monitor", "nightjar_retrain")
+FOLLOWED_STAGES = ("score", "monitor", "retrain")
 QUIET_SECONDS = 15.0  # no new Asset-triggered run for this long: the cascade has ended
 
 
@@ -263,8 +271,8 @@ def follow_asset_runs(runner: SchedulerRunner, since: dt.datetime) -> int:
     while time.monotonic() - quiet_since < QUIET_SECONDS:
         fresh = [
             run
-            for dag_id in FOLLOWED_DAGS
-            for run in api.runs(dag_id)
+            for stage in FOLLOWED_STAGES
+            for run in api.runs(vocabulary.dag_id(stage, runner.dataset))
             if run["run_type"] == "asset_triggered"
             and run["dag_run_id"] not in seen
             and dt.datetime.fromisoformat(run["queued_at"] or run["run_after"]) >= since

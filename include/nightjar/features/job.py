@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig, SourceTable
 from nightjar.core.settings import Settings
 from nightjar.core.vocabulary import FEATURE_SPEC, LAKEFS_COMMIT
@@ -251,7 +252,7 @@ def _write_quarantine_on_spark(
     from nightjar.io.spark_delta import replace_where_with_delta_spark
 
     per_day = {row[0]: row[1] for row in quarantined.groupBy("partition_date").count().collect()}
-    uri = settings.table_uri(config.quarantine_table)
+    uri = catalog_for(settings, config).quarantine
     if not per_day and delta_tables.open_table(uri) is None:
         return 0
     replace_where_with_delta_spark(
@@ -291,7 +292,7 @@ def _write_quarantine(
 ) -> None:
     """Replace source ``name``'s quarantine rows of ``start``..``end`` in one commit (an
     empty range clears what an earlier run of the same dates set aside)."""
-    uri = settings.table_uri(config.quarantine_table)
+    uri = catalog_for(settings, config).quarantine
     if quarantined.empty and delta_tables.open_table(uri) is None:
         return
     frame = quarantined.assign(lakefs_commit=commit_id)

@@ -132,15 +132,16 @@ def connect(
 
 
 def _add_friendly_views(settings: Settings, connection, names: list[str]) -> None:
-    """Short names for the configured dataset's tables: ``scores`` for
-    ``scores_credit_default``, ``drift_metrics`` for ``drift_metrics_credit_default``..."""
-    from nightjar.core.dataset_config import load_dataset_config
-    from nightjar.core.errors import ConfigError
+    """Short names for the selected dataset's tables (``--dataset``, or the only one):
+    ``scores`` for ``scores_credit_default``, ``drift_metrics`` for
+    ``drift_metrics_credit_default``... With several datasets and none selected, only the
+    full names."""
+    from nightjar.core.datasets import selected_dataset
 
-    try:
-        suffix = f"_{load_dataset_config(settings.dataset_config).name}"
-    except ConfigError:
+    dataset = selected_dataset(settings)
+    if dataset is None:
         return
+    suffix = f"_{dataset}"
     for name in names:
         short = name.removesuffix(suffix)
         if short != name and short not in names:

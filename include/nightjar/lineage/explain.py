@@ -27,6 +27,7 @@ from nightjar.core.vocabulary import (
     SCORE_DATE,
     TAG_GATE,
     TAG_MODEL_SHA256,
+    dag_id,
 )
 from nightjar.evaluation.gate import APPROVAL_LOG
 from nightjar.features.definitions import FEATURE_DATE
@@ -34,8 +35,6 @@ from nightjar.io import delta_tables, raw_tables, snapshots, tracking
 from nightjar.io.lakefs_client import make_client
 from nightjar.io.lineage import short_commit
 from nightjar.promotion import registry
-
-SCORES_DAG = "nightjar_score"
 
 
 class ExplainError(NightjarError):
@@ -201,7 +200,7 @@ def explain(
         features=features,
         inputs=inputs,
         dag_run={
-            "dag_id": SCORES_DAG,
+            "dag_id": dag_id("score", config.name),
             "dag_run_id": str(row["dag_run_id"]),
             "logical_date": str(row.get("logical_date") or ""),
         },

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import (
     SEASON_SHIFT,
@@ -187,7 +188,7 @@ def serving_model(settings: Settings, config: DatasetConfig, night: dt.date) -> 
     """The model version that served ``night``: the pinned champion of its scores (a
     canary's challenger rows aside); MissingInputError when the night is not scored."""
     scored = delta_tables.read(
-        settings.table_uri(config.table_name("scores")),
+        catalog_for(settings, config).scores,
         filters=[(SCORE_DATE, "=", night)],
         columns=["model_name", "model_version", "model_run_id", "model_alias"],
     )
@@ -253,7 +254,7 @@ def measure_drift(
     breached = is_breach(config, results)
     metrics = _metrics_rows(config, model, score_date, window, results)
     delta_tables.replace_date_range(
-        settings.table_uri(config.table_name("drift_metrics")),
+        catalog_for(settings, config).drift_metrics,
         pa.Table.from_pandas(metrics, preserve_index=False),
         partition_column=SCORE_DATE,
         start=score_date,

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pyarrow.parquet import filters_to_expression
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import (
     ColumnBins,
@@ -51,7 +52,7 @@ def count_night(
     """One pass over a night's features, one Arrow batch at a time: rows per bin of each
     feature, and of the predictions the champion itself made that night; and, when
     ``sample_rows``, a seeded sample of the night's features for the report."""
-    features = _partition(settings.table_uri(config.table_name("features")), FEATURE_DATE, night)
+    features = _partition(catalog_for(settings, config).features, FEATURE_DATE, night)
     rows = features.count_rows() if features is not None else 0
     if rows == 0:
         return {}, None
@@ -67,7 +68,7 @@ def count_night(
         kept.append(batch.take(pa.array(wanted[low:high] - offset)))
         offset += batch.num_rows
     scores = delta_tables.read(
-        settings.table_uri(config.table_name("scores")),
+        catalog_for(settings, config).scores,
         filters=[(SCORE_DATE, "=", night), ("model_version", "=", model.version)],
         columns=[PROBABILITY],
     )
@@ -91,7 +92,7 @@ def store_counts(
         for name, c in counts.items()
     ]
     delta_tables.replace_date_range(
-        settings.table_uri(config.table_name("drift_counts")),
+        catalog_for(settings, config).drift_counts,
         pa.Table.from_pylist(
             rows,
             schema=pa.schema(
@@ -123,7 +124,7 @@ def night_counts(
     if not nights:
         return {}
     stored = delta_tables.read(
-        settings.table_uri(config.table_name("drift_counts")),
+        catalog_for(settings, config).drift_counts,
         filters=[(SCORE_DATE, "in", nights), ("model_version", "=", model.version)],
     )
     found: NightCounts = {}
@@ -139,6 +140,4 @@ def night_counts(
 
 
 def _scored_nights(settings: Settings, config: DatasetConfig) -> set[dt.date]:
-    return delta_tables.partition_dates(
-        settings.table_uri(config.table_name("features")), FEATURE_DATE
-    )
+    return delta_tables.partition_dates(catalog_for(settings, config).features, FEATURE_DATE)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import (
     ColumnBins,
@@ -229,7 +230,7 @@ def reference_frame(
     run = tracking.client(settings).get_run(model.run_id)
     training_key = run.data.tags[TAG_TRAINING_KEY]
     table = delta_tables.read(
-        settings.table_uri(config.table_name("training_features")),
+        catalog_for(settings, config).training_features,
         filters=[(TRAINING_RUN, "=", training_key)],
     )
     if table is None or table.num_rows == 0:

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.gate_policy import load_policy
 from nightjar.core.retrain_rule import Decision, GuardInputs, Thresholds, decide_nights
@@ -97,10 +98,8 @@ def settle(
 def serving_versions(settings: Settings, config: DatasetConfig) -> dict[dt.date, ModelRef]:
     """The version that served each scored night: from the nightly summary, else (a night
     scored before the summary named its champion) from the scores."""
-    scored = delta_tables.partition_dates(
-        settings.table_uri(config.table_name("scores")), SCORE_DATE
-    )
-    summary = delta_tables.read(settings.table_uri(config.table_name(nightly_summary.KIND)))
+    scored = delta_tables.partition_dates(catalog_for(settings, config).scores, SCORE_DATE)
+    summary = delta_tables.read(catalog_for(settings, config).table(nightly_summary.KIND))
     named = {}
     if summary is not None and "champion_run_id" in summary.column_names:
         for row in summary.to_pylist():
@@ -115,9 +114,7 @@ def measurements(settings: Settings, config: DatasetConfig, metric: str, dag_run
     """Each scored night's measurement under the version that served it; a stale one (a
     night scored since inside its window) is measured again from the stored counts."""
     stored = night_signals.stored_signals(settings, config)
-    featured = delta_tables.partition_dates(
-        settings.table_uri(config.table_name("features")), FEATURE_DATE
-    )
+    featured = delta_tables.partition_dates(catalog_for(settings, config).features, FEATURE_DATE)
     realised = realised_metrics(settings, config, metric)
     delay = dt.timedelta(days=config.label.delay_days)
     found = {}
@@ -144,7 +141,7 @@ def realised_metrics(
     """The overall realised ``metric`` of each date whose labels were measured, and the
     version that scored it."""
     table = delta_tables.read(
-        settings.table_uri(config.table_name("performance_metrics")),
+        catalog_for(settings, config).performance_metrics,
         filters=[("segment", "=", "overall"), ("metric", "=", metric)],
         columns=[SCORE_DATE, "value", "model_version"],
     )
@@ -160,9 +157,7 @@ def expected_nights(settings: Settings, config: DatasetConfig, snapshot: Snapsho
     on_main = list_partitions(
         make_client(settings), snapshot.repository, snapshot.commit_id, base.path
     )
-    scored = delta_tables.partition_dates(
-        settings.table_uri(config.table_name("scores")), SCORE_DATE
-    )
+    scored = delta_tables.partition_dates(catalog_for(settings, config).scores, SCORE_DATE)
     return set(on_main) | scored
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.performance_estimate import estimated_roc_auc
 from nightjar.core.retrain_rule import NightMeasurement
@@ -78,7 +79,7 @@ def measure_night(
     drift = measure_drift(settings, config, model, night, reports_dir, reference=reference)
     row = _signals_row(settings, config, model, reference, drift, dag_run_id)
     delta_tables.replace_date_range(
-        settings.table_uri(config.table_name(KIND)),
+        catalog_for(settings, config).table(KIND),
         pa.Table.from_pylist([row], schema=SCHEMA),
         partition_column=SCORE_DATE,
         start=night,
@@ -109,7 +110,7 @@ def _signals_row(
     dag_run_id: str,
 ) -> dict:
     scores = delta_tables.read(
-        settings.table_uri(config.table_name("scores")),
+        catalog_for(settings, config).scores,
         filters=[(SCORE_DATE, "=", drift.score_date), ("model_version", "=", model.version)],
         columns=[PROBABILITY],
     )
@@ -139,7 +140,7 @@ def _signals_row(
 
 def stored_signals(settings: Settings, config: DatasetConfig) -> dict[tuple[dt.date, str], dict]:
     """Every stored row, by (date, version)."""
-    table = delta_tables.read(settings.table_uri(config.table_name(KIND)))
+    table = delta_tables.read(catalog_for(settings, config).table(KIND))
     if table is None:
         return {}
     return {(row[SCORE_DATE], row["model_version"]): row for row in table.to_pylist()}

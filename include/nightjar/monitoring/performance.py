@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.gate_policy import load_policy
 from nightjar.core.metrics import binary_metrics, slice_metrics
@@ -49,9 +50,7 @@ def dates_to_measure(
     if not label_days:
         return []
     delay = dt.timedelta(days=config.label.delay_days)
-    scored = delta_tables.partition_dates(
-        settings.table_uri(config.table_name("scores")), SCORE_DATE
-    )
+    scored = delta_tables.partition_dates(catalog_for(settings, config).scores, SCORE_DATE)
     due = {day for day in scored if day + delay <= max(label_days)}
     measured = _measured_at(settings, config)
     todo = {day for day in due if day not in measured}
@@ -69,7 +68,7 @@ def dates_to_measure(
 
 def _measured_at(settings: Settings, config: DatasetConfig) -> dict[dt.date, str | None]:
     """Each measured date and the lakeFS commit its labels were read at."""
-    table = delta_tables.read(settings.table_uri(config.table_name(KIND)))
+    table = delta_tables.read(catalog_for(settings, config).table(KIND))
     if table is None:
         return {}
     has_commit = "lakefs_commit" in table.column_names
@@ -101,7 +100,7 @@ def measure_date(
     """Metrics of ``score_date``'s scores against ``labels``; None if none of its
     entities has one."""
     scores = delta_tables.read(
-        settings.table_uri(config.table_name("scores")), filters=[(SCORE_DATE, "=", score_date)]
+        catalog_for(settings, config).scores, filters=[(SCORE_DATE, "=", score_date)]
     )
     if scores is None or scores.num_rows == 0:
         log.info("no scores for %s: nothing to measure", score_date)
@@ -113,7 +112,7 @@ def measure_date(
     slice_columns = [c for c in config.slices if c not in frame]
     if slice_columns:
         features = delta_tables.read(
-            settings.table_uri(config.table_name("features")),
+            catalog_for(settings, config).features,
             filters=[(FEATURE_DATE, "=", score_date)],
             columns=[config.entity_key, *slice_columns],
         )
@@ -138,7 +137,7 @@ def measure_date(
         if np.isfinite(value)
     ]
     delta_tables.replace_partition(
-        settings.table_uri(config.table_name(KIND)),
+        catalog_for(settings, config).table(KIND),
         pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False),
         partition_column=SCORE_DATE,
         value=score_date,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.retrain_rule import Decision
 from nightjar.core.settings import Settings
@@ -98,7 +99,7 @@ class RequestEvent:
 
 def read_events(settings: Settings, config: DatasetConfig) -> list[RequestEvent]:
     """Every event of the log, oldest first, without the duplicates of racing runs."""
-    table = delta_tables.read(settings.table_uri(config.table_name(REQUESTS)))
+    table = delta_tables.read(catalog_for(settings, config).table(REQUESTS))
     if table is None:
         return []
     events = sorted(
@@ -141,7 +142,7 @@ def append_events(
     fresh = [event for event in new if event.key not in held]
     if fresh:
         delta_tables.append(
-            settings.table_uri(config.table_name(REQUESTS)),
+            catalog_for(settings, config).table(REQUESTS),
             pa.Table.from_pylist(
                 [{name: getattr(e, name) for name in REQUEST_SCHEMA.names} for e in fresh],
                 schema=REQUEST_SCHEMA,
@@ -152,7 +153,7 @@ def append_events(
 
 def decisions_in_force(settings: Settings, config: DatasetConfig) -> dict[dt.date, Decision]:
     """The newest decision recorded for each night."""
-    table = delta_tables.read(settings.table_uri(config.table_name(DECISIONS)))
+    table = delta_tables.read(catalog_for(settings, config).table(DECISIONS))
     if table is None:
         return {}
     rows = table.to_pylist()
@@ -190,7 +191,7 @@ def append_decisions(
     if fresh:
         now = dt.datetime.now(dt.UTC)
         delta_tables.append(
-            settings.table_uri(config.table_name(DECISIONS)),
+            catalog_for(settings, config).table(DECISIONS),
             pa.Table.from_pylist(
                 [
                     {

@@ -33,7 +33,7 @@ def measure_drift(run: RunInfo) -> DriftMeasurement:
     served it, with a report."""
     from nightjar.monitoring.night_signals import measure_night
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     nights = []
     for day in run.dates:
         measured = measure_night(
@@ -69,7 +69,7 @@ def measure_performance(run: RunInfo, snapshot: SnapshotRef) -> RealisedPerforma
     not measured yet, or changed since they were (the run's own dates among them)."""
     from nightjar.monitoring.performance import dates_to_measure, measure_dates
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     days = dates_to_measure(settings, config, pinned(snapshot))
     if days:
         log.info("measuring realised performance of %d date(s): %s", len(days), _span(days))
@@ -89,7 +89,7 @@ def request_retrain(run: RunInfo, snapshot: SnapshotRef, drift: DriftMeasurement
     from nightjar.monitoring.loop_guard import settle
 
     measure_performance(run, snapshot)
-    settings, config = step_context()
+    settings, config = step_context(run)
     settled = settle(settings, config, pinned(snapshot), dag_run_id=run.run_id)
     close_snapshot(run, snapshot)
     ours = [d for d in settled.decisions if d.decision_date in run.dates]

@@ -44,18 +44,37 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
     from nightjar.monitoring.loop_guard import trained_as_of
     from nightjar.monitoring.retrain_log import DECLINED, STARTED
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     reason = training_declined(
         config.model.retrain_cooldown_days,
         requested=_requested(run),
         as_of=run.target_date,
         trained_as_of=trained_as_of(settings, config),
     )
+    if not reason and not force:
+        reason = _empty_window(run)
     if reason and not force:
         _record(run, DECLINED, reason)
         raise StepSkipped(reason)
     _record(run, STARTED, f"training as of {run.target_date}")
     return TrainingAllowed(as_of=run.target_date)
+
+
+def _empty_window(run: RunInfo) -> str | None:
+    """Why the run's training window has nothing to learn from, or None: the label
+    partitions on main (``retrain_rule.window_without_labels``)."""
+    from nightjar.core.retrain_rule import window_without_labels
+    from nightjar.io import raw_tables
+    from nightjar.io.lakefs_client import make_client
+    from nightjar.io.snapshots import MAIN
+    from nightjar.training.trainer import training_window
+
+    settings, config = step_context(run)
+    source = config.sources[config.label.source]
+    labelled = raw_tables.list_partitions(
+        make_client(settings), settings.lakefs_repository, MAIN, source.path
+    )
+    return window_without_labels(*training_window(config, run.target_date), labelled)
 
 
 def request_weekly_retrain(run: RunInfo) -> str:
@@ -67,7 +86,7 @@ def _requests_taken(run: RunInfo) -> list[dt.date]:
     """The loop guard's requests this run takes: those in the request log for its dates."""
     from nightjar.monitoring.retrain_log import read_events, requests
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     logged = requests(read_events(settings, config))
     return [day for day in run.dates if day in logged]
 
@@ -84,7 +103,7 @@ def _record(run: RunInfo, event: str, reason: str, *, model_version: str | None 
         return
     from nightjar.monitoring.retrain_log import RequestEvent, append_events
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     now = dt.datetime.now(dt.UTC)
     append_events(
         settings,
@@ -102,7 +121,7 @@ def build_features(run: RunInfo, snapshot: SnapshotRef) -> TrainingFeatures:
     from nightjar.features.job import run_feature_job
     from nightjar.training.trainer import TRAINING_RUN, training_window
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     start, end = training_window(config, run.target_date)
     result = run_feature_job(
         settings,
@@ -129,7 +148,7 @@ def train(
     MLflow."""
     from nightjar.training.trainer import train_and_log
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     result = train_and_log(
         settings,
         config,
@@ -147,7 +166,7 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:
     from nightjar.evaluation.evaluate import evaluate_challenger
     from nightjar.scoring.scorer import resolve_alias
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
     from nightjar.monitoring.retrain_log import DECLINED, GATE_FAILED
 
@@ -183,7 +202,7 @@ def register_and_promote(
     from nightjar.promotion.compilation import compile_and_check
     from nightjar.promotion.rule import may_promote
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     name = config.model.name
     version = registry.register(
         settings,

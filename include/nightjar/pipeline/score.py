@@ -44,7 +44,7 @@ def pin_models(run: RunInfo) -> PinnedModels:
     """The champion (and challenger, for shadow scoring), resolved from their aliases."""
     from nightjar.scoring.scorer import resolve_alias
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
     if champion is None:
         raise MissingInputError(
@@ -80,7 +80,7 @@ def build_features(run: RunInfo, inputs: ScoringInputs) -> ScoringFeatures:
 def _build_features(run: RunInfo, inputs: ScoringInputs) -> NightFeatures:
     from nightjar.features.job import run_feature_job
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     result = run_feature_job(
         settings,
         config,
@@ -124,7 +124,7 @@ def _score_one_date(run: RunInfo, models: PinnedModels) -> NightScores:
     )
     from nightjar.training.trainer import load_categories
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     context = ScoringContext(
         score_date=run.target_date,
         dag_run_id=run.run_id,

@@ -11,7 +11,7 @@ from nightjar.pipeline.contracts import SnapshotRef
 
 def open_snapshot(run: RunInfo) -> SnapshotRef:
     """Create the run's lakeFS branch and pin the commit every later step reads."""
-    settings, _ = step_context()
+    settings, _ = step_context(run)
     snapshot = snapshots.open_run_snapshot(
         make_client(settings), settings.lakefs_repository, run.dag_id, run.run_id
     )
@@ -25,5 +25,5 @@ def close_snapshot(run: RunInfo, snapshot: SnapshotRef | None) -> None:
     before opening one (a guard said no) has nothing to close."""
     if snapshot is None:
         raise StepSkipped("no snapshot was opened: nothing to close")
-    settings, _ = step_context()
+    settings, _ = step_context(run)
     snapshots.delete_branch(make_client(settings), snapshot.repository, snapshot.branch)

@@ -19,7 +19,7 @@ def detect_raw_changes(run: RunInfo) -> RawDataChanges:
     last 24 hours for a manual run); StepSkipped, so no Asset event, when there are none."""
     from nightjar.ingest.raw_changes import raw_changes, scoring_source_paths
 
-    settings, config = step_context()
+    settings, config = step_context(run)
     end = run.interval_end
     start = run.interval_start or end - MANUAL_LOOKBACK
     changes = raw_changes(make_client(settings), settings.lakefs_repository, config, start, end)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
 from nightjar.core.vocabulary import DECISION, PROBABILITY
@@ -70,7 +71,7 @@ def record_night(
 ) -> dict[str, object]:
     """Summarise ``day``'s committed scores partition into its summary row (replacing any
     earlier one), naming the champion that served it, and return the row."""
-    uri = settings.table_uri(config.table_name("scores"))
+    uri = catalog_for(settings, config).scores
     scores = delta_tables.open_table(uri)
     if scores is None:
         raise ValueError(f"no scores table to summarise for {day}")
@@ -86,7 +87,7 @@ def record_night(
         "champion_run_id": champion_run_id,
     }
     delta_tables.replace_partition_with_row(
-        settings.table_uri(config.table_name(KIND)),
+        catalog_for(settings, config).table(KIND),
         summary,
         schema=_SCHEMA,
         partition_column=SCORE_DATE,

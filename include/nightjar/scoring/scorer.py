@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nightjar.core import lineage_record
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import MissingInputError
 from nightjar.core.settings import Settings
@@ -315,7 +316,7 @@ def score_table(
     row per entity with the probability, the decision and the lineage stamp; the schema's
     metadata names the predictor (``PREDICTOR_KEY``). For a canary, which mixes two
     models' tables before the write; ``score_partition`` streams instead."""
-    features_uri = settings.table_uri(config.table_name("features"))
+    features_uri = catalog_for(settings, config).features
     source = delta_tables.open_table(features_uri)
     if source is None:
         raise MissingInputError(
@@ -360,7 +361,7 @@ def write_scores_streaming(
     and scored (``delta_tables.replace_partition_from_batches``). The first batch is scored
     before the write starts: it settles the predictor (the compiled forest's self-check),
     which the commit records. Returns the rows written."""
-    features_uri = settings.table_uri(config.table_name("features"))
+    features_uri = catalog_for(settings, config).features
     if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
         raise _missing_features(features_uri, context.score_date.isoformat())
     kwargs = _scoring_kwargs(
@@ -487,7 +488,7 @@ def score_partition_on_spark(
     from nightjar.io.spark import get_spark
     from nightjar.io.spark_delta import replace_partition_with_delta_spark
 
-    features_uri = settings.table_uri(config.table_name("features"))
+    features_uri = catalog_for(settings, config).features
     if context.score_date not in delta_tables.partition_dates(features_uri, FEATURE_DATE):
         raise _missing_features(features_uri, context.score_date.isoformat())
     if lineage_record.is_recording():  # opening the table reads its log: only when asked

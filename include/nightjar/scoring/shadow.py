@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.drift_stats import psi
 from nightjar.core.metrics import binary_metrics
@@ -45,7 +46,7 @@ SUMMARY_COLUMNS = [
 
 def _scores(settings: Settings, config: DatasetConfig, table: str, day: dt.date) -> pd.DataFrame:
     data = delta_tables.read(
-        settings.table_uri(config.table_name(table)),
+        catalog_for(settings, config).table(table),
         filters=[(SCORE_DATE, "=", day)],
         columns=[config.entity_key, *_COLUMNS],
     )
@@ -127,7 +128,7 @@ def record_night(
         **compare(champion, challenger, key=config.entity_key, labels=labels, metric=metric),
     }
     delta_tables.replace_partition_with_row(
-        settings.table_uri(config.table_name(TABLE)),
+        catalog_for(settings, config).table(TABLE),
         row,
         schema=_SCHEMA,
         partition_column=SCORE_DATE,
@@ -147,7 +148,7 @@ def record_night(
 def history(settings: Settings, config: DatasetConfig, challenger_version: str) -> pd.DataFrame:
     """Every compared night of ``challenger_version``, oldest first."""
     data = delta_tables.read(
-        settings.table_uri(config.table_name(TABLE)),
+        catalog_for(settings, config).table(TABLE),
         filters=[("challenger_version", "=", str(challenger_version))],
     )
     if data is None:

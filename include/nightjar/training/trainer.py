@@ -19,6 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from nightjar.core.catalog import catalog_for
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.errors import TrainingDataError
 from nightjar.core.metrics import binary_metrics, slice_metrics
@@ -109,7 +110,7 @@ def load_training_set(
     """The training features joined with the labels that had landed by ``as_of``: no label from
     the future."""
     features = delta_tables.read(
-        settings.table_uri(config.table_name("training_features")),
+        catalog_for(settings, config).training_features,
         filters=[(TRAINING_RUN, "=", training_key)],
     )
     if features is None or features.num_rows == 0:

@@ -18,6 +18,7 @@ import pandas as pd
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.settings import Settings
 from nightjar.core.templates import render as render_template
+from nightjar.core.vocabulary import dag_id
 from nightjar.evaluation.gate import APPROVAL_LOG
 from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
@@ -452,6 +453,7 @@ def render(
         "nightjar.ui",
         "page.html.j2",
         dataset=config.name,
+        retrain_dag=dag_id("retrain", config.name),
         model_name=config.model.name,
         champion=champion,
         challenger=challenger,

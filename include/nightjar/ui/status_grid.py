@@ -26,6 +26,7 @@ import pandas as pd
 from nightjar.core.dataset_config import DatasetConfig
 from nightjar.core.gate_policy import load_policy
 from nightjar.core.settings import Settings
+from nightjar.core.vocabulary import dag_id
 from nightjar.io import delta_tables
 
 DAYS = 60
@@ -39,7 +40,6 @@ TABLES = (
     "performance_metrics",
     "retrain_decisions",
 )  # the tables the grid reads, by kind
-SCORE_DAG = "nightjar_score"
 BEFORE_SCORING = "before scoring began"
 
 
@@ -88,11 +88,12 @@ def _ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return ranges
 
 
-def backfill_commands(gaps: list[dt.date]) -> list[str]:
-    """The ``airflow backfill create`` commands that score ``gaps``, one per run of
-    consecutive dates (``--to-date`` is exclusive, as in the README's backfill)."""
+def backfill_commands(dataset: str, gaps: list[dt.date]) -> list[str]:
+    """The ``airflow backfill create`` commands that score ``dataset``'s ``gaps``, one per
+    run of consecutive dates (``--to-date`` is exclusive, as in the README's backfill)."""
+    score_dag = dag_id("score", dataset)
     return [
-        f"airflow backfill create --dag-id {SCORE_DAG} --from-date {first} "
+        f"airflow backfill create --dag-id {score_dag} --from-date {first} "
         f"--to-date {last + dt.timedelta(days=1)} --reprocess-behavior failed"
         for first, last in _ranges(gaps)
     ]
@@ -261,7 +262,7 @@ def status_grid(
             if day in shadow:
                 text += f" (shadow v{shadow[day]['commit'].get('nightjar.model_version', '?')})"
             run = s["commit"].get("nightjar.dag_run_id", "")
-            link = f"/dags/{SCORE_DAG}/runs/{run}/tasks/score" if run else ""
+            link = f"/dags/{dag_id('score', config.name)}/runs/{run}/tasks/score" if run else ""
             cells["scores"] = Cell("done", text, link)
         elif day in (failed_runs or {}):
             cells["scores"] = Cell("failed", "run failed", failed_runs[day])
@@ -278,7 +279,9 @@ def status_grid(
             text = f"{int(d['drifted'])}/{int(d['measured'])} drifted (v{version})"
             # Reports past drift.report_retention_days are deleted; the metrics stay.
             kept = (reports / name).is_file()
-            cells["drift"] = Cell(state, text, f"/nightjar/reports/{name}" if kept else "")
+            cells["drift"] = Cell(
+                state, text, f"/nightjar/datasets/{config.name}/reports/{name}" if kept else ""
+            )
         else:
             cells["drift"] = Cell("missing" if scored else "none")
         if day in labels:
@@ -303,7 +306,9 @@ def status_grid(
         day -= dt.timedelta(days=1)
     gaps = sorted(row.day for row in rows if row.gap)
     rows = _quiet_days_as_one_row(_history_as_one_row(rows))
-    return StatusGrid(rows, window.page, first > window.oldest, backfill_commands(gaps))
+    return StatusGrid(
+        rows, window.page, first > window.oldest, backfill_commands(config.name, gaps)
+    )
 
 
 def _history_as_one_row(rows: list[DateRow]) -> list[DateRow]:

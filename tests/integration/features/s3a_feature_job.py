@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.core.errors import DataValidationError
 from nightjar.core.settings import load_settings
 from nightjar.features.definitions import FEATURE_DATE
@@ -25,7 +25,7 @@ from nightjar.io.spark import stop_spark
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     day = dt.date.fromisoformat(spec["day"])
 
     def job(commit: str):

@@ -90,7 +90,7 @@ _KILLED_INGEST = """
 import datetime as dt, sys, time
 from nightjar.embedded import demo_data
 from nightjar.io import snapshots
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.ingest.landing import Batch, ingest
 from nightjar.io.lakefs_client import make_client
 from nightjar.core.settings import load_settings
@@ -103,7 +103,7 @@ if sys.argv[1] == "kill":
     snapshots.merge_into_main = stall  # the kill point: after commit, before merge
 settings = load_settings()
 day = dt.date(2026, 1, 20)
-ingest(make_client(settings), load_dataset_config(settings.dataset_config), sys.argv[2],
+ingest(make_client(settings), dataset_config(settings), sys.argv[2],
        "ingest-killed", [Batch("applications", day, demo_data.applications_for(
            day, demo_data.DemoSpec(rows_per_day=100)))], message="m", metadata={})
 print("merged", flush=True)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.core.settings import load_settings
 from nightjar.io.spark import get_spark, stop_spark
 from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition_on_spark
@@ -24,7 +24,7 @@ from nightjar.scoring.scorer import ModelRef, ScoringContext, score_partition_on
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     settings = load_settings()
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     model = ModelRef(config.model.name, "7", "run-for-spark-engine", "champion")
     model_text = Path(spec["model_file"]).read_text()
     rows, seconds = {}, []

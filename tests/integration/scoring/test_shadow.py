@@ -155,7 +155,8 @@ def test_the_nightjar_page_shows_the_challengers_shadow_nights(settings, shadow_
 
     def section(version: str, gates: list[dict]) -> str:
         page = render(
-            "nightjar.ui", "page.html.j2", dataset="d", model_name="m", champion="1",
+            "nightjar.ui", "page.html.j2", dataset="d", retrain_dag="nightjar_retrain__d",
+            model_name="m", champion="1",
             challenger=version, gates=gates, nights=None, drift=None, performance=None,
             approval=_awaiting_approval(settings, own, version, gates), decisions=None,
             requests=None,

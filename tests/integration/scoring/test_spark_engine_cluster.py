@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 
 from bench.common import synthetic_features, train_model
-from nightjar.core.dataset_config import load_dataset_config
+from nightjar.core.datasets import dataset_config
 from nightjar.core.settings import Settings
 from nightjar.embedded.spark_cluster import SHORT_LIVED_CONF
 from nightjar.features.definitions import FEATURE_DATE, spec_hash
@@ -47,7 +47,7 @@ def test_spark_engine_scores_a_backfill_on_the_cluster_without_rows_in_the_drive
 ):
     home = tmp_path / "home"
     settings = Settings(home=home)
-    config = load_dataset_config(settings.dataset_config)
+    config = dataset_config(settings)
     features_uri = settings.table_uri(config.table_name("features"))
     for seed, day in enumerate(DATES):  # delta-rs writes the features, as the embedded path does
         delta_tables.replace_partition(

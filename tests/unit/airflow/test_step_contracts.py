@@ -16,16 +16,17 @@ from nightjar.airflow.links import (
     ModelCardLink,
     _result,
 )
+from nightjar.core.vocabulary import dag_id
 from nightjar.pipeline import monitor, retrain, score, watch
 from nightjar.pipeline.contracts import NightScores, ScoredNights, ScoringInputs, SnapshotRef
 
 DAGS = Path(__file__).parents[3] / "dags"
-STEPS = {
-    "nightjar_retrain": retrain,
-    "nightjar_retrain_weekly": retrain,
-    "nightjar_score": score,
-    "nightjar_monitor": monitor,
-    "nightjar_watch_main": watch,
+STEPS = {  # the packaged dataset's DAGs
+    dag_id("retrain", "credit_default"): retrain,
+    dag_id("retrain_weekly", "credit_default"): retrain,
+    dag_id("score", "credit_default"): score,
+    dag_id("monitor", "credit_default"): monitor,
+    dag_id("watch_main", "credit_default"): watch,
 }
 
 
@@ -37,9 +38,9 @@ def dagbag():
 
 
 def _tasks(dagbag):
-    for dag_id, module in STEPS.items():
-        for task in dagbag.dags[dag_id].tasks:
-            yield dag_id, task, getattr(module, task.task_id, None)
+    for dag, module in STEPS.items():
+        for task in dagbag.dags[dag].tasks:
+            yield dag, task, getattr(module, task.task_id, None)
 
 
 def test_every_task_runs_the_step_of_its_own_name(dagbag):
@@ -49,11 +50,11 @@ def test_every_task_runs_the_step_of_its_own_name(dagbag):
 
 def test_every_link_reads_fields_that_its_tasks_result_declares(dagbag):
     checked = 0
-    for dag_id, task, step in _tasks(dagbag):
+    for dag, task, step in _tasks(dagbag):
         returns = typing.get_type_hints(step)["return"]
         for link in task.operator_extra_links:
             assert isinstance(returns, type) and issubclass(returns, link.contract), (
-                f"{dag_id}.{task.task_id} returns {returns}, which lacks {link.contract.__name__} "
+                f"{dag}.{task.task_id} returns {returns}, which lacks {link.contract.__name__} "
                 f"for its {link.name!r} link"
             )
             checked += 1
@@ -88,6 +89,7 @@ def test_a_renamed_field_fails_the_next_task_and_names_the_field():
 
 class _TaskInstance:
     task_id = "score"
+    dag_id = "nightjar_score__credit_default"
 
     def __init__(self, value):
         self.value = value
@@ -102,7 +104,10 @@ def test_links_read_the_typed_fields_and_stay_empty_without_them(monkeypatch):
                                                  dates=[]))  # fmt: skip
     ti = _TaskInstance(scored)
     assert MlflowRunLink().get_link(None, ti_key=ti) == "http://mlflow/#/runs/abc"
-    assert ModelCardLink().get_link(None, ti_key=ti) == "/nightjar/model-card/3"
+    assert (
+        ModelCardLink().get_link(None, ti_key=ti)
+        == "/nightjar/datasets/credit_default/model-card/3"
+    )
     assert LakeFSCommitLink().get_link(None, ti_key=ti) == ""  # scoring pins no commit
     assert DriftReportLink().get_link(None, ti_key=_TaskInstance(None)) == ""  # skipped
     assert _result(_TaskInstance({"run_id": 5}), MlflowRunLink.contract) is None  # not a str

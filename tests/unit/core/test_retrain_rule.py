@@ -16,6 +16,7 @@ from nightjar.core.retrain_rule import (
     decide_nights,
     night_signals,
     training_declined,
+    window_without_labels,
 )
 
 START = dt.date(2026, 3, 1)
@@ -191,3 +192,13 @@ def test_the_cooldown_doubles_after_each_retrain_in_a_row_that_made_no_model():
         for a, b in pairwise(_fired(_decide(nights, spec, trained=(), outcomes=made_a_model)))
     ]
     assert set(steady) == {3}
+
+
+def test_a_window_with_no_labels_is_declined_saying_where_the_labels_end():
+    labels = [dt.date(2025, 6, 1) + dt.timedelta(days=i) for i in range(30)]
+    assert window_without_labels(dt.date(2025, 6, 20), dt.date(2025, 7, 20), labels) is None
+    assert window_without_labels(dt.date(2026, 10, 8), dt.date(2026, 12, 6), labels) == (
+        "no labels in the training window 2026-10-08..2026-12-06; "
+        "the labels on main span 2025-06-01..2025-06-30"
+    )
+    assert "main has no labels" in window_without_labels(START, START, [])

@@ -61,7 +61,7 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     assert [row.day for row in grid.rows] == DAYS[::-1]  # newest first
     assert grid.gaps == [UNSCORED]
     assert grid.backfill == [
-        "airflow backfill create --dag-id nightjar_score --from-date 2026-03-03 "
+        "airflow backfill create --dag-id nightjar_score__credit_default --from-date 2026-03-03 "
         "--to-date 2026-03-04 --reprocess-behavior failed"
     ]
     by_day = {row.day: row.cells for row in grid.rows}
@@ -70,9 +70,15 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
     assert by_day[UNSCORED]["drift"].state == "none"
     newest = by_day[DAYS[-1]]
     assert newest["scores"].text == "3 rows, v1"
-    assert newest["scores"].link == f"/dags/nightjar_score/runs/run-{DAYS[-1]}/tasks/score"
+    assert (
+        newest["scores"].link
+        == f"/dags/nightjar_score__credit_default/runs/run-{DAYS[-1]}/tasks/score"
+    )
     assert (newest["drift"].state, newest["drift"].text) == ("breached", "1/2 drifted (v1)")
-    assert newest["drift"].link == f"/nightjar/reports/drift-{config.name}-{DAYS[-1]}.html"
+    assert (
+        newest["drift"].link
+        == f"/nightjar/datasets/{config.name}/reports/drift-{config.name}-{DAYS[-1]}.html"
+    )
     assert by_day[DAYS[0]]["drift"].link == ""  # its report was pruned; the metrics stay
     assert newest["retrain"].state == "fired"
     assert newest["labels"].state == "not_due"
@@ -84,7 +90,8 @@ def test_a_date_with_raw_data_and_no_scores_is_a_gap_with_its_backfill(tmp_path,
 def test_backfill_commands_cover_each_run_of_consecutive_gaps():
     gaps = [dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 5)]
     assert [
-        c.split("--from-date ")[1].split(" --reprocess")[0] for c in backfill_commands(gaps)
+        c.split("--from-date ")[1].split(" --reprocess")[0]
+        for c in backfill_commands("credit_default", gaps)
     ] == [
         "2026-01-01 --to-date 2026-01-03",
         "2026-01-05 --to-date 2026-01-06",
@@ -120,7 +127,10 @@ def test_a_failed_scoring_run_is_marked_failed_and_quiet_days_are_one_row(tmp_pa
     tables = set(table_names(settings))
     raw = {d: f"/raw/{d}" for d in DAYS}
     today = DAYS[-1] + dt.timedelta(days=20)
-    failed = {DAYS[2]: "/dags/nightjar_score/runs/manual__x", today: "/dags/nightjar_score/runs/s"}
+    failed = {
+        DAYS[2]: "/dags/nightjar_score__credit_default/runs/manual__x",
+        today: "/dags/nightjar_score__credit_default/runs/s",
+    }
     window = grid_window(settings, config, tables, raw, failed_runs=failed)
     grid = status_grid(
         settings, config, connect(settings, only=tables), tables, raw, window, failed

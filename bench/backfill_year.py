@@ -78,6 +78,7 @@ def backfill(nights: int, rows: int, *, warm: bool) -> dict:
     spec = demo_data.DemoSpec(rows_per_day=rows)
     for day in dates:
         demo_data.applications_for(day, spec).to_parquet(folder / f"apps-{day}.parquet")
+    nightjar("stack", "up")  # the demo stopped the stand-in it started
     nightjar("data", "ingest", "applications", "--from-folder", str(folder))
     shutil.rmtree(folder)
     log = root / "airflow.log"
@@ -112,6 +113,7 @@ def backfill(nights: int, rows: int, *, warm: bool) -> dict:
     finally:
         os.killpg(airflow.pid, signal.SIGTERM)
         airflow.wait(timeout=180)
+        nightjar("stack", "down")
     first_start = min(r["start_date"] for r in scored)
     scoring = _seconds(first_start, max(r["end_date"] for r in scored))
     everything = _seconds(first_start, max(r["end_date"] for r in monitored))

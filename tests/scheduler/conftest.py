@@ -334,3 +334,50 @@ def user_shell(tmp_path_factory) -> Iterator[UserShell]:
     shell = UserShell.create(tmp_path_factory.mktemp("user"))
     yield shell
     stop_started(shell)
+
+
+@dataclass
+class Redis:
+    """Debian's ``redis-server`` in a temporary folder on 127.0.0.1: the Celery broker."""
+
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def start_redis(folder: Path) -> Redis:
+    """Start Redis with nothing persisted, and wait until it answers."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing for the CeleryExecutor stack: apt-get install "
+                    "redis-server (.ci/run does)", pytrace=False)  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
+         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=(folder / "redis.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    import socket
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return Redis(process, port)
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"redis-server did not start:\n{(folder / 'redis.log').read_text()}")
+        time.sleep(0.2)

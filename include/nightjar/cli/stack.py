@@ -192,15 +192,68 @@ def spark_fetch_jars() -> None:
         click.echo(f"warning: {problem}", err=True)
 
 
-@click.command()
-def airflow() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def airflow(ctx: click.Context) -> None:
     """Run Airflow with Nightjar's DAGs on 127.0.0.1 until Ctrl-C or SIGTERM.
 
     Starts the lakeFS stand-in (unless `nightjar stack up` left one running), the MLflow UI
     at NIGHTJAR_MLFLOW_UI_URL, and Airflow's api-server, scheduler, DAG processor and
     triggerer on NIGHTJAR_AIRFLOW_PORT (default 8080), each as production runs it. Stopping
     stops every one of them; component logs are under NIGHTJAR_HOME/airflow/logs/.
+
+    With AIRFLOW__CORE__EXECUTOR=CeleryExecutor the scheduler queues tasks on the broker
+    (AIRFLOW__CELERY__BROKER_URL) and `nightjar airflow worker` runs them, on this machine
+    or others.
     """
+    if ctx.invoked_subcommand is None:
+        _serve()
+
+
+@airflow.command("worker")
+@click.option("--name", required=True, help="The worker's name, unique among workers.")
+@click.option("--concurrency", default=2, show_default=True, help="Tasks it runs at once.")
+@click.option(
+    "--serve-logs/--skip-serve-logs",
+    default=True,
+    show_default=True,
+    help="Serve its task logs to the API server (on AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT); "
+    "skip when the logs folder is shared with it.",
+)
+def worker(name: str, concurrency: int, serve_logs: bool) -> None:
+    """Run a Celery worker for Nightjar's DAGs until Ctrl-C or SIGTERM.
+
+    For the CeleryExecutor: the scheduler of `nightjar airflow` (or the production stack)
+    puts tasks on the broker, and each worker runs them in its own processes, working
+    directory and NIGHTJAR_HOME, as on its own machine. Everything its tasks share lives in
+    the warehouse (NIGHTJAR_WAREHOUSE_URI), lakeFS (NIGHTJAR_LAKEFS_ENDPOINT), MLflow
+    (NIGHTJAR_MLFLOW_TRACKING_URI), the reports folder (NIGHTJAR_REPORTS_ROOT) and
+    Airflow's database: set them, the broker, AIRFLOW__API_AUTH__JWT_SECRET and
+    AIRFLOW__CORE__EXECUTION_API_SERVER_URL as the scheduler has them.
+    """
+    import subprocess
+
+    from nightjar.core.errors import StackError
+    from nightjar.core.names import validate_identifier
+    from nightjar.embedded.airflow_stack import celery_worker_command, stack_env
+
+    settings = cli_settings()
+    env = stack_env(settings)
+    command = celery_worker_command(
+        env, validate_identifier(name, what="worker name"), concurrency, serve_logs=serve_logs
+    )
+    (settings.home_dir / "airflow").mkdir(parents=True, exist_ok=True)
+    click.echo(f"Celery worker {name}: {concurrency} task(s) at once (Ctrl-C stops it)")
+    try:
+        raise SystemExit(subprocess.call(command, env=env))
+    except KeyboardInterrupt:
+        click.echo(f"stopping worker {name}")
+    except OSError as exc:
+        raise StackError(f"could not start the Celery worker: {exc}") from None
+
+
+def _serve() -> None:
+    """``nightjar airflow``: the stand-in, the MLflow UI and Airflow's components."""
     import signal
 
     from nightjar.embedded.airflow_stack import AirflowStack, stack_env
@@ -227,6 +280,8 @@ def airflow() -> None:
                 "simple_auth_manager_passwords.json.generated"
             )
             click.echo(f"logs: {stack.log_dir}   (Ctrl-C stops everything)")
+            if stack.env.get("AIRFLOW__CORE__EXECUTOR", "").endswith("CeleryExecutor"):
+                click.echo("tasks run on Celery workers: `nightjar airflow worker --name NAME`")
             stack.watch()
         except KeyboardInterrupt:
             click.echo("stopping Airflow")

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="Where Delta tables live: a path, s3://..., or lakefs://repo/branch/path "
         "(delta-rs's lakeFS mode); unset means home/warehouse.",
     )
+    reports_root: Path | None = Field(
+        default=None,
+        description="Folder of the HTML drift reports, one subfolder per dataset; unset means "
+        "home/reports. Tasks write them and the API server's plugin serves them, so on "
+        "several machines (CeleryExecutor workers, compose services) it is a shared volume.",
+    )
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links."
     )
@@ -253,7 +259,8 @@ class Settings(BaseSettings):
         """Where a dataset's HTML drift reports are written (and served from)."""
         from nightjar.core.names import validate_identifier
 
-        return self.home_dir / "reports" / validate_identifier(dataset)
+        root = self.reports_root.expanduser() if self.reports_root else self.home_dir / "reports"
+        return root / validate_identifier(dataset)
 
     def table_uri(self, name: str) -> str:
         """URI of the Delta table ``name`` (a validated identifier) in the warehouse."""

@@ -214,6 +214,36 @@ class AirflowStack:
         return str(Path(sys.executable).parent / "airflow")
 
 
+CELERY_EXECUTOR = "CeleryExecutor"
+
+
+def celery_worker_command(
+    env: dict[str, str], name: str, concurrency: int, *, serve_logs: bool
+) -> list[str]:
+    """``airflow celery worker`` for ``nightjar airflow worker``, after checking ``env``
+    names the CeleryExecutor and a broker (a worker with neither waits for nothing).
+
+    ``env`` is completed in place: the worker's name, for the host name its task
+    instances record (``nightjar.airflow.hostname``)."""
+    executor = env.get("AIRFLOW__CORE__EXECUTOR", "")
+    if executor.rsplit(".", 1)[-1] != CELERY_EXECUTOR:
+        raise StackError(
+            f"the executor is {executor or 'the default'}, not the CeleryExecutor: set "
+            "AIRFLOW__CORE__EXECUTOR=CeleryExecutor (and AIRFLOW__CELERY__BROKER_URL) for the "
+            "scheduler and every worker"
+        )
+    if not env.get("AIRFLOW__CELERY__BROKER_URL"):
+        raise StackError(
+            "AIRFLOW__CELERY__BROKER_URL is not set: the worker needs the scheduler's broker "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    env["NIGHTJAR_WORKER_NAME"] = name
+    env.setdefault("AIRFLOW__CORE__HOSTNAME_CALLABLE", "nightjar.airflow.hostname.worker_hostname")
+    command = [str(Path(sys.executable).parent / "airflow"), "celery", "worker"]
+    command += ["--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
+    return command if serve_logs else [*command, "--skip-serve-logs"]
+
+
 def pin_airflow_cfg(settings: Settings, env: dict[str, str]) -> None:
     """Write Nightjar's Airflow settings into ``AIRFLOW_HOME/airflow.cfg``, so that a plain
     ``airflow`` command (``airflow backfill create``...) run with just ``AIRFLOW_HOME`` sees

@@ -154,15 +154,16 @@ def explain(
         table=settings.table_uri(table),
         table_version=_version_that_wrote(settings.table_uri(table), day, row),
     )
+    moves = registry.history(settings, version.name)  # read once: three questions ask it
     model = ModelLink(
         name=version.name,
         version=str(version.version),
         run_id=version.run_id,
         alias_used=str(row.get("model_alias") or ""),
-        aliases_at_scoring=_aliases_at(settings, version.name, str(version.version), scored_at),
-        alias_moves=_moves_of(settings, version.name, str(version.version)),
+        aliases_at_scoring=_aliases_at(moves, str(version.version), scored_at),
+        alias_moves=_moves_of(moves, str(version.version)),
         gate=_gate_for(settings, version.run_id, tags.get(TAG_GATE)),
-        approval=_approval_of(settings, version.name, str(version.version), scored_at),
+        approval=_approval_of(moves, str(version.version), scored_at),
         model_sha256=tags.get(TAG_MODEL_SHA256, ""),
     )
     training = TrainingLink(
@@ -231,9 +232,8 @@ def _scored_row(
     return scores.to_pylist()[0]
 
 
-def _moves_of(settings: Settings, name: str, version: str) -> list[dict]:
-    """Every alias move to or from ``version``, oldest first."""
-    moves = registry.history(settings, name)
+def _moves_of(moves: pd.DataFrame, version: str) -> list[dict]:
+    """Every alias move to or from ``version``, oldest first, of the model's ``moves``."""
     mine = moves[(moves["to_version"] == version) | (moves["from_version"] == version)]
     return [_move(row) for row in mine.to_dict("records")]
 
@@ -250,10 +250,9 @@ def _move(row: dict) -> dict:
     }
 
 
-def _aliases_at(settings: Settings, name: str, version: str, when: pd.Timestamp) -> list[str]:
+def _aliases_at(moves: pd.DataFrame, version: str, when: pd.Timestamp) -> list[str]:
     """The aliases ``version`` held at ``when``: each alias's last move before then. A
     promotion takes the challenger alias off the version it makes champion."""
-    moves = registry.history(settings, name)
     moves = moves[moves["recorded_at"] <= when]
     last = moves.groupby("alias").tail(1).set_index("alias")
     held = {alias for alias, move in last.iterrows() if move["to_version"] == version}
@@ -264,9 +263,8 @@ def _aliases_at(settings: Settings, name: str, version: str, when: pd.Timestamp)
     return sorted(held)
 
 
-def _approval_of(settings: Settings, name: str, version: str, when: pd.Timestamp) -> dict | None:
+def _approval_of(moves: pd.DataFrame, version: str, when: pd.Timestamp) -> dict | None:
     """The move that made ``version`` champion, last before ``when``: who, why, when."""
-    moves = registry.history(settings, name)
     made = moves[
         (moves["alias"] == registry.CHAMPION)
         & (moves["to_version"] == version)

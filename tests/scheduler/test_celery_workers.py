@@ -1,0 +1,213 @@
+"""Three datasets on the CeleryExecutor, with two workers standing in for two machines.
+
+The production-shaped stack (Airflow on PostgreSQL, an MLflow tracking server with basic
+auth), Redis from Debian as the broker, and two ``nightjar airflow worker`` processes,
+each with its own working directory, ``NIGHTJAR_HOME`` and Airflow home, as two
+machines would have. What the tasks share is what machines share: the warehouse folder
+(``NIGHTJAR_WAREHOUSE_URI``, standing in for object storage), the reports folder
+(``NIGHTJAR_REPORTS_ROOT``, a shared volume), the logs folder, lakeFS over HTTP, MLflow
+and Airflow's database. The loop of ``test_many_datasets.py``, shorter: the demo's credit
+data with one night, then bikes and churn onboarded from their exports, a first model
+and two nights each; every scoring run's Asset starts its monitoring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nightjar.core import vocabulary
+from nightjar.core.settings import PACKAGED_CONFIGS, Settings
+from nightjar.embedded import demo
+from tests.fixtures.bikes import generator as bikes
+from tests.fixtures.churn import generator as churn
+
+from . import stack_checks
+from .conftest import (
+    ProductionServices,
+    RunningAirflow,
+    UserShell,
+    start_airflow,
+    start_redis,
+    stop_started,
+)
+
+pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+WORKERS = ("worker-a", "worker-b")
+DATASETS = ("bikes", "churn", "credit_default")
+NIGHTS = {
+    "bikes": [dt.date(2025, 6, 2), dt.date(2025, 6, 3)],
+    "churn": [dt.date(2026, 3, 1), dt.date(2026, 3, 2)],
+    "credit_default": [demo.FIRST_NIGHT],
+}
+AS_OF = {"bikes": dt.date(2025, 6, 1), "churn": dt.date(2026, 2, 28)}
+CHURN_FIRST = dt.date(2026, 1, 1)
+
+
+def dag(stage: str, dataset: str) -> str:
+    return vocabulary.dag_id(stage, dataset)
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory, production_services: ProductionServices) -> Iterator[dict]:
+    """The scheduler's shell, the broker, and the shared folders."""
+    root = tmp_path_factory.mktemp("celery")
+    folder, shared = root / "datasets", root / "shared"
+    folder.mkdir()
+    shutil.copy(PACKAGED_CONFIGS / "datasets" / "credit_default.yaml", folder)
+    shutil.copytree(PACKAGED_CONFIGS / "policies", root / "policies")
+    for name in ("bikes", "churn"):
+        for file in (FIXTURES / name).glob("*.yaml"):
+            shutil.copy(file, folder / file.name)
+    redis = start_redis(root / "redis")
+    env = {
+        **production_services.nightjar_env(),
+        "NIGHTJAR_DATASETS_DIR": str(folder),
+        "NIGHTJAR_TIME_SCHEDULES": "false",
+        "NIGHTJAR_WAREHOUSE_URI": str(shared / "warehouse"),
+        "NIGHTJAR_REPORTS_ROOT": str(shared / "reports"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": redis.url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+"
+        + production_services.nightjar_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(
+            "postgresql+psycopg2", "postgresql"
+        ),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(shared / "logs"),
+    }
+    shell = UserShell.create(root / "scheduler", env)
+    bikes.write_exports(shell.workdir / "exports" / "bikes")
+    churn.write_exports(shell.workdir / "exports" / "churn", CHURN_FIRST, NIGHTS["churn"][-1])
+    try:
+        yield {"root": root, "shell": shell, "redis": redis}
+    finally:
+        stop_started(shell)
+        redis.stop()
+
+
+def _ok(shell: UserShell, *command: str, timeout: float = 1200) -> str:
+    done = shell.run("nightjar", *command, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"nightjar {' '.join(command)}:\n{output[-4000:]}"
+    return output
+
+
+def _worker_shells(scheduler: UserShell, root: Path) -> list[UserShell]:
+    """A shell per worker machine: its own home and working directory; lakeFS reached
+    over HTTP as any remote server (the stand-in's credentials), not through a home."""
+    credentials = json.loads((scheduler.home / "lakefs" / "credentials.json").read_text())
+    shared = {k: v for k, v in scheduler.env.items() if k.startswith(("NIGHTJAR_", "AIRFLOW__"))}
+    shells = []
+    for name in WORKERS:
+        shell = UserShell.create(
+            root / name,
+            {
+                **shared,
+                "NIGHTJAR_LAKEFS_ENDPOINT": (
+                    f"http://127.0.0.1:{scheduler.env['NIGHTJAR_LAKEFS_STANDIN_PORT']}"
+                ),
+                "NIGHTJAR_LAKEFS_ACCESS_KEY_ID": credentials["access_key_id"],
+                "NIGHTJAR_LAKEFS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
+            },
+        )
+        shell.env["NIGHTJAR_HOME"] = str(shell.home)
+        shell.env["AIRFLOW_HOME"] = str(shell.home / "airflow")
+        shells.append(shell)
+    return shells
+
+
+@pytest.fixture(scope="module")
+def airflow(machines, tmp_path_factory) -> Iterator[RunningAirflow]:
+    shell: UserShell = machines["shell"]
+    _ok(shell, "stack", "up")
+    workers = _worker_shells(shell, machines["root"])
+    logs = tmp_path_factory.mktemp("celery-logs")
+    for name, worker in zip(WORKERS, workers, strict=True):
+        worker.start("nightjar", "airflow", "worker", "--name", name, "--concurrency", "2",
+                     "--skip-serve-logs", log=logs / f"{name}.log")  # fmt: skip
+    machines["workers"] = workers
+    try:
+        _ok(shell, "--dataset", "credit_default", "demo", "--nights", "1")
+        _ok(shell, "data", "init")
+        for source, folder in (("trips", "trips"), ("weather", "weather"),
+                               ("late_returns", "labels")):  # fmt: skip
+            _ok(shell, "--dataset", "bikes", "data", "ingest", source, "--from-folder",
+                f"exports/bikes/{folder}")  # fmt: skip
+        for source, folder in (("accounts", "accounts"), ("usage", "usage"),
+                               ("churn_labels", "labels")):  # fmt: skip
+            _ok(shell, "--dataset", "churn", "data", "ingest", source, "--from-folder",
+                f"exports/churn/{folder}")  # fmt: skip
+        running = start_airflow(shell, logs / "airflow.log")
+        try:
+            for name in ("bikes", "churn"):
+                _ok(shell, "--dataset", name, "run", "retrain", "--date", str(AS_OF[name]),
+                    "--force")  # fmt: skip
+                first, last = NIGHTS[name][0], NIGHTS[name][-1]
+                _ok(shell, "--dataset", name, "run", "score", "--date", str(first), "--to",
+                    str(last))  # fmt: skip
+            yield running
+        finally:
+            running.stop()
+    finally:
+        for worker in workers:
+            stop_started(worker)
+        _ok(shell, "stack", "down")
+
+
+def _settings(shell: UserShell) -> Settings:
+    return Settings(
+        home=shell.home,
+        datasets_dir=shell.env["NIGHTJAR_DATASETS_DIR"],
+        warehouse_uri=shell.env["NIGHTJAR_WAREHOUSE_URI"],
+        reports_root=shell.env["NIGHTJAR_REPORTS_ROOT"],
+        lakefs_standin_port=int(shell.env["NIGHTJAR_LAKEFS_STANDIN_PORT"]),
+    )
+
+
+def test_three_datasets_trained_scored_and_monitored_on_celery(airflow, machines):
+    from nightjar.core.datasets import dataset_config
+
+    api, settings = airflow.api, _settings(machines["shell"])
+    for name in DATASETS:
+        config = dataset_config(settings, name)
+        scored = sorted(stack_checks.scored_partitions(settings, config))
+        assert scored[: len(NIGHTS[name])] == NIGHTS[name], name
+        for stage in ("retrain", "score", "monitor"):
+            runs = api.runs(dag(stage, name))
+            assert runs and all(r["state"] == "success" for r in runs), (name, stage, runs)
+        monitored = {r["partition_key"] for r in api.runs(dag("monitor", name))}
+        assert {str(day) for day in NIGHTS[name]} <= monitored, name
+        # The monitor tasks wrote their reports where the API server's plugin reads them.
+        assert list(settings.reports_dir(name).glob("*.html")), name
+
+
+def test_each_datasets_tasks_ran_on_both_workers(airflow):
+    api = airflow.api
+    ran_on = {}
+    for name in DATASETS:
+        hosts = [
+            ti["hostname"]
+            for stage in ("retrain", "score", "monitor")
+            for run in api.runs(dag(stage, name))
+            for ti in api.task_instances(dag(stage, name), run["dag_run_id"])
+            if ti["state"] == "success"
+        ]
+        ran_on[name] = {host: hosts.count(host) for host in set(hosts)}
+    print(f"tasks per worker: {ran_on}")
+    for name, hosts in ran_on.items():
+        assert set(hosts) == set(WORKERS), (name, hosts)
+
+
+def test_no_task_relied_on_a_workers_working_directory(airflow, machines):
+    """Each worker's working directory is as it started: empty. Whatever one task left
+    for another went through the shared stores, or the other worker could not have read it."""
+    for worker in machines["workers"]:
+        assert sorted(p.name for p in worker.workdir.iterdir()) == [], worker.workdir

@@ -16,10 +16,19 @@ MANUAL_LOOKBACK = dt.timedelta(hours=24)
 
 def detect_raw_changes(run: RunInfo) -> RawDataChanges:
     """Dates of scoring sources that commits on main changed in the run's interval (the
-    last 24 hours for a manual run); StepSkipped, so no Asset event, when there are none."""
+    last 24 hours for a manual run); StepSkipped, so no Asset event, when there are none,
+    or when the dataset has no champion yet to score them with (onboarding: the data
+    lands before the first model, and a scoring run now could only fail)."""
     from nightjar.ingest.raw_changes import raw_changes, scoring_source_paths
+    from nightjar.promotion import registry
 
     settings, config = step_context(run)
+    if registry.version_for_alias(settings, config.model.name, registry.CHAMPION) is None:
+        raise StepSkipped(
+            f"model {config.model.name!r} has no champion yet: no scoring is requested until "
+            "the first retrain promotes one (then `nightjar run score --date ...` scores "
+            "the nights that landed before it)"
+        )
     end = run.interval_end
     start = run.interval_start or end - MANUAL_LOOKBACK
     changes = raw_changes(make_client(settings), settings.lakefs_repository, config, start, end)

@@ -234,13 +234,13 @@ def worker(name: str, concurrency: int, serve_logs: bool) -> None:
     import subprocess
 
     from nightjar.core.errors import StackError
-    from nightjar.core.names import validate_identifier
+    from nightjar.core.names import validate_host_label
     from nightjar.embedded.airflow_stack import celery_worker_command, stack_env
 
     settings = cli_settings()
     env = stack_env(settings)
     command = celery_worker_command(
-        env, validate_identifier(name, what="worker name"), concurrency, serve_logs=serve_logs
+        env, validate_host_label(name, what="worker name"), concurrency, serve_logs=serve_logs
     )
     (settings.home_dir / "airflow").mkdir(parents=True, exist_ok=True)
     click.echo(f"Celery worker {name}: {concurrency} task(s) at once (Ctrl-C stops it)")

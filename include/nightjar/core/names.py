@@ -14,6 +14,7 @@ from nightjar.core.errors import InvalidNameError
 _BRANCH = re.compile(r"^\w[-\w]*$", re.ASCII)
 _REPOSITORY = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _UNSAFE_BRANCH_CHARS = re.compile(r"[^\w-]+", re.ASCII)
 MAX_BRANCH_LENGTH = 128
 
@@ -35,6 +36,17 @@ def validate_branch(name: str) -> str:
         raise InvalidNameError(
             f"invalid lakeFS branch name {name!r}: use letters, digits, '_' and '-', "
             f"not starting with '-', at most {MAX_BRANCH_LENGTH} characters"
+        )
+    return name
+
+
+def validate_host_label(name: str, *, what: str = "host name") -> str:
+    """``name`` if it is one label of a host name (RFC 1123: what Celery and Airflow show
+    as a worker's host); InvalidNameError otherwise."""
+    if not isinstance(name, str) or not _HOST_LABEL.match(name):
+        raise InvalidNameError(
+            f"invalid {what} {name!r}: 1-63 letters, digits or '-', not starting or ending "
+            "with '-'"
         )
     return name
 

@@ -7,6 +7,7 @@ from nightjar.core.names import (
     parse_date,
     run_branch_name,
     validate_branch,
+    validate_host_label,
     validate_identifier,
     validate_repository,
 )
@@ -55,3 +56,10 @@ def test_dates_are_parsed_strictly(bad):
     with pytest.raises(InvalidNameError, match="invalid date"):
         parse_date(bad)
     assert parse_date("2026-03-01") == dt.date(2026, 3, 1)
+
+
+@pytest.mark.parametrize("bad", ["-a", "a-", "a_b", "a.b", "", "x" * 64, "a b", "a;rm"])
+def test_worker_names_are_host_labels(bad):
+    with pytest.raises(InvalidNameError, match="1-63 letters"):
+        validate_host_label(bad)
+    assert validate_host_label("worker-a") == "worker-a"

@@ -77,9 +77,7 @@ def machines(tmp_path_factory, production_services: ProductionServices) -> Itera
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": redis.url,
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+"
-        + production_services.nightjar_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(
-            "postgresql+psycopg2", "postgresql"
-        ),
+        + production_services.nightjar_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(shared / "logs"),
     }

@@ -52,10 +52,11 @@ def monitor_dag(dataset: DatasetDags) -> None:
 
         @task(outlets=[retrain_request], pool=dataset.loop_guard_pool)
         def request_retrain(snapshot: dict, drift: dict, outlet_events=None) -> dict:
-            from nightjar.airflow.glue import run_step
+            from nightjar.airflow.glue import has_runs_in_flight, run_step
             from nightjar.pipeline import monitor as steps
 
-            request = run_step(steps.request_retrain, snapshot, drift)
+            retraining = has_runs_in_flight(dataset.dag_id("retrain"))
+            request = run_step(steps.request_retrain, snapshot, drift, raise_waiting=not retraining)
             outlet_events[retrain_request].add_partitions(assets.requested_partitions(request))
             outlet_events[retrain_request].extra = assets.retrain_request_event(request)
             return request

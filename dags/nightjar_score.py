@@ -11,10 +11,10 @@ runs it for the date the event names. One DAG per dataset config.
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
 from nightjar.airflow import assets
-from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, time_or_assets
+from nightjar.airflow.dag_defaults import DEFAULT_ARGS, START_DATE, date_param, nightly_or_assets
 from nightjar.airflow.dataset_dags import DatasetDags, served_datasets
 from nightjar.airflow.links import (
     LakeFSCommitLink,
@@ -30,10 +30,7 @@ def score_dag(dataset: DatasetDags) -> None:
 
     @dag(
         dag_id=dataset.dag_id("score"),
-        schedule=time_or_assets(
-            CronDataIntervalTimetable(dataset.score_schedule, timezone="UTC"),
-            assets.raw_data(dataset.name),
-        ),
+        schedule=nightly_or_assets(dataset.score_schedule, assets.raw_data(dataset.name)),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=4,

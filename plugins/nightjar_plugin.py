@@ -1,5 +1,6 @@
-"""Nightjar inside the Airflow 3 UI: a page in the navigation, the task extra links, and
-the priority weight strategy that puts nightly runs before backfills.
+"""Nightjar inside the Airflow 3 UI: a page in the navigation, the task extra links, the
+priority weight strategy that puts nightly runs before backfills, and the timetable that
+keeps backfills possible with time schedules off.
 
 The page is a FastAPI app mounted on the API server under /nightjar, behind Airflow's own
 authentication (the same token the UI uses): an overview of every dataset, and each
@@ -19,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from nightjar.airflow.links import ALL_LINKS
 from nightjar.airflow.priority import NightlyBeforeBackfill
+from nightjar.airflow.timetables import CronIntervalsWithoutClock
 
 try:  # the API server's dependency that resolves the signed-in user from its token
     from airflow.api_fastapi.core_api.security import get_user
@@ -179,3 +181,4 @@ class NightjarPlugin(AirflowPlugin):
     ]
     operator_extra_links: ClassVar[list] = list(ALL_LINKS)
     priority_weight_strategies: ClassVar[list] = [NightlyBeforeBackfill]
+    timetables: ClassVar[list] = [CronIntervalsWithoutClock]

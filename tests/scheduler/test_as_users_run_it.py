@@ -533,8 +533,10 @@ def test_the_decisions_and_requests_are_those_of_one_in_order_nightly_pass(
 def test_each_request_is_consumed_once_when_retraining_resumes(
     second_backfill, airflow: RunningAirflow, user_shell, backfill_dates
 ):
-    """nightjar_retrain unpaused: one run per requested night, each recorded in the log
-    as taken (started) and what it made (trained, or why not), once."""
+    """nightjar_retrain unpaused, and the next monitoring run: Airflow queued nothing for
+    the requests made while it was paused, so that run raises them again; one retrain run
+    per requested night, each recorded in the log as taken (started) and what it made
+    (trained, or why not), once."""
     from nightjar.monitoring import retrain_log
 
     settings = _settings(user_shell)
@@ -546,6 +548,9 @@ def test_each_request_is_consumed_once_when_retraining_resumes(
     )
     api = airflow.api
     api.set_paused(RETRAIN_DAG, False)
+    assert requested, "the backfill made no request"
+    monitor_run = api.trigger(MONITOR_DAG, {"date": backfill_dates[-1].isoformat()})
+    assert api.wait_for_run(MONITOR_DAG, monitor_run, timeout=600) == "success"
 
     def ended() -> list[dict] | None:
         runs = [r for r in api.runs(RETRAIN_DAG) if r.get("partition_key") in map(str, requested)]

@@ -2,7 +2,7 @@
 time-based schedules are on (each dataset adds its owner, pool and priority:
 ``dataset_dags``).
 
-Imported by DAG files at parse time, so it imports nothing but ``airflow.sdk``.
+Imported by DAG files at parse time, so it imports nothing but Airflow's own modules.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import datetime as dt
 import os
 from typing import Any
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, Param
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
+
+from nightjar.airflow.timetables import CronIntervalsWithoutClock
 
 __all__ = [
     "DEFAULT_ARGS",
     "START_DATE",
     "date_param",
+    "nightly_or_assets",
     "time_only",
-    "time_or_assets",
 ]
 
 # Early on purpose: the DAGs never catch up (catchup=False), and a backfill or a dated run
@@ -48,10 +50,15 @@ def time_schedules_on() -> bool:
     }
 
 
-def time_or_assets(timetable: Any, asset: Asset) -> Any:
-    """Run on ``timetable`` or when ``asset`` is updated; only on ``asset`` when time
-    schedules are off."""
-    return AssetOrTimeSchedule(timetable=timetable, assets=asset) if time_schedules_on() else asset
+def nightly_or_assets(cron: str, asset: Asset) -> Any:
+    """Run on the daily data intervals of ``cron`` or when ``asset`` is updated. With time
+    schedules off the clock starts nothing, but the intervals stay, so a backfill over
+    past dates still works (``timetables.CronIntervalsWithoutClock``)."""
+    if time_schedules_on():
+        timetable = CronDataIntervalTimetable(cron, timezone="UTC")
+    else:
+        timetable = CronIntervalsWithoutClock(cron, timezone="UTC")
+    return AssetOrTimeSchedule(timetable=timetable, assets=asset)
 
 
 def time_only(timetable: Any) -> Any:

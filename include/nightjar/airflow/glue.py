@@ -62,6 +62,16 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise AirflowFailException(f"{name}: its result breaks its contract: {error}") from error
 
 
+def has_runs_in_flight(dag_id: str) -> bool:
+    """Whether ``dag_id`` has a run queued or running, asked of Airflow through the task's
+    own channel (the Task SDK's execution API): a monitoring run raises waiting retrain
+    requests again only when no retrain run is about to take them."""
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    return ti.get_dr_count(dag_id=dag_id, states=["queued", "running"]) > 0
+
+
 def typed_inputs(step: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]:
     """The positional arguments after ``run``, validated into the step's annotated types
     (an upstream result arrives as the JSON its contract dumped)."""

@@ -45,8 +45,7 @@ def validate_host_label(name: str, *, what: str = "host name") -> str:
     as a worker's host); InvalidNameError otherwise."""
     if not isinstance(name, str) or not _HOST_LABEL.match(name):
         raise InvalidNameError(
-            f"invalid {what} {name!r}: 1-63 letters, digits or '-', not starting or ending "
-            "with '-'"
+            f"invalid {what} {name!r}: 1-63 letters, digits or '-', not starting or ending with '-'"
         )
     return name
 

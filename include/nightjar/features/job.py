@@ -212,7 +212,6 @@ def _load_source_on_spark(
         source.path,
         start,
         end,
-        timezone=config.timezone,
     )
     spark = get_spark(settings)
     if not any(target_start <= day <= end for day in partitions):

@@ -32,6 +32,9 @@ LOCAL_DRIVER_OPTIONS = (
     # The driver's sockets (py4j, the block manager) on 127.0.0.1 itself, not on an
     # IPv4-mapped IPv6 address: the shared driver stays up beside Airflow.
     "-Djava.net.preferIPv4Stack=true",
+    # The JVM's own warnings (a class archive it cannot map, say) on stderr, not on the
+    # stdout of a command whose output is JSON.
+    "-Xlog:all=warning:stderr",
 )
 ARCHIVE_TIMEOUT_SECONDS = 300
 
@@ -50,16 +53,21 @@ def _java() -> Path | None:
 def class_archive_path(settings: Settings) -> Path | None:
     """Where this Java and this Spark's archive lives (None without Java).
 
-    The name hashes the Java binary and Spark's jar folder, so an upgrade of either
-    makes a new archive instead of a stale one (which the JVM would refuse with a
-    warning and run without)."""
+    The name hashes the Java binary and Spark's jar folder (its path too: the JVM maps an
+    archive only for the class path it was dumped with, and a second virtualenv has
+    another), so an upgrade or a second install makes a new archive instead of a stale
+    one (which the JVM would refuse with a warning and run without)."""
     import pyspark
 
     java = _java()
     if java is None:
         return None
     jars = Path(pyspark.__file__).parent / "jars"
-    identity = f"{java}:{java.stat().st_mtime_ns}:{pyspark.__version__}:{jars.stat().st_mtime_ns}"
+    identity = ":".join(
+        map(
+            str, (java, java.stat().st_mtime_ns, pyspark.__version__, jars, jars.stat().st_mtime_ns)
+        )
+    )
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return settings.cache_path / "spark-cds" / f"classes-{key}.jsa"
 

@@ -49,6 +49,7 @@ class Settled:
     decisions: list[Decision]  # every measured night's decision, oldest first
     changed: list[Decision]  # those appended: new, or saying something new
     requested: list[retrain_log.RequestEvent]  # requests this pass made
+    waiting: list[retrain_log.RequestEvent]  # earlier requests no retrain run took yet
 
 
 def settle(
@@ -92,7 +93,8 @@ def settle(
             "FIRED" if decision.fired else "pending" if decision.pending else "suppressed",
             decision.reason,
         )
-    return Settled(decisions, changed, requested)
+    waiting = sorted(retrain_log.waiting(events).values(), key=lambda e: e.request_date)
+    return Settled(decisions, changed, requested, waiting)
 
 
 def serving_versions(settings: Settings, config: DatasetConfig) -> dict[dt.date, ModelRef]:

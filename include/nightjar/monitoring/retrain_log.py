@@ -122,6 +122,25 @@ def requests(events: list[RequestEvent]) -> dict[dt.date, str]:
     return {e.request_date: e.reason for e in events if e.event == REQUESTED}
 
 
+def waiting(events: list[RequestEvent]) -> dict[dt.date, RequestEvent]:
+    """Each request no retrain run has taken yet (neither ``started`` nor ``declined``):
+    Airflow queues no run for an Asset event while ``nightjar_retrain`` is paused, so a
+    request made meanwhile waits here until a monitoring run raises it again."""
+    taken = {e.request_date for e in events if e.event in (STARTED, DECLINED)}
+    return {
+        e.request_date: e for e in events if e.event == REQUESTED and e.request_date not in taken
+    }
+
+
+def taken_by(events: list[RequestEvent], dag_run_id: str) -> set[dt.date]:
+    """The requests the run ``dag_run_id`` took (its ``started`` or ``declined`` events)."""
+    return {
+        e.request_date
+        for e in events
+        if e.event in (STARTED, DECLINED) and e.dag_run_id == dag_run_id
+    }
+
+
 def outcomes(events: list[RequestEvent]) -> dict[dt.date, bool]:
     """Each request whose retrain ended: True when it registered a model (``trained``),
     False when it was declined or its model failed the gate."""

@@ -81,11 +81,16 @@ def measure_performance(run: RunInfo, snapshot: SnapshotRef) -> RealisedPerforma
     )
 
 
-def request_retrain(run: RunInfo, snapshot: SnapshotRef, drift: DriftMeasurement) -> RetrainRequest:
+def request_retrain(
+    run: RunInfo, snapshot: SnapshotRef, drift: DriftMeasurement, *, raise_waiting: bool = True
+) -> RetrainRequest:
     """Measure the realised performance of the dates whose labels are due, apply the loop
     guard to every night it has complete inputs for (``monitoring.loop_guard``), and close
     the run's snapshot; raise StepSkipped (no Asset event) unless the guard made a
-    request. The request names the newest night it fired for: the retrain trains as of it."""
+    request or an earlier one still waits for a retrain run (Airflow drops Asset events
+    for a paused DAG: the next monitoring run raises them again, unless ``raise_waiting``
+    is off because a retrain run is queued or running and will take them). The event
+    names each such night; nightjar_retrain runs once per night and trains as of it."""
     from nightjar.monitoring.loop_guard import settle
 
     measure_performance(run, snapshot)
@@ -94,9 +99,17 @@ def request_retrain(run: RunInfo, snapshot: SnapshotRef, drift: DriftMeasurement
     close_snapshot(run, snapshot)
     ours = [d for d in settled.decisions if d.decision_date in run.dates]
     said = "; ".join(f"{d.decision_date}: {d.reason}" for d in ours) or "no decision yet"
-    if not settled.requested:
+    waiting = settled.waiting if raise_waiting else []
+    if waiting:
+        log.info(
+            "raising again %d earlier retrain request(s) no retrain run took (%s): "
+            "nightjar_retrain was paused when they were made, or its run failed first",
+            len(waiting),
+            _span([event.request_date for event in waiting]),
+        )
+    if not settled.requested and not waiting:
         raise StepSkipped(f"no retrain request: {said}")
-    requested = sorted(settled.requested, key=lambda event: event.request_date)
+    requested = sorted([*settled.requested, *waiting], key=lambda event: event.request_date)
     newest = requested[-1]
     return RetrainRequest(
         date=newest.request_date,

@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
     """Skip a retrain when a model trained on nearly the same data exists (no double-train);
     the rule is ``retrain_rule.training_declined``. A run started by retrain requests
-    records in the request log that it took them: started, or declined and why."""
+    records in the request log that it took them: started, or declined and why. A request
+    is taken once: a run for requests another run already took (a monitoring run raised
+    them again before that one started) skips and records nothing."""
     from nightjar.core.retrain_rule import training_declined
     from nightjar.monitoring.loop_guard import trained_as_of
     from nightjar.monitoring.retrain_log import DECLINED, STARTED
 
     settings, config = step_context(run)
+    if not force and (already := _taken_elsewhere(run)):
+        raise StepSkipped(f"the request of {already} was already taken by another retrain run")
     reason = training_declined(
         config.model.retrain_cooldown_days,
         requested=_requested(run),
@@ -58,6 +62,19 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
         raise StepSkipped(reason)
     _record(run, STARTED, f"training as of {run.target_date}")
     return TrainingAllowed(as_of=run.target_date)
+
+
+def _taken_elsewhere(run: RunInfo) -> str | None:
+    """The run's request dates, when every one was taken by another run already."""
+    from nightjar.monitoring.retrain_log import read_events, requests, taken_by, waiting
+
+    settings, config = step_context(run)
+    events = read_events(settings, config)
+    asked = [day for day in run.dates if day in requests(events)]
+    open_to_us = waiting(events).keys() | taken_by(events, run.run_id)
+    if asked and not any(day in open_to_us for day in asked):
+        return ", ".join(map(str, asked))
+    return None
 
 
 def _empty_window(run: RunInfo) -> str | None:
@@ -83,12 +100,14 @@ def request_weekly_retrain(run: RunInfo) -> str:
 
 
 def _requests_taken(run: RunInfo) -> list[dt.date]:
-    """The loop guard's requests this run takes: those in the request log for its dates."""
-    from nightjar.monitoring.retrain_log import read_events, requests
+    """The loop guard's requests this run takes: those for its dates in the request log
+    that no other run took."""
+    from nightjar.monitoring.retrain_log import read_events, requests, taken_by, waiting
 
     settings, config = step_context(run)
-    logged = requests(read_events(settings, config))
-    return [day for day in run.dates if day in logged]
+    events = read_events(settings, config)
+    open_to_us = waiting(events).keys() | taken_by(events, run.run_id)
+    return [day for day in run.dates if day in requests(events) and day in open_to_us]
 
 
 def _requested(run: RunInfo) -> bool:

@@ -153,3 +153,26 @@ def test_parsing_imports_nothing_heavy_and_opens_no_socket(three):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"ok {len(STAGES) * len(DATASETS)}" in result.stdout
+
+
+def test_with_the_clock_off_scoring_is_backfilled_but_never_scheduled(monkeypatch, three):
+    """NIGHTJAR_TIME_SCHEDULES=false: the scheduler creates no scoring run, while a
+    backfill over past dates still lists one run per day, as Airflow reads the DAG back
+    from its database (the serialized timetable, found through the plugin)."""
+    import datetime as dt
+
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    monkeypatch.setenv("NIGHTJAR_TIME_SCHEDULES", "false")
+    bag = _bag(monkeypatch, three)
+    served = DagSerialization.from_dict(
+        DagSerialization.to_dict(bag.dags[dag_id("score", "bikes")])
+    )
+    assert served.timetable.periodic
+    assert served.next_dagrun_info(last_automated_run_info=None) is None
+    days = served.iter_dagrun_infos_between(
+        dt.datetime(2025, 6, 2, tzinfo=dt.UTC), dt.datetime(2025, 6, 12, tzinfo=dt.UTC)
+    )
+    assert [info.data_interval.start.date() for info in days] == [
+        dt.date(2025, 6, 2) + dt.timedelta(days=i) for i in range(10)
+    ]

@@ -86,12 +86,12 @@ def _land(settings, config, repository: str, rows: int, days: int) -> tuple[str,
 
     client = make_client(settings)
     snapshots.ensure_repository(client, repository, f"local://{repository}")
-    per_day = -(-rows // days)
-    spec = demo_data.DemoSpec(rows_per_day=per_day, customers=10 * per_day)
     path = config.sources["applications"].path
     last = FIRST_DAY + dt.timedelta(days=days - 1)
     for offset in range(days):
         day = FIRST_DAY + dt.timedelta(days=offset)
+        on_the_day = rows // days + (offset < rows % days)  # exactly ``rows`` in all
+        spec = demo_data.DemoSpec(rows_per_day=on_the_day, customers=10 * (rows // days + 1))
         frame = demo_data.applications_for(day, spec)
         raw_tables.write_partition(client, repository, snapshots.MAIN, path, day, frame)
     commit = snapshots.commit(client, repository, snapshots.MAIN, f"{rows} bench rows", {})

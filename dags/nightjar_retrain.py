@@ -72,11 +72,11 @@ def retrain_dag(dataset: DatasetDags) -> None:
             return run_step(steps.train, snapshot, features, intent=params["intent"])
 
         @task
-        def evaluate_gate(trained: dict) -> dict:
+        def evaluate_gate(trained: dict, snapshot: dict) -> dict:
             from nightjar.airflow.glue import run_step
             from nightjar.pipeline import retrain as steps
 
-            return run_step(steps.evaluate_gate, trained)
+            return run_step(steps.evaluate_gate, trained, snapshot)
 
         @task(outlets=[champion])
         def register_and_promote(trained: dict, decision: dict) -> dict:
@@ -96,7 +96,7 @@ def retrain_dag(dataset: DatasetDags) -> None:
         guard() >> snapshot
         features = build_features(snapshot)
         trained = with_links(train(snapshot, features), MlflowRunLink())
-        decision = evaluate_gate(trained)
+        decision = evaluate_gate(trained, snapshot)
         promoted = with_links(
             register_and_promote(trained, decision), RegisteredModelLink(), ModelCardLink()
         )

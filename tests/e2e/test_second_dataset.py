@@ -67,7 +67,7 @@ def test_churn_trains_promotes_scores_and_monitors(settings, embedded_stack, mon
     snapshot = retrain.open_snapshot(train_run)
     features = retrain.build_features(train_run, snapshot)
     trained = retrain.train(train_run, snapshot, features, intent="test: second dataset")
-    decision = retrain.evaluate_gate(train_run, trained)
+    decision = retrain.evaluate_gate(train_run, trained, snapshot)
     promoted = retrain.register_and_promote(train_run, trained, decision)
     assert promoted.promoted
     assert registry.version_for_alias(settings, "churn", registry.CHAMPION) == promoted.version

@@ -41,6 +41,12 @@ class MissingInputError(NightjarError, LookupError):
     """
 
 
+class GateFailedError(NightjarError):
+    """A challenger failed the evaluation gate: its retrain run ends failed, not green, and
+    the message lists the failing checks. Retrying retrains nothing new: the same data and
+    seed give the same model."""
+
+
 class RegistryError(NightjarError, RuntimeError):
     """A registry operation that cannot be done; the message says why."""
 

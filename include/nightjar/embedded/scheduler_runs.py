@@ -125,7 +125,11 @@ class SchedulerRunner:
         if _task_state(self.api, monitor_dag, monitor, "request_retrain") != "success":
             return
         retrain = self._next_triggered_run(retrain_dag)
-        state = self.follow(retrain_dag, retrain, f"{day} (drift)")
+        try:
+            state = self.follow(retrain_dag, retrain, f"{day} (drift)")
+        except DagRunFailedError as failed:  # a failed gate among them: said, not raised
+            click.echo(f"  {failed}", err=True)
+            state = "failed"
         self.retrains.append(describe_retrain(self.api, retrain_dag, retrain, state, day))
 
     def _next_triggered_run(self, dag_id: str) -> str:
@@ -160,9 +164,12 @@ def describe_retrain(
     outcome: dict[str, Any] = {"requested_by": str(day), "run_id": run_id, "state": state}
     if tasks.get("guard") == "skipped":
         outcome["result"] = "declined by the guard (see its log)"
+    elif tasks.get("evaluate_gate") == "failed":
+        outcome["result"] = "trained; failed the gate, not registered (the failing checks: "
+        "evaluate_gate's log)"
     elif tasks.get("evaluate_gate") == "skipped":
-        outcome["result"] = "trained; not registered (the gate failed, or the model is "
-        "byte-identical to the champion: see evaluate_gate's log)"
+        outcome["result"] = "trained; not registered (the model is byte-identical to the "
+        "champion: see evaluate_gate's log)"
     elif tasks.get("register_and_promote") == "success":
         promoted = api.return_value(retrain_dag, run_id, "register_and_promote")
         role = "champion" if promoted["promoted"] else "challenger (awaits approval)"

@@ -180,8 +180,13 @@ def train(
     return TrainedModel.model_validate(result, from_attributes=True)
 
 
-def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:
-    """Run the gate; record the decision; raise StepSkipped with the reasons if it fails."""
+def evaluate_gate(run: RunInfo, trained: TrainedModel, snapshot: SnapshotRef) -> GateVerdict:
+    """Run the gate and record the decision. A failed gate fails the task (GateFailedError,
+    the failing checks in its message), so the run shows failed in Airflow's grid and API
+    and registration does not run; it closes the run's branch first, since the task that
+    would have closed it will not run either. A model byte-identical to the champion is
+    no failure: the step skips, and nothing is registered."""
+    from nightjar.core.errors import GateFailedError
     from nightjar.evaluation.evaluate import evaluate_challenger
     from nightjar.scoring.scorer import resolve_alias
 
@@ -203,7 +208,8 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel) -> GateVerdict:
 
         notify.gate_failed(settings, config, decision, run, trained.run_id)
         _record(run, GATE_FAILED, decision.summary())
-        raise StepSkipped("promotion stopped by the gate:\n" + decision.summary())
+        close_snapshot(run, snapshot)
+        raise GateFailedError("promotion stopped by the gate:\n" + decision.summary())
     return GateVerdict.model_validate(decision.as_dict())
 
 

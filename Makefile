@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_WORKERS ?= 2
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
@@ -26,8 +27,8 @@ install: $(STAMP)  ## Create .venv, install the pinned environment and fetch the
 demo: install  ## Run the whole loop through Airflow's scheduler on the embedded stack
 	$(BIN)/nightjar demo
 
-test: install  ## Run the whole test suite
-	$(BIN)/pytest
+test: install  ## Run the whole test suite (TEST_WORKERS=2 processes; 0 runs it in one)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install  ## ruff check + format check
 	$(BIN)/ruff check .

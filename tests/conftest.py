@@ -87,3 +87,48 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from nightjar.io.spark import stop_spark
 
     stop_spark()
+
+
+# What each slow group of tests costs on two cores (seconds, measured 2026-12-07), so the
+# slowest start first: with `make test`'s two xdist workers, a long module picked last
+# would leave one worker idle while the other finishes it.
+GROUP_COST = {
+    "tests/scheduler/test_as_users_run_it.py": 1300,
+    "tests/scheduler/test_celery_workers.py": 900,
+    "tests/scheduler/test_many_datasets.py": 900,
+    "tests/scheduler/test_onboarding.py": 600,
+    "spark-cluster": 400,
+    "bench-backfill_year": 240,
+    "bench-nightly_run": 220,
+    "e2e": 180,
+    "bench-spark_cluster": 130,
+    "tests/scheduler/test_bad_input.py": 120,
+}
+# Files that share a session fixture costly to build twice run on one worker.
+SHARED_SESSION = {
+    "tests/e2e/": "e2e",  # the demo world, built once through dag.test()
+    "tests/integration/features/test_s3a_feature_job.py": "spark-cluster",
+    "tests/integration/io/test_delta_spark_cluster.py": "spark-cluster",
+    "tests/integration/scoring/test_spark_engine_cluster.py": "spark-cluster",
+}
+
+
+def _group(item: pytest.Item) -> str:
+    """The xdist group of ``item``: its file, a shared fixture's name, or one benchmark."""
+    path = item.nodeid.split("::", 1)[0]
+    for prefix, group in SHARED_SESSION.items():
+        if path.startswith(prefix):
+            return group
+    if path == "tests/bench/test_every_benchmark_runs.py" and "[" in item.nodeid:
+        return "bench-" + item.nodeid.rsplit("[", 1)[1].rstrip("]")
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for ``--dist loadgroup`` (a module's tests, whose module fixtures
+    build one world, stay on one worker) and put the costliest groups first. The sort is
+    stable and keeps each group's tests together and in order, with or without xdist."""
+    groups = {item.nodeid: _group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    items.sort(key=lambda item: -GROUP_COST.get(groups[item.nodeid], 0))

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         "unset means <cache_dir>/jars, where `nightjar spark fetch-jars` puts them.",
     )
     spark_driver_memory: str = "2g"
+    spark_driver_retire_share: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="The shared Spark driver retires (and the stack starts a fresh one) "
+        "when more than this share of its heap survives a full collection.",
+    )
     spark_shared_driver: bool = Field(
         default=True,
         description="With a local master, attach to the long-lived driver `nightjar "

@@ -62,6 +62,13 @@ def stack_env(settings: Settings, base: dict[str, str] | None = None) -> dict[st
     return env
 
 
+SHARED_DRIVER_COMMAND = [
+    sys.executable,
+    "-c",
+    "from nightjar.io.spark import serve_shared_driver; serve_shared_driver()",
+]
+
+
 @dataclass
 class AirflowStack:
     """Start, health-check and stop Airflow's four components for one Nightjar home."""
@@ -71,6 +78,8 @@ class AirflowStack:
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _driver_gone: bool = False
+    _driver_published: bool = False
+    _retiring: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -107,21 +116,40 @@ class AirflowStack:
         components = {name: [self._airflow(), *args] for name, args in COMPONENTS.items()}
         if self.settings.spark_shared_driver and is_local(self.settings.spark_master):
             # One local Spark driver the feature tasks attach to (nightjar.io.spark_driver).
-            serve = "from nightjar.io.spark import serve_shared_driver; serve_shared_driver()"
-            components["spark-driver"] = [sys.executable, "-c", serve]
+            components["spark-driver"] = SHARED_DRIVER_COMMAND
         for name, command in components.items():
             if name == "api-server":
                 command += ["--port", str(self.settings.airflow_port)]
-            with (self.log_dir / f"{name}.log").open("ab") as out:
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own group: stop() ends its children too
-                )
-            log.debug("started airflow %s (pid %d)", name, self.processes[name].pid)
+            self._start(name, command)
+
+    def _start(self, name: str, command: list[str]) -> None:
+        with (self.log_dir / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop() ends its children too
+            )
+        log.debug("started airflow %s (pid %d)", name, self.processes[name].pid)
+
+    def _replace_a_retired_driver(self) -> None:
+        """Start a fresh shared Spark driver when the running one retired: it removed the
+        file that says where it runs, and serves its attached tasks a while longer
+        (``nightjar.io.spark_driver``); stop() ends it with the rest."""
+        from nightjar.io.spark_driver import info_path
+
+        driver = self.processes.get("spark-driver")
+        if driver is None or driver.poll() is not None:
+            return
+        if info_path(self.settings).exists():
+            self._driver_published = True
+        elif self._driver_published:
+            log.info("the shared Spark driver (pid %d) retired; starting a fresh one", driver.pid)
+            self._retiring.append(driver)
+            self._driver_published = False
+            self._start("spark-driver", SHARED_DRIVER_COMMAND)
 
     def wait_until_healthy(self, timeout: float = 180.0) -> None:
         """Wait for the API server to report every component healthy; StackError with the logs'
@@ -188,6 +216,7 @@ class AirflowStack:
         last_sync = time.monotonic()
         while True:
             self._raise_if_one_died()
+            self._replace_a_retired_driver()
             if time.monotonic() - last_sync > POOL_SYNC_SECONDS:
                 last_sync = time.monotonic()
                 try:
@@ -199,6 +228,9 @@ class AirflowStack:
     def stop(self) -> None:
         """SIGTERM every component's process group, then SIGKILL what is left after a grace
         period; nothing of this stack outlives it."""
+        for number, retired in enumerate(self._retiring):
+            self.processes[f"spark-driver-retired-{number}"] = retired
+        self._retiring.clear()
         for process in self.processes.values():
             _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS

@@ -179,12 +179,19 @@ def stop_spark() -> None:
 
 def serve_shared_driver() -> None:
     """Run the shared local driver (``nightjar.io.spark_driver``) for this environment's
-    settings until SIGTERM: the embedded stack starts one beside Airflow."""
+    settings until SIGTERM, or until its heap fills and it retires (``spark_driver``):
+    the embedded stack starts one beside Airflow, and a fresh one when it retires."""
     import logging
     import signal
+    import time
 
     from nightjar.core.settings import load_settings
-    from nightjar.io.spark_driver import publish
+    from nightjar.io.spark_driver import (
+        HEAP_CHECK_SECONDS,
+        RETIRE_GRACE_SECONDS,
+        publish,
+        should_retire,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
@@ -199,5 +206,19 @@ def serve_shared_driver() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    jvm = session.sparkContext._jvm
     while True:
-        signal.pause()
+        time.sleep(HEAP_CHECK_SECONDS)
+        retire, said = should_retire(jvm, settings.spark_driver_retire_share)
+        if retire:
+            break
+    path.unlink(missing_ok=True)  # no new task attaches; the stack starts a fresh driver
+    logging.getLogger(__name__).warning(
+        "shared Spark driver (pid %d) retiring: %s; serving the attached tasks %d s more",
+        os.getpid(),
+        said,
+        RETIRE_GRACE_SECONDS,
+    )
+    time.sleep(RETIRE_GRACE_SECONDS)
+    stop_spark()
+    sys.exit(0)

@@ -113,22 +113,33 @@ SHARED_SESSION = {
 }
 
 
-def _group(item: pytest.Item) -> str:
-    """The xdist group of ``item``: its file, a shared fixture's name, or one benchmark."""
-    path = item.nodeid.split("::", 1)[0]
+def _group(nodeid: str) -> str:
+    """The group of a test: its file, a shared fixture's name, or one benchmark."""
+    path = nodeid.split("::", 1)[0]
     for prefix, group in SHARED_SESSION.items():
         if path.startswith(prefix):
             return group
-    if path == "tests/bench/test_every_benchmark_runs.py" and "[" in item.nodeid:
-        return "bench-" + item.nodeid.rsplit("[", 1)[1].rstrip("]")
+    if path == "tests/bench/test_every_benchmark_runs.py" and "[" in nodeid:
+        return "bench-" + nodeid.rsplit("[", 1)[1].rstrip("]")
     return path
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for ``--dist loadgroup`` (a module's tests, whose module fixtures
-    build one world, stay on one worker) and put the costliest groups first. The sort is
-    stable and keeps each group's tests together and in order, with or without xdist."""
-    groups = {item.nodeid: _group(item) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    items.sort(key=lambda item: -GROUP_COST.get(groups[item.nodeid], 0))
+    """The costliest groups first. The sort is stable, so each group's tests stay together
+    and in order (a module's fixtures build one world), with or without xdist."""
+    items.sort(key=lambda item: -GROUP_COST.get(_group(item.nodeid), 0))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``--dist loadgroup``, each group runs whole on one worker: xdist's own scheduler
+    for groups, fed these groups instead of ``xdist_group`` marks."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return ByGroup(config, log)

@@ -18,7 +18,16 @@ from tests.ports import free_port
 _HOME = Path(tempfile.mkdtemp(prefix="nightjar-test-"))
 
 
+_SET_BY_US = "PYTEST_NIGHTJAR_ENV_SET"  # what this configure added, for xdist's workers
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # An xdist worker inherits the environment of the controller, which ran this too:
+    # drop what the controller added (its home's Airflow, its stand-in's port), so each
+    # worker has its own, while what the user set stays.
+    for key in filter(None, os.environ.pop(_SET_BY_US, "").split(",")):
+        os.environ.pop(key, None)
+    before = set(os.environ)
     os.environ["NIGHTJAR_HOME"] = str(_HOME)
     os.environ.setdefault("NIGHTJAR_LAKEFS_STANDIN_PORT", str(free_port()))
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -27,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from nightjar.embedded.supervisor import apply_airflow_env
 
     apply_airflow_env(load_settings())
+    os.environ[_SET_BY_US] = ",".join(sorted(set(os.environ) - before))
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ TASK = textwrap.dedent(
         )
         assert frame.count() == rows
         if sys.argv[2] == "measure":
-            print(heap_use(session.sparkContext._jvm, collect=True)[0])
+            print(heap_use(session.sparkContext._jvm, collect=True)[0], flush=True)
 
     step(int(sys.argv[1]))
     os._exit(0)  # as a forked task process ends: no finalizers, no atexit

@@ -191,6 +191,7 @@ def serve_shared_driver() -> None:
         RETIRE_GRACE_SECONDS,
         publish,
         should_retire,
+        withdraw,
     )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -200,7 +201,7 @@ def serve_shared_driver() -> None:
     logging.getLogger(__name__).info("shared Spark driver up (pid %d): %s", os.getpid(), path)
 
     def stop(signum: int, _frame: Any) -> None:
-        path.unlink(missing_ok=True)
+        withdraw(path)
         stop_spark()
         sys.exit(0)
 
@@ -212,7 +213,7 @@ def serve_shared_driver() -> None:
         retire, said = should_retire(jvm, settings.spark_driver_retire_share)
         if retire:
             break
-    path.unlink(missing_ok=True)  # no new task attaches; the stack starts a fresh driver
+    withdraw(path)  # no new task attaches; the stack starts a fresh driver
     logging.getLogger(__name__).warning(
         "shared Spark driver (pid %d) retiring: %s; serving the attached tasks %d s more",
         os.getpid(),

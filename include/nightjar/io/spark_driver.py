@@ -24,13 +24,13 @@ leaves behind is not all released when it detaches: a task killed mid-job keeps 
 cached frames in the shared cache manager, and the rows of a frame a task created from
 pandas stay in the driver after the task has gone (measured: 30-36 MiB for each task
 of 200,000 such rows, ``tests/integration/io/test_shared_driver.py``). So the driver
-checks its heap every
-``HEAP_CHECK_SECONDS``; when what survives a full collection passes ``retire_share`` of
-the heap, it **retires**: it removes its ``spark-driver.json`` (new tasks do not attach),
-serves the tasks already attached for ``RETIRE_GRACE_SECONDS`` more, and exits. The stack
-sees the file gone and starts a fresh driver at once (``AirflowStack.watch``). Found in
-the scheduler test: after about 80 scoring and 10 training jobs on one 2 GiB driver, a
-training feature job failed with ``OutOfMemoryError: Java heap space`` on every try.
+checks its heap every ``HEAP_CHECK_SECONDS``; when what survives a full collection passes
+``Settings.spark_driver_retire_share`` of the heap, it **retires**: it removes its
+``spark-driver.json`` (new tasks do not attach), serves the tasks already attached for
+``RETIRE_GRACE_SECONDS`` more, and exits. The stack sees the file gone and starts a fresh
+driver at once (``AirflowStack.watch``). Found in the scheduler test: after about 80
+scoring and 10 training jobs on one 2 GiB driver, a training feature job failed with
+``OutOfMemoryError: Java heap space`` on every try.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ _JAVA_IMPORTS = (
 
 HEAP_CHECK_SECONDS = 30
 RETIRE_GRACE_SECONDS = 900  # longer than any feature job of the embedded stack
-RETIRE_SHARE = 0.6
 
 
 def heap_use(jvm: Any, *, collect: bool) -> tuple[int, int]:
@@ -111,6 +110,17 @@ def publish(settings: Settings, session: Any, key: tuple) -> Path:
         )
     temporary.replace(path)
     return path
+
+
+def withdraw(path: Path) -> None:
+    """Remove ``path`` if it still says this process is the driver: after a retirement it
+    names the fresh driver, which a late SIGTERM of the old one must not unpublish."""
+    try:
+        ours = json.loads(path.read_text()).get("pid") == os.getpid()
+    except (OSError, ValueError):
+        return
+    if ours:
+        path.unlink(missing_ok=True)
 
 
 def attach(settings: Settings, key: tuple) -> Any | None:

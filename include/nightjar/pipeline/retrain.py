@@ -66,15 +66,8 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
 
 def _taken_elsewhere(run: RunInfo) -> str | None:
     """The run's request dates, when every one was taken by another run already."""
-    from nightjar.monitoring.retrain_log import read_events, requests, taken_by, waiting
-
-    settings, config = step_context(run)
-    events = read_events(settings, config)
-    asked = [day for day in run.dates if day in requests(events)]
-    open_to_us = waiting(events).keys() | taken_by(events, run.run_id)
-    if asked and not any(day in open_to_us for day in asked):
-        return ", ".join(map(str, asked))
-    return None
+    asked, ours = _request_dates(run)
+    return ", ".join(map(str, asked)) if asked and not ours else None
 
 
 def _empty_window(run: RunInfo) -> str | None:
@@ -99,15 +92,21 @@ def request_weekly_retrain(run: RunInfo) -> str:
     return run.target_date.isoformat()
 
 
-def _requests_taken(run: RunInfo) -> list[dt.date]:
-    """The loop guard's requests this run takes: those for its dates in the request log
-    that no other run took."""
+def _request_dates(run: RunInfo) -> tuple[list[dt.date], list[dt.date]]:
+    """The run's dates that the request log holds a request for, and those of them this
+    run takes: no other run took them (or this run did, earlier in it)."""
     from nightjar.monitoring.retrain_log import read_events, requests, taken_by, waiting
 
     settings, config = step_context(run)
     events = read_events(settings, config)
+    asked = [day for day in run.dates if day in requests(events)]
     open_to_us = waiting(events).keys() | taken_by(events, run.run_id)
-    return [day for day in run.dates if day in requests(events) and day in open_to_us]
+    return asked, [day for day in asked if day in open_to_us]
+
+
+def _requests_taken(run: RunInfo) -> list[dt.date]:
+    """The loop guard's requests this run takes."""
+    return _request_dates(run)[1]
 
 
 def _requested(run: RunInfo) -> bool:

@@ -78,8 +78,9 @@ def _task(env: dict[str, str], rows: int, mode: str = "work") -> str:
 
 
 def test_what_finished_tasks_leave_in_the_driver_is_measured(tmp_path):
-    """Why the driver retires: tasks that ended still hold heap in it (the figure is in
-    ``spark_driver``'s docstring). Printed, and checked to be what a retire check sees."""
+    """Why the driver retires: tasks that ended still hold heap in it. The figure is
+    printed (``spark_driver``'s docstring quotes it); the test fails if six tasks left
+    nothing, when the retirement, and that docstring, would be wrong."""
     settings = _settings(tmp_path, 1.0)
     env = _env(settings, 1.0)
     stack = AirflowStack(settings, env, log_dir=tmp_path / "logs")

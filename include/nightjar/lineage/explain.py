@@ -127,9 +127,16 @@ class Explanation:
 
 
 def explain(
-    settings: Settings, config: DatasetConfig, entity: str, day: dt.date, *, table: str = ""
+    settings: Settings,
+    config: DatasetConfig,
+    entity: str,
+    day: dt.date,
+    *,
+    table: str = "",
+    model: registry.ModelView | None = None,
 ) -> Explanation:
-    """The chain behind ``entity``'s score on ``day`` in the scores table (or ``table``)."""
+    """The chain behind ``entity``'s score on ``day`` in the scores table (or ``table``).
+    ``model``: the registry's view of the model, when the caller has read it already."""
     table = table or config.table_name("scores")
     row = _scored_row(settings, config, table, entity, day)
     notes: list[str] = []
@@ -154,7 +161,12 @@ def explain(
         table=settings.table_uri(table),
         table_version=_version_that_wrote(settings.table_uri(table), day, row),
     )
-    moves = registry.history(settings, version.name)  # read once: three questions ask it
+    # read once: three questions ask it
+    moves = (
+        model.moves
+        if model is not None and model.name == version.name
+        else registry.history(settings, version.name)
+    )
     model = ModelLink(
         name=version.name,
         version=str(version.version),

@@ -64,6 +64,39 @@ def version_for_alias(settings: Settings, model_name: str, alias: str) -> str | 
         return None
 
 
+@dataclass(frozen=True)
+class ModelView:
+    """What the registry says of one model at one moment: where its aliases point, the
+    training run behind each, and every alias move recorded. A page reads it once, so its
+    panels cannot disagree about which version is champion."""
+
+    name: str
+    aliases: dict[str, str]  # alias -> version
+    runs: dict[str, str]  # alias -> the MLflow run that trained its version
+    moves: pd.DataFrame  # ``history`` of this model, oldest first
+
+    def version(self, alias: str) -> str | None:
+        return self.aliases.get(alias)
+
+
+def model_view(settings: Settings, model_name: str) -> ModelView:
+    """The registry's view of ``model_name`` in one registered-model read, a version read
+    per alias, and one read of the alias history (a model not registered yet has none)."""
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(settings)
+    try:
+        held = client.get_registered_model(model_name).aliases
+    except MlflowException:
+        held = {}
+    aliases = {alias: str(version) for alias, version in held.items()}
+    runs = {
+        alias: client.get_model_version(model_name, version).run_id
+        for alias, version in aliases.items()
+    }
+    return ModelView(model_name, aliases, runs, history(settings, model_name))
+
+
 def register(settings: Settings, model_uri: str, model_name: str, tags: dict[str, str]) -> str:
     """Register a logged model as a new version of ``model_name``; return the version."""
     import mlflow

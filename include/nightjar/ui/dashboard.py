@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +22,6 @@ from nightjar.core.settings import Settings
 from nightjar.core.templates import render as render_template
 from nightjar.core.vocabulary import dag_id
 from nightjar.evaluation.gate import APPROVAL_LOG
-from nightjar.io import tracking
 from nightjar.io.analytics import connect, table_names
 from nightjar.promotion import registry
 from nightjar.scoring import nightly_summary
@@ -215,16 +216,21 @@ def _nights(
     }
 
 
-def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None) -> dict:
+def _drift(
+    sources: PageSources, since: dt.date | None, versions: pd.DataFrame | None
+) -> dict | None:
     """PSI per feature over the last 7 monitored dates (a column that could not be
     compared shows its status instead), and a chart of the last nights' PSI."""
     from nightjar.ui import charts
 
+    if since is None or not sources.has("drift_metrics"):
+        return None
     # A night is measured under each version that served it; the newest is shown.
     nights = _query(
-        connection,
+        sources.connection,
         f"SELECT score_date, feature, value, threshold, drifted, model_version, "
-        f"coalesce(status, 'measured') AS status FROM {drift} WHERE score_date >= ? "
+        f"coalesce(status, 'measured') AS status FROM {sources.name('drift_metrics')} "
+        f"WHERE score_date >= ? "
         f"QUALIFY try_cast(model_version AS INTEGER) = "
         f"max(try_cast(model_version AS INTEGER)) OVER (PARTITION BY score_date)",
         [since],
@@ -259,17 +265,19 @@ def _drift(connection, drift: str, since: dt.date, versions: pd.DataFrame | None
     }
 
 
-def _decisions(connection, decisions: str) -> list[dict]:
+def _decisions(sources: PageSources) -> list[dict] | None:
     """The decision in force for each of the last nights (the newest of its night), with
     each signal against its trigger."""
+    if not sources.has("retrain_decisions"):
+        return None
     frame = _query(
-        connection,
+        sources.connection,
         f"SELECT decision_date, arg_max(fired, decided_at) AS fired, "
         f"arg_max(coalesce(pending, false), decided_at) AS pending, "
         f"arg_max(reason, decided_at) AS reason, "
         f"arg_max(model_version, decided_at) AS served_by, "
         f"arg_max(signals, decided_at) AS signals "
-        f"FROM {decisions} GROUP BY 1 ORDER BY 1 DESC LIMIT 60",
+        f"FROM {sources.name('retrain_decisions')} GROUP BY 1 ORDER BY 1 DESC LIMIT 60",
     )
     return [
         {
@@ -296,23 +304,28 @@ def _signal_words(signals: str | None) -> str:
     return "; ".join(words)
 
 
-def _requests(connection, requests: str) -> pd.DataFrame:
+def _requests(sources: PageSources) -> dict | None:
     """The request log, newest first: each request and what became of it."""
-    return _query(
-        connection,
-        f"SELECT request_date AS night, event, event_at, dag_run_id, model_version, reason "
-        f"FROM {requests} ORDER BY event_at DESC LIMIT 100",
+    if not sources.has("retrain_requests"):
+        return None
+    return _frame(
+        _query(
+            sources.connection,
+            f"SELECT request_date AS night, event, event_at, dag_run_id, model_version, "
+            f"reason FROM {sources.name('retrain_requests')} ORDER BY event_at DESC LIMIT 100",
+        )
     )
 
 
-def _performance(
-    connection, performance: str, config: DatasetConfig, versions: pd.DataFrame | None
-) -> dict:
+def _performance(sources: PageSources, versions: pd.DataFrame | None) -> dict | None:
     """The realised metrics of the nights whose labels landed, and the gate's primary metric
     against its floor."""
     from nightjar.core.gate_policy import load_policy
     from nightjar.ui import charts
 
+    if not sources.has("performance_metrics"):
+        return None
+    connection, performance = sources.connection, sources.name("performance_metrics")
     realised = _query(
         connection,
         f"SELECT score_date, measured_on, metric, "
@@ -323,7 +336,7 @@ def _performance(
     wide = realised.pivot_table(
         index=["score_date", "measured_on"], columns="metric", values="value"
     ).reset_index()
-    policy = load_policy(config.gate_policy)
+    policy = load_policy(sources.config.gate_policy)
     primary = _query(
         connection,
         f"SELECT score_date, value FROM {performance} WHERE segment = 'overall' AND metric = ? "
@@ -364,6 +377,36 @@ def _raw_dates(settings: Settings, config: DatasetConfig) -> tuple[dict[dt.date,
     return found, ""
 
 
+@dataclass(frozen=True)
+class PageSources:
+    """What every panel of one render reads: one DuckDB connection over the tables that
+    exist (limited to the dates shown), and the registry's view of the model, read once."""
+
+    settings: Settings
+    config: DatasetConfig
+    connection: Any
+    tables: set[str]  # the names of the dataset's tables that exist
+    model: registry.ModelView
+
+    def has(self, kind: str) -> bool:
+        return self.config.table_name(kind) in self.tables
+
+    def name(self, kind: str) -> str:
+        return self.config.table_name(kind)
+
+
+# The dataset's tables the page queries, by kind, and the approval log all datasets share.
+PAGE_TABLES = (
+    "scores",
+    "drift_metrics",
+    "retrain_decisions",
+    "retrain_requests",
+    "performance_metrics",
+    "quarantine",
+    nightly_summary.KIND,
+)
+
+
 def render(
     settings: Settings,
     config: DatasetConfig,
@@ -376,78 +419,26 @@ def render(
     """The Nightjar page as HTML, from the same tables and registry the CLI reads;
     ``page`` pages the status grid back, 60 dates at a time; ``failed_runs`` (from
     Airflow, by the plugin) maps each date whose newest scoring run failed to its run."""
-    scores, drift, decisions, requests, performance, quarantine = (
-        config.table_name(k)
-        for k in (
-            "scores",
-            "drift_metrics",
-            "retrain_decisions",
-            "retrain_requests",
-            "performance_metrics",
-            "quarantine",
-        )
-    )
     existing = set(table_names(settings))
-    # Views only for what is queried: opening a table for DuckDB reads its whole log.
-    summary = config.table_name(nightly_summary.KIND)
-    tables = existing & {
-        scores,
-        drift,
-        decisions,
-        requests,
-        performance,
-        APPROVAL_LOG,
-        quarantine,
-        summary,
-    }
     raw_dates, raw_problem = _raw_dates(settings, config)
     window = grid_window(settings, config, existing, raw_dates, failed_runs=failed_runs, page=page)
     scored = sorted(window.scored)[-NIGHTS:] if window else []
     since = scored[0] if scored else None
+    # Views only for what is queried: opening a table for DuckDB reads its whole log.
+    tables = existing & ({config.table_name(kind) for kind in PAGE_TABLES} | {APPROVAL_LOG})
     connection = connect(
         settings, only=tables, since=_shown_partitions(config, window, since, entity, day)
     )
-    champion = registry.version_for_alias(settings, config.model.name, registry.CHAMPION)
-    challenger = registry.version_for_alias(settings, config.model.name, registry.CHALLENGER)
-    lineage = None
-    if entity and scores in tables:
-        # Only the asked date's partition when there is one (an OR on a bound NULL would
-        # make DuckDB read every partition).
-        on_day, params = (" AND score_date = ?", [entity, day]) if day else ("", [entity])
-        lineage = _frame(
-            _query(
-                connection,
-                f"SELECT score_date, probability, model_version, lakefs_commit, dag_run_id "
-                f"FROM {scores} WHERE {config.entity_key} = ?{on_day}",
-                params,
-            )
-        )
-    mlflow = tracking.client(settings)
-    runs = {
-        alias: mlflow.get_model_version(config.model.name, version).run_id if version else None
-        for alias, version in (("champion", champion), ("challenger", challenger))
-    }
-    gates = _gates(connection, config, runs) if APPROVAL_LOG in tables else []
-    grid = window and status_grid(
-        settings, config, connection, existing, raw_dates, window, failed_runs
+    sources = PageSources(
+        settings, config, connection, tables, registry.model_view(settings, config.model.name)
     )
-    chain = None
-    if entity and day and scores in tables:
-        from nightjar.core.errors import NightjarError
-        from nightjar.lineage.explain import explain, render_text
-
-        try:
-            chain = render_text(explain(settings, config, entity, day))
-        except NightjarError as exc:  # the row, or its model version, is not there
-            chain = str(exc)
-        except Exception as exc:  # the page still shows everything else
-            log.warning("explain %s on %s failed", entity, day, exc_info=True)
-            chain = f"the chain could not be followed: {type(exc).__name__}: {exc}"
-    nights = (
-        _nights(connection, config, tables, scored, _holdout_mean(settings, runs["champion"]))
-        if scored
-        else None
-    )
+    champion = sources.model.version(registry.CHAMPION)
+    challenger = sources.model.version(registry.CHALLENGER)
+    gates = _gates(connection, config, sources.model.runs) if APPROVAL_LOG in tables else []
+    nights = None
+    if scored:
+        reference = _holdout_mean(settings, sources.model.runs.get(registry.CHAMPION))
+        nights = _nights(connection, config, tables, scored, reference)
     versions = nights["versions"] if nights else None
     return render_template(
         "nightjar.ui",
@@ -459,25 +450,54 @@ def render(
         challenger=challenger,
         gates=gates,
         nights=nights,
-        drift=_drift(connection, drift, since, versions) if drift in tables and since else None,
-        performance=(
-            _performance(connection, performance, config, versions)
-            if performance in tables
-            else None
-        ),
-        approval=(
-            _awaiting_approval(settings, config, str(challenger), gates)
-            if challenger is not None
-            else None
-        ),
-        decisions=_decisions(connection, decisions) if decisions in tables else None,
-        requests=_frame(_requests(connection, requests)) if requests in tables else None,
-        aliases=_frame(registry.history(settings, config.model.name).iloc[::-1]),
+        drift=_drift(sources, since, versions),
+        performance=_performance(sources, versions),
+        approval=challenger and _awaiting_approval(settings, config, challenger, gates),
+        decisions=_decisions(sources),
+        requests=_requests(sources),
+        aliases=_frame(sources.model.moves.iloc[::-1]),
         entity=entity,
-        lineage=lineage,
-        chain=chain,
+        lineage=_lineage(sources, entity, day),
+        chain=_chain(sources, entity, day),
         day=day,
-        grid=grid,
+        grid=window
+        and status_grid(settings, config, connection, existing, raw_dates, window, failed_runs),
         raw_problem=raw_problem,
         stages=STAGES,
     )
+
+
+def _lineage(sources: PageSources, entity: str | None, day: dt.date | None) -> dict | None:
+    """The asked entity's scores: on ``day``, or on every date when none is given."""
+    if not entity or not sources.has("scores"):
+        return None
+    # Only the asked date's partition when there is one (an OR on a bound NULL would make
+    # DuckDB read every partition).
+    on_day, params = (" AND score_date = ?", [entity, day]) if day else ("", [entity])
+    return _frame(
+        _query(
+            sources.connection,
+            f"SELECT score_date, probability, model_version, lakefs_commit, dag_run_id "
+            f"FROM {sources.name('scores')} WHERE {sources.config.entity_key} = ?{on_day}",
+            params,
+        )
+    )
+
+
+def _chain(sources: PageSources, entity: str | None, day: dt.date | None) -> str | None:
+    """The lineage chain behind the entity's score on ``day``, as ``nightjar explain``
+    prints it; what went wrong when it cannot be followed (the page shows the rest)."""
+    if not (entity and day and sources.has("scores")):
+        return None
+    from nightjar.core.errors import NightjarError
+    from nightjar.lineage.explain import explain, render_text
+
+    try:
+        return render_text(
+            explain(sources.settings, sources.config, entity, day, model=sources.model)
+        )
+    except NightjarError as exc:  # the row, or its model version, is not there
+        return str(exc)
+    except Exception as exc:  # the page still shows everything else
+        log.warning("explain %s on %s failed", entity, day, exc_info=True)
+        return f"the chain could not be followed: {type(exc).__name__}: {exc}"

@@ -23,6 +23,7 @@ from nightjar.airflow.links import (
     RegisteredModelLink,
     with_links,
 )
+from nightjar.airflow.notifications import date_failed
 
 
 def score_dag(dataset: DatasetDags) -> None:
@@ -34,7 +35,8 @@ def score_dag(dataset: DatasetDags) -> None:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=4,
-        default_args=dataset.default_args(DEFAULT_ARGS),
+        # A date that failed after its retries is a notice (``date_failed``).
+        default_args={**dataset.default_args(DEFAULT_ARGS), "on_failure_callback": date_failed},
         params={
             "date": date_param("Score this date (YYYY-MM-DD); default: the data interval."),
         },

@@ -11,11 +11,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from tests.ports import free_port
 
 _HOME = Path(tempfile.mkdtemp(prefix="nightjar-test-"))
+
+# No timing assertions in tests, Hypothesis's included: its deadline and its too-slow
+# health check fail a correct test on a loaded machine (two xdist workers on two cores).
+hypothesis.settings.register_profile(
+    "nightjar", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("nightjar")
 
 
 _SET_BY_US = "PYTEST_NIGHTJAR_ENV_SET"  # what this configure added, for xdist's workers

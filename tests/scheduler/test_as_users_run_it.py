@@ -35,6 +35,7 @@ from nightjar.embedded.supervisor import EmbeddedStack, standin_credentials
 from nightjar.io import delta_tables, tracking
 from nightjar.io.lakefs_client import make_client
 from nightjar.promotion import registry
+from tests.notice_servers import HttpRecorder, SmtpInbox, http_recorder, smtp_inbox
 from tests.openlineage.events import read_events, schema_errors, task_events
 
 from . import stack_checks
@@ -71,15 +72,43 @@ GAP_DAY = WATCHED_DAY + dt.timedelta(days=2)  # landed, left unscored on purpose
 SCREENSHOT = REPO / "docs" / "nightjar-page.png"
 
 
+# Where the user's config sends its notices: the operators' mail and their chat's webhook,
+# each an Airflow connection (NIGHTJAR_SMTP, NIGHTJAR_HOOK) in Airflow's secrets backend.
+NOTIFICATIONS = """
+notifications:
+  - events: [gate_failed, date_failed]
+    email: {to: [ops@example.com], smtp_conn_id: nightjar_smtp}
+  - events: [gate_failed, retrain_requested, date_failed]
+    webhook: {conn_id: nightjar_hook}
+"""
+
+
 @pytest.fixture(scope="module")
-def user_shell(tmp_path_factory) -> Iterator[UserShell]:
+def notices() -> Iterator[tuple[SmtpInbox, HttpRecorder]]:
+    """A real SMTP server and a real HTTP server on 127.0.0.1 for the user's notices."""
+    with smtp_inbox() as inbox, http_recorder() as recorder:
+        yield inbox, recorder
+
+
+@pytest.fixture(scope="module")
+def user_shell(tmp_path_factory, notices) -> Iterator[UserShell]:
     """A user's shell on the embedded stack whose dataset config and gate policy are the
     user's own copy of the packaged ones, so a test can tighten the gate as an operator
-    would (``NIGHTJAR_DATASET_CONFIG``, as the README's onboarding does)."""
+    would (``NIGHTJAR_DATASET_CONFIG``, as the README's onboarding does); the config
+    routes its notices to ``notices``' servers."""
     root = tmp_path_factory.mktemp("user")
     shutil.copytree(PACKAGED_CONFIGS, root / "configs")
     config = root / "configs" / "datasets" / "credit_default.yaml"
-    shell = UserShell.create(root, {"NIGHTJAR_DATASET_CONFIG": str(config)})
+    config.write_text(config.read_text() + NOTIFICATIONS)
+    inbox, recorder = notices
+    shell = UserShell.create(
+        root,
+        {
+            "NIGHTJAR_DATASET_CONFIG": str(config),
+            "AIRFLOW_CONN_NIGHTJAR_SMTP": inbox.connection,
+            "AIRFLOW_CONN_NIGHTJAR_HOOK": recorder.connection,
+        },
+    )
     yield shell
     stop_started(shell)
 
@@ -732,6 +761,30 @@ def test_a_failed_gate_stops_promotion_and_its_log_names_the_check(failed_gate, 
     log = _task_log(airflow.api, RETRAIN_DAG, failed_gate, "evaluate_gate")
     assert "promotion stopped by the gate" in log
     assert "roc_auc_improvement_vs_champion" in log
+
+
+def test_the_failed_gate_a_request_and_a_failed_date_reach_mail_and_webhook(
+    failed_gate, notices, airflow
+):
+    """Through Airflow's notifiers, over the connections in Airflow's secrets backend: the
+    failed gate's checks by mail and webhook, the guard's requests (the backfills made
+    them) and a nightly run that failed after its retries (today's, for lack of data). The
+    connection holds the URL's token-bearing path; the failed gate's task log does not."""
+    inbox, recorder = notices
+    gate_mail = [body for body in inbox.bodies() if "failed the gate" in body]
+    assert gate_mail and "roc_auc_improvement_vs_champion" in gate_mail[-1], inbox.bodies()
+    gates = recorder.events("gate_failed")
+    assert any(failed_gate in post["text"] for post in gates), gates
+    requested = recorder.events("retrain_requested")
+    assert requested and all(post["request_date"] for post in requested), recorder.posts
+    failed_dates = wait_until(
+        lambda: recorder.events("date_failed"), timeout=300, what="a date_failed notice"
+    )
+    assert failed_dates[0]["dag_id"] == SCORE_DAG, failed_dates
+    assert {path for path, _ in recorder.posts} == {"/hooks/T0KEN"}
+    assert "T0KEN" not in _task_log(airflow.api, RETRAIN_DAG, failed_gate, "evaluate_gate")
+    counts = {kind: len(recorder.events(kind)) for kind in ("gate_failed", "retrain_requested")}
+    print(f"{len(inbox.messages)} mails; posts: {counts}, date_failed {len(failed_dates)}")
 
 
 @pytest.fixture(scope="module")

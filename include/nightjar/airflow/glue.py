@@ -30,6 +30,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from nightjar.airflow.lineage import emit_step_lineage
+    from nightjar.core import notices
     from nightjar.core.errors import NightjarError
     from nightjar.core.lineage_record import recording
     from nightjar.core.run_info import from_context
@@ -44,8 +45,11 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             f"{name}: an upstream result breaks its contract: {error}"
         ) from error
     try:
-        with recording() as collected:
-            result = step(run, *typed_args, **kwargs)
+        with recording() as collected, notices.collecting() as noticed:
+            try:
+                result = step(run, *typed_args, **kwargs)
+            finally:
+                _send_notices(run, noticed)
     except StepSkipped as skipped:
         # Airflow logs only "Skipping task.": the reason goes in the task's log here.
         log.warning("%s skipped: %s", name, skipped)
@@ -60,6 +64,23 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return xcom_json(step, result)
     except ValidationError as error:
         raise AirflowFailException(f"{name}: its result breaks its contract: {error}") from error
+
+
+def _send_notices(run: Any, noticed: list[Any]) -> None:
+    """Send what the step noted where its dataset routes it, whatever the step's outcome
+    (a failed gate fails the task); sending never fails the task."""
+    if not noticed:
+        return
+    from airflow.sdk import get_current_context
+
+    from nightjar.airflow.notifications import send
+    from nightjar.pipeline.common import step_context
+
+    try:
+        settings, config = step_context(run)
+        send(settings, config, noticed, get_current_context())
+    except Exception as error:
+        log.warning("the step's notices were not sent: %s: %s", type(error).__name__, error)
 
 
 def has_runs_in_flight(dag_id: str) -> bool:

@@ -26,6 +26,7 @@ from pydantic import (
 
 from nightjar.core.errors import ConfigError, InvalidNameError
 from nightjar.core.names import validate_identifier
+from nightjar.core.notices import NoticeKind
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date"]
 
@@ -330,6 +331,36 @@ class AirflowSpec(_Strict):
     tags: list[str] = Field(default_factory=list, description="More tags on its DAGs.")
 
 
+class EmailTarget(_Strict):
+    """Mail through an Airflow SMTP connection (the SMTP provider's notifier)."""
+
+    to: list[str] = Field(min_length=1)
+    from_email: str = "nightjar@localhost"
+    smtp_conn_id: str = Field(default="smtp_default", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+
+
+class WebhookTarget(_Strict):
+    """A JSON POST with a Slack-compatible ``text`` field to the URL an Airflow connection
+    holds (its host, or scheme, host, port and schema as the path), so the URL and its
+    token live in Airflow's secrets, not in this file."""
+
+    conn_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")
+
+
+class NotificationRoute(_Strict):
+    """Which events go to one place."""
+
+    events: list[NoticeKind] = Field(min_length=1)
+    email: EmailTarget | None = None
+    webhook: WebhookTarget | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> NotificationRoute:
+        if (self.email is None) == (self.webhook is None):
+            raise ValueError("a notification route takes one of email or webhook")
+        return self
+
+
 class DatasetConfig(_Strict):
     """One use case, onboarded by one YAML file: sources, label, features, model, drift and
     validation."""
@@ -362,6 +393,9 @@ class DatasetConfig(_Strict):
     drift: DriftSpec = DriftSpec()
     validation: ValidationSpec = ValidationSpec()
     gate_policy: Path = Field(description="Gate policy file, relative to this config.")
+    notifications: list[NotificationRoute] = Field(
+        default_factory=list, description="Which events go where (none by default)."
+    )
 
     @field_validator("name", "entity_key", "event_time")
     @classmethod

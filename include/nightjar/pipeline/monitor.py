@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from nightjar.core import notices
+from nightjar.core.notices import Notice
 from nightjar.core.run_info import RunInfo
 from nightjar.pipeline.common import StepSkipped, pinned, step_context
 from nightjar.pipeline.contracts import (
@@ -106,6 +108,16 @@ def request_retrain(
             "nightjar_retrain was paused when they were made, or its run failed first",
             len(waiting),
             _span([event.request_date for event in waiting]),
+        )
+    for event in settled.requested:
+        notices.note(
+            Notice(
+                "retrain_requested",
+                f"{config.name}: a retrain is requested as of {event.request_date}",
+                f"The loop guard requested a retrain of {config.model.name} as of "
+                f"{event.request_date} ({run.dag_id} {run.run_id}): {event.reason}",
+                {"request_date": event.request_date.isoformat(), "reason": event.reason},
+            )
         )
     if not settled.requested and not waiting:
         raise StepSkipped(f"no retrain request: {said}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from nightjar.core import notices
+from nightjar.core.notices import Notice
 from nightjar.core.run_info import RunInfo
 from nightjar.core.settings import Settings
 from nightjar.core.vocabulary import TAG_MODEL_SHA256, TAG_RUN_ID
@@ -59,6 +61,15 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
         reason = _empty_window(run)
     if reason and not force:
         _record(run, DECLINED, reason)
+        notices.note(
+            Notice(
+                "retrain_declined",
+                f"{config.name}: the retrain as of {run.target_date} was declined",
+                f"{run.dag_id} {run.run_id} declined to train {config.model.name} as of "
+                f"{run.target_date}: {reason}",
+                {"as_of": run.target_date.isoformat(), "reason": reason},
+            )
+        )
         raise StepSkipped(reason)
     _record(run, STARTED, f"training as of {run.target_date}")
     return TrainingAllowed(as_of=run.target_date)
@@ -203,9 +214,14 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel, snapshot: SnapshotRef) ->
     decision = evaluate_challenger(settings, config, trained.run_id, run)
     log.info("%s", decision.summary())
     if not decision.passed:
-        from nightjar.evaluation import notify
-
-        notify.gate_failed(settings, config, decision, run, trained.run_id)
+        notices.note(
+            Notice(
+                "gate_failed",
+                f"{config.name}: a {config.model.name} challenger failed the gate",
+                f"{run.dag_id} {run.run_id} (MLflow run {trained.run_id}):\n{decision.summary()}",
+                {"mlflow_run_id": trained.run_id, "decision": decision.as_dict()},
+            )
+        )
         _record(run, GATE_FAILED, decision.summary())
         close_snapshot(run, snapshot)
         raise GateFailedError("promotion stopped by the gate:\n" + decision.summary())
@@ -257,6 +273,15 @@ def register_and_promote(
 
     if not verdict.allowed:
         log.info("%s %s", name, verdict.reason)
+        notices.note(
+            Notice(
+                "awaiting_approval",
+                f"{config.name}: {name} v{version} awaits approval",
+                f"{name} v{version} passed the gate and is challenger ({run.dag_id} "
+                f"{run.run_id}): {verdict.reason}",
+                {"model_name": name, "version": version, "reason": verdict.reason},
+            )
+        )
         _record(run, TRAINED, f"v{version} registered as challenger: {verdict.reason}",
                 model_version=version)  # fmt: skip
         return Registration(model_name=name, version=version, promoted=False, compiled=compiled)

@@ -55,7 +55,8 @@ def smtp_inbox() -> Iterator[SmtpInbox]:
     controller.start()
     inbox.connection = json.dumps(
         {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
-         "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0}}
+         "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0,
+                   "from_email": "nightjar@localhost"}}
     )  # fmt: skip
     try:
         yield inbox

@@ -20,6 +20,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+if typing.TYPE_CHECKING:
+    from nightjar.core.notices import Notice
+    from nightjar.core.run_info import RunInfo
+
 log = logging.getLogger(__name__)
 
 
@@ -66,11 +70,14 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise AirflowFailException(f"{name}: its result breaks its contract: {error}") from error
 
 
-def _send_notices(run: Any, noticed: list[Any]) -> None:
+def _send_notices(run: RunInfo, noticed: list[Notice]) -> None:
     """Send what the step noted where its dataset routes it, whatever the step's outcome
-    (a failed gate fails the task); sending never fails the task."""
+    (a failed gate fails the task), each with the run it came from; sending never fails
+    the task."""
     if not noticed:
         return
+    from dataclasses import replace
+
     from airflow.sdk import get_current_context
 
     from nightjar.airflow.notifications import send
@@ -78,7 +85,10 @@ def _send_notices(run: Any, noticed: list[Any]) -> None:
 
     try:
         settings, config = step_context(run)
-        send(settings, config, noticed, get_current_context())
+        origin = {"dataset": config.name, "model_name": config.model.name,
+                  "dag_id": run.dag_id, "dag_run_id": run.run_id}  # fmt: skip
+        sent = [replace(notice, facts={**origin, **notice.facts}) for notice in noticed]
+        send(settings, config, sent, get_current_context())
     except Exception as error:
         log.warning("the step's notices were not sent: %s: %s", type(error).__name__, error)
 

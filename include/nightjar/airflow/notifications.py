@@ -54,21 +54,36 @@ class WebhookNotifier(BaseNotifier):
 
 
 def webhook_url(target: WebhookTarget) -> str:
-    """The URL the target's Airflow connection holds: its host when that is a URL, else
-    built as Airflow's HTTP hook builds it (schema as the scheme, host, port) with the
-    ``endpoint`` extra as the path. Masked in every log from here on: it holds a token."""
+    """The URL the target's Airflow connection holds, masked in every log from here on
+    (it holds a token). A connection given as a URI (``https://hooks.example/T/B/X``)
+    arrives as scheme, host, port and path (Airflow keeps the path in ``schema``); one
+    made as Airflow's HTTP hook expects has ``schema`` as the scheme, or a URL as host.
+    The ``endpoint`` extra, if any, is the path after it."""
     from airflow.sdk import Connection
-    from airflow.sdk.log import mask_secret
 
     connection = Connection.get(target.conn_id)
-    host = connection.host or ""
+    host, schema = connection.host or "", connection.schema or ""
     if "://" in host:
         base = host
     else:
         port = f":{connection.port}" if connection.port else ""
-        base = f"{connection.schema or 'http'}://{host}{port}"
+        if schema in ("", "http", "https"):
+            scheme, path = schema or _scheme_of(connection.conn_type), ""
+        else:
+            scheme, path = _scheme_of(connection.conn_type), "/" + schema.lstrip("/")
+        base = f"{scheme}://{host}{port}{path}"
     endpoint = str(connection.extra_dejson.get("endpoint", "")).lstrip("/")
-    url = f"{base.rstrip('/')}/{endpoint}" if endpoint else base
+    return _masked(f"{base.rstrip('/')}/{endpoint}" if endpoint else base)
+
+
+def _scheme_of(conn_type: str | None) -> str:
+    return "https" if conn_type == "https" else "http"
+
+
+def _masked(url: str) -> str:
+    """``url``, registered with Airflow's secrets masker first."""
+    from airflow.sdk.log import mask_secret
+
     mask_secret(url)
     return url
 
@@ -117,7 +132,7 @@ def destinations(settings: Settings, config: DatasetConfig) -> list[Destination]
         for number, route in enumerate(config.notifications, start=1)
     ]
     if settings.gate_failed_webhook is not None:
-        url = settings.gate_failed_webhook.get_secret_value()
+        url = _masked(settings.gate_failed_webhook.get_secret_value())
         found.append(
             Destination(
                 "NIGHTJAR_GATE_FAILED_WEBHOOK",
@@ -131,8 +146,9 @@ def destinations(settings: Settings, config: DatasetConfig) -> list[Destination]
 def send(settings: Settings, config: DatasetConfig, notices: Iterable[Notice], context: Any) -> int:
     """Send each notice to every destination that takes its kind; the number delivered."""
     delivered = 0
+    places = destinations(settings, config)
     for notice in notices:
-        for destination in destinations(settings, config):
+        for destination in places:
             if notice.kind not in destination.events:
                 continue
             try:
@@ -166,34 +182,34 @@ def date_failed(context: Any) -> None:
     from nightjar.core.run_info import from_context
     from nightjar.core.settings import load_settings
 
-    run = from_context(context)
     try:
+        run = from_context(context)
         settings = load_settings()
         config = load_datasets(settings).one(run.dataset)
-        settings = settings_for(settings, config)
-    except Exception as error:  # the config itself is what broke: nothing to route by
+        ti = context["ti"]
+        notice = Notice(
+            "date_failed",
+            f"{config.name}: {run.target_date} failed in {ti.task_id}",
+            f"{run.dag_id} {run.run_id}: {ti.task_id} failed after {ti.try_number} "
+            f"tries, for {run.target_date}: {_failure(context.get('exception'))}",
+            {
+                "date": run.target_date.isoformat(),
+                "dag_id": run.dag_id,
+                "dag_run_id": run.run_id,
+                "task_id": ti.task_id,
+                "error": _failure(context.get("exception")),
+            },
+        )
+        send(settings_for(settings, config), config, [notice], context)
+    except Exception as error:  # best effort, as every notice (the config may be what broke)
         log.warning("no date_failed notice: %s: %s", type(error).__name__, error)
-        return
-    ti = context["ti"]
-    error = context.get("exception")
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    send(
-        settings,
-        config,
-        [
-            Notice(
-                "date_failed",
-                f"{config.name}: {run.target_date} failed in {ti.task_id}",
-                f"{run.dag_id} {run.run_id}: {ti.task_id} failed after {ti.try_number} "
-                f"tries, for {run.target_date}: {reason}",
-                {
-                    "date": run.target_date.isoformat(),
-                    "dag_id": run.dag_id,
-                    "dag_run_id": run.run_id,
-                    "task_id": ti.task_id,
-                    "error": reason,
-                },
-            )
-        ],
-        context,
-    )
+
+
+def _failure(error: BaseException | None) -> str:
+    """The error's type and first line. None when Airflow failed the task from outside
+    (the DAG processor runs the callback of a task whose process was killed or lost its
+    heartbeat, with no exception)."""
+    if error is None:
+        return "the task process ended without an error (killed, or its heartbeat lost)"
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -335,14 +335,14 @@ class EmailTarget(_Strict):
     """Mail through an Airflow SMTP connection (the SMTP provider's notifier)."""
 
     to: list[str] = Field(min_length=1)
-    from_email: str = "nightjar@localhost"
+    from_email: str | None = Field(default=None, description="Default: the connection's.")
     smtp_conn_id: str = Field(default="smtp_default", pattern=r"^[A-Za-z0-9_.-]{1,250}$")
 
 
 class WebhookTarget(_Strict):
     """A JSON POST with a Slack-compatible ``text`` field to the URL an Airflow connection
-    holds (its host, or scheme, host, port and schema as the path), so the URL and its
-    token live in Airflow's secrets, not in this file."""
+    holds (``airflow.notifications.webhook_url``), so the URL and its token live in
+    Airflow's secrets, not in this file."""
 
     conn_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")
 

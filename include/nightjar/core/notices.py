@@ -25,7 +25,6 @@ NoticeKind = Literal[
     "retrain_declined",
     "date_failed",
 ]
-NOTICE_KINDS: tuple[str, ...] = NoticeKind.__args__
 
 
 @dataclass(frozen=True)

@@ -133,10 +133,10 @@ def explain(
     day: dt.date,
     *,
     table: str = "",
-    model: registry.ModelView | None = None,
+    registry_view: registry.ModelView | None = None,
 ) -> Explanation:
     """The chain behind ``entity``'s score on ``day`` in the scores table (or ``table``).
-    ``model``: the registry's view of the model, when the caller has read it already."""
+    ``registry_view``: the registry's view of the model, when the caller read it already."""
     table = table or config.table_name("scores")
     row = _scored_row(settings, config, table, entity, day)
     notes: list[str] = []
@@ -163,8 +163,8 @@ def explain(
     )
     # read once: three questions ask it
     moves = (
-        model.moves
-        if model is not None and model.name == version.name
+        registry_view.moves
+        if registry_view is not None and registry_view.name == version.name
         else registry.history(settings, version.name)
     )
     model = ModelLink(

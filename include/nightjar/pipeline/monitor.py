@@ -10,6 +10,7 @@ the loop guard decides every night it has complete inputs for.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from nightjar.core import notices
 from nightjar.core.notices import Notice
@@ -24,6 +25,10 @@ from nightjar.pipeline.contracts import (
     SnapshotRef,
 )
 from nightjar.pipeline.snapshot import close_snapshot, open_snapshot
+
+if TYPE_CHECKING:
+    from nightjar.core.dataset_config import DatasetConfig
+    from nightjar.monitoring.retrain_log import RequestEvent
 
 __all__ = ["measure_drift", "measure_performance", "open_snapshot", "request_retrain"]
 
@@ -98,6 +103,9 @@ def request_retrain(
     measure_performance(run, snapshot)
     settings, config = step_context(run)
     settled = settle(settings, config, pinned(snapshot), dag_run_id=run.run_id)
+    # Noted before anything else can fail: a retry finds these requests logged already
+    # and makes none, so this is their only notice.
+    _note_requests(run, config, settled.requested)
     close_snapshot(run, snapshot)
     ours = [d for d in settled.decisions if d.decision_date in run.dates]
     said = "; ".join(f"{d.decision_date}: {d.reason}" for d in ours) or "no decision yet"
@@ -109,16 +117,6 @@ def request_retrain(
             len(waiting),
             _span([event.request_date for event in waiting]),
         )
-    for event in settled.requested:
-        notices.note(
-            Notice(
-                "retrain_requested",
-                f"{config.name}: a retrain is requested as of {event.request_date}",
-                f"The loop guard requested a retrain of {config.model.name} as of "
-                f"{event.request_date} ({run.dag_id} {run.run_id}): {event.reason}",
-                {"request_date": event.request_date.isoformat(), "reason": event.reason},
-            )
-        )
     if not settled.requested and not waiting:
         raise StepSkipped(f"no retrain request: {said}")
     requested = sorted([*settled.requested, *waiting], key=lambda event: event.request_date)
@@ -129,6 +127,20 @@ def request_retrain(
         reason=newest.reason,
         dates=[event.request_date for event in requested],
     )
+
+
+def _note_requests(run: RunInfo, config: DatasetConfig, requested: list[RequestEvent]) -> None:
+    """A ``retrain_requested`` notice for each request the loop guard just made."""
+    for event in requested:
+        notices.note(
+            Notice(
+                "retrain_requested",
+                f"{config.name}: a retrain is requested as of {event.request_date}",
+                f"The loop guard requested a retrain of {config.model.name} as of "
+                f"{event.request_date} ({run.dag_id} {run.run_id}): {event.reason}",
+                {"request_date": event.request_date.isoformat(), "reason": event.reason},
+            )
+        )
 
 
 def _span(days: list) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import NoReturn
 
 from nightjar.core import notices
 from nightjar.core.notices import Notice
@@ -46,7 +47,7 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
     them again before that one started) skips and records nothing."""
     from nightjar.core.retrain_rule import training_declined
     from nightjar.monitoring.loop_guard import trained_as_of
-    from nightjar.monitoring.retrain_log import DECLINED, STARTED
+    from nightjar.monitoring.retrain_log import STARTED
 
     settings, config = step_context(run)
     if not force and (already := _taken_elsewhere(run)):
@@ -60,19 +61,27 @@ def guard(run: RunInfo, *, force: bool) -> TrainingAllowed:
     if not reason and not force:
         reason = _empty_window(run)
     if reason and not force:
-        _record(run, DECLINED, reason)
-        notices.note(
-            Notice(
-                "retrain_declined",
-                f"{config.name}: the retrain as of {run.target_date} was declined",
-                f"{run.dag_id} {run.run_id} declined to train {config.model.name} as of "
-                f"{run.target_date}: {reason}",
-                {"as_of": run.target_date.isoformat(), "reason": reason},
-            )
-        )
-        raise StepSkipped(reason)
+        _decline(run, reason)
     _record(run, STARTED, f"training as of {run.target_date}")
     return TrainingAllowed(as_of=run.target_date)
+
+
+def _decline(run: RunInfo, reason: str) -> NoReturn:
+    """Log the decline for the requests the run takes, note it, and skip the run."""
+    from nightjar.monitoring.retrain_log import DECLINED
+
+    config = step_context(run)[1]
+    _record(run, DECLINED, reason)
+    notices.note(
+        Notice(
+            "retrain_declined",
+            f"{config.name}: the retrain as of {run.target_date} was declined",
+            f"{run.dag_id} {run.run_id} declined to train {config.model.name} as of "
+            f"{run.target_date}: {reason}",
+            {"as_of": run.target_date.isoformat(), "reason": reason},
+        )
+    )
+    raise StepSkipped(reason)
 
 
 def _taken_elsewhere(run: RunInfo) -> str | None:
@@ -202,18 +211,20 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel, snapshot: SnapshotRef) ->
 
     settings, config = step_context(run)
     champion = resolve_alias(settings, config.model.name, registry.CHAMPION)
-    from nightjar.monitoring.retrain_log import DECLINED, GATE_FAILED
+    from nightjar.monitoring.retrain_log import GATE_FAILED
 
     if champion is not None and _model_sha256(settings, champion.run_id) == trained.model_sha256:
         reason = (
             f"the new model is byte-identical to champion v{champion.version} "
             f"(sha256 {trained.model_sha256[:12]}): nothing to register"
         )
-        _record(run, DECLINED, reason)
-        raise StepSkipped(reason)
+        _decline(run, reason)
     decision = evaluate_challenger(settings, config, trained.run_id, run)
     log.info("%s", decision.summary())
     if not decision.passed:
+        _record(run, GATE_FAILED, decision.summary())
+        close_snapshot(run, snapshot)
+        # Noted last: an error before it is retried, and the retry notes it once.
         notices.note(
             Notice(
                 "gate_failed",
@@ -222,8 +233,6 @@ def evaluate_gate(run: RunInfo, trained: TrainedModel, snapshot: SnapshotRef) ->
                 {"mlflow_run_id": trained.run_id, "decision": decision.as_dict()},
             )
         )
-        _record(run, GATE_FAILED, decision.summary())
-        close_snapshot(run, snapshot)
         raise GateFailedError("promotion stopped by the gate:\n" + decision.summary())
     return GateVerdict.model_validate(decision.as_dict())
 

@@ -72,7 +72,7 @@ class ModelView:
 
     name: str
     aliases: dict[str, str]  # alias -> version
-    runs: dict[str, str]  # alias -> the MLflow run that trained its version
+    runs: dict[str, str | None]  # champion, challenger -> the run that trained its version
     moves: pd.DataFrame  # ``history`` of this model, oldest first
 
     def version(self, alias: str) -> str | None:
@@ -81,7 +81,8 @@ class ModelView:
 
 def model_view(settings: Settings, model_name: str) -> ModelView:
     """The registry's view of ``model_name`` in one registered-model read, a version read
-    per alias, and one read of the alias history (a model not registered yet has none)."""
+    for the champion and the challenger, and one read of the alias history (a model not
+    registered yet has none)."""
     from mlflow.exceptions import MlflowException
 
     client = mlflow_client(settings)
@@ -93,6 +94,7 @@ def model_view(settings: Settings, model_name: str) -> ModelView:
     runs = {
         alias: client.get_model_version(model_name, version).run_id
         for alias, version in aliases.items()
+        if alias in (CHAMPION, CHALLENGER)
     }
     return ModelView(model_name, aliases, runs, history(settings, model_name))
 

@@ -395,7 +395,7 @@ class PageSources:
         return self.config.table_name(kind)
 
 
-# The dataset's tables the page queries, by kind, and the approval log all datasets share.
+# The dataset's tables the page queries, by kind (and the approval log all datasets share).
 PAGE_TABLES = (
     "scores",
     "drift_metrics",
@@ -452,7 +452,11 @@ def render(
         nights=nights,
         drift=_drift(sources, since, versions),
         performance=_performance(sources, versions),
-        approval=challenger and _awaiting_approval(settings, config, challenger, gates),
+        approval=(
+            _awaiting_approval(settings, config, challenger, gates)
+            if challenger is not None
+            else None
+        ),
         decisions=_decisions(sources),
         requests=_requests(sources),
         aliases=_frame(sources.model.moves.iloc[::-1]),
@@ -494,7 +498,7 @@ def _chain(sources: PageSources, entity: str | None, day: dt.date | None) -> str
 
     try:
         return render_text(
-            explain(sources.settings, sources.config, entity, day, model=sources.model)
+            explain(sources.settings, sources.config, entity, day, registry_view=sources.model)
         )
     except NightjarError as exc:  # the row, or its model version, is not there
         return str(exc)

@@ -103,3 +103,17 @@ def test_a_route_takes_one_target_and_known_events():
         NotificationRoute.model_validate({"events": ["gate_failed"]})
     with pytest.raises(ValidationError, match="retrain_requested"):
         NotificationRoute.model_validate({"events": ["gate_faild"], "webhook": {"conn_id": "hook"}})
+
+
+def test_a_webhook_connection_given_as_a_uri_is_that_url(monkeypatch):
+    """``https://hooks.example.com/services/T/B/X`` as the connection (Airflow keeps the path
+    in ``schema``), or as Airflow's HTTP hook expects it, is the same URL."""
+    url = "https://hooks.example.com/services/T0/B0/X0"
+    monkeypatch.setenv("AIRFLOW_CONN_NIGHTJAR_TEST_URI", url)
+    assert notifications.webhook_url(WebhookTarget(conn_id="nightjar_test_uri")) == url
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NIGHTJAR_TEST_HTTP",
+        json.dumps({"conn_type": "http", "host": "hooks.example.com", "schema": "https",
+                    "extra": {"endpoint": "services/T0/B0/X0"}}),
+    )  # fmt: skip
+    assert notifications.webhook_url(WebhookTarget(conn_id="nightjar_test_http")) == url

@@ -187,17 +187,20 @@ def date_failed(context: Any) -> None:
         settings = load_settings()
         config = load_datasets(settings).one(run.dataset)
         ti = context["ti"]
+        error = _failure(context.get("exception"))
         notice = Notice(
             "date_failed",
             f"{config.name}: {run.target_date} failed in {ti.task_id}",
             f"{run.dag_id} {run.run_id}: {ti.task_id} failed after {ti.try_number} "
-            f"tries, for {run.target_date}: {_failure(context.get('exception'))}",
+            f"tries, for {run.target_date}: {error}",
             {
+                "dataset": config.name,
+                "model_name": config.model.name,
                 "date": run.target_date.isoformat(),
                 "dag_id": run.dag_id,
                 "dag_run_id": run.run_id,
                 "task_id": ti.task_id,
-                "error": _failure(context.get("exception")),
+                "error": error,
             },
         )
         send(settings_for(settings, config), config, [notice], context)

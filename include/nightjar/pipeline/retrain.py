@@ -282,6 +282,9 @@ def register_and_promote(
 
     if not verdict.allowed:
         log.info("%s %s", name, verdict.reason)
+        _record(run, TRAINED, f"v{version} registered as challenger: {verdict.reason}",
+                model_version=version)  # fmt: skip
+        # Noted last, as the failed gate: a retry after an error above notes it once.
         notices.note(
             Notice(
                 "awaiting_approval",
@@ -291,8 +294,6 @@ def register_and_promote(
                 {"model_name": name, "version": version, "reason": verdict.reason},
             )
         )
-        _record(run, TRAINED, f"v{version} registered as challenger: {verdict.reason}",
-                model_version=version)  # fmt: skip
         return Registration(model_name=name, version=version, promoted=False, compiled=compiled)
     registry.promote(
         settings,

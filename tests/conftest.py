@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import hypothesis
@@ -26,10 +27,12 @@ hypothesis.settings.register_profile(
 hypothesis.settings.load_profile("nightjar")
 
 
+_CONFIGS: list[pytest.Config] = []  # this process's, for the hooks that are given none
 _SET_BY_US = "PYTEST_NIGHTJAR_ENV_SET"  # what this configure added, for xdist's workers
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _CONFIGS[:] = [config]
     # An xdist worker inherits the environment of the controller, which ran this too:
     # drop what the controller added (its home's Airflow, its stand-in's port), so each
     # worker has its own, while what the user set stays.
@@ -100,6 +103,22 @@ def airflow_db(settings):
     migrate_airflow_db(settings)
 
 
+SLOW_PHASE_SECONDS = 60
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each setup, call or teardown over a minute, with the time it ended, as it happens:
+    pytest's ``--durations`` table comes at the end, and a run cut off by CI's time limit
+    never prints it. The xdist controller prints it (a worker's output is not shown)."""
+    if report.duration < SLOW_PHASE_SECONDS or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    reporter = _CONFIGS[0].pluginmanager.get_plugin("terminalreporter") if _CONFIGS else None
+    if reporter is not None:
+        ended = time.strftime("%H:%M:%S")
+        reporter.ensure_newline()
+        reporter.write_line(f"[{ended}] {report.duration:4.0f} s {report.when:<8} {report.nodeid}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop Spark while logging still works (py4j logs from its finalisers otherwise)."""
     from nightjar.io.spark import stop_spark
@@ -107,19 +126,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_spark()
 
 
-# What each slow group of tests costs on two cores (seconds, measured 2026-12-07), so the
-# slowest start first: with `make test`'s two xdist workers, a long module picked last
-# would leave one worker idle while the other finishes it.
+# What each slow group of tests costs on two cores (seconds, measured in the whole suite
+# on 2026-12-07, the other worker busy), so the slowest start first: with `make test`'s two
+# xdist workers, a long group picked last leaves one worker idle while the other finishes it.
 GROUP_COST = {
-    "tests/scheduler/test_as_users_run_it.py": 1300,
-    "tests/scheduler/test_celery_workers.py": 900,
-    "tests/scheduler/test_many_datasets.py": 900,
-    "tests/scheduler/test_onboarding.py": 600,
+    "tests/scheduler/test_as_users_run_it.py": 1100,
+    "tests/scheduler/test_celery_workers.py": 950,
+    "tests/scheduler/test_onboarding.py": 950,
+    "tests/scheduler/test_many_datasets.py": 500,
     "spark-cluster": 400,
-    "bench-backfill_year": 240,
-    "bench-nightly_run": 220,
+    "bench-backfill_year": 290,
+    "bench-nightly_run": 290,
     "e2e": 180,
-    "bench-spark_cluster": 130,
+    "bench-spark_cluster": 170,
+    "bench-features_cluster": 130,
     "tests/scheduler/test_bad_input.py": 120,
 }
 # Files that share a session fixture costly to build twice run on one worker.
@@ -155,6 +175,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    # xdist reorders groups by their number of tests unless told not to, which undid the
+    # order above: the Celery module (3 tests, 16 minutes) started 37th of 75 and the
+    # scheduler benchmarks (1 test each, 5 minutes) 51st, at the end of the run.
+    config.option.loadscopereorder = False
 
     class ByGroup(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

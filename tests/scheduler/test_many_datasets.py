@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.slow]
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 DATASETS = ("bikes", "churn", "credit_default")
-DEMO_NIGHTS = 3
+DEMO_NIGHTS = 2
 BIKES_AS_OF = dt.date(2025, 6, 1)
 BIKES_BACKFILL = [BIKES_AS_OF + dt.timedelta(days=i) for i in range(1, 11)]  # 06-02..06-11
 CHURN_FIRST, CHURN_AS_OF = dt.date(2026, 1, 1), dt.date(2026, 2, 28)

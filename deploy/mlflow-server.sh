@@ -14,6 +14,8 @@ admin_username = admin
 admin_password = ${MLFLOW_ADMIN_PASSWORD}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
+# Nightjar uses none of the server's jobs (GenAI judges, trace rollups): no job runner.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 exec mlflow server --app-name basic-auth \
   --host "${MLFLOW_HOST:-0.0.0.0}" --port "${MLFLOW_PORT:-5000}" --workers 1 \
   --backend-store-uri "${backend}" \

@@ -12,6 +12,8 @@ date. Then a fourth config that does not load is dropped into the folder.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -248,6 +250,65 @@ def test_nightly_runs_were_not_queued_behind_the_backfill(airflow):
         "before the backfill's last"
     )
     assert nightly_end < backfill_end
+
+
+# The line `nightjar.airflow.glue.run_step` logs before each step reads anything.
+STEP_LINE = re.compile(
+    r"step (\w+) of dataset (\w+): model (\S+), lakeFS repository (\S+), MLflow (\S+); "
+    r"task process (\d+) started (warm|cold), forked from (\d+)"
+)
+
+
+def test_warm_tasks_on_shared_workers_each_read_their_own_dataset(airflow, shell):
+    """The LocalExecutor's workers fork every task process warm (Nightjar's stack imported
+    once, in the scheduler) and run the three datasets' tasks one after another: each task
+    still read its own dataset's config, model and lakeFS repository (its first line), and
+    scored with its own model and feature code (its result), whatever that worker had
+    forked before it. A worker is a task process's parent: Airflow's supervisor, which
+    forks each task from itself."""
+    from nightjar.core.datasets import settings_for
+    from nightjar.features.definitions import spec_hash
+
+    api, settings = airflow.api, _settings(shell)
+    started = []  # (start, worker, dataset) of every task that succeeded
+    for name in DATASETS:
+        config = _config(settings, name)
+        repository = settings_for(settings, config).lakefs_repository
+        for stage in ("retrain", "score", "monitor"):
+            for run in api.runs(dag(stage, name)):
+                for ti in _task_instances(api, dag(stage, name), run["dag_run_id"]):
+                    if ti["state"] != "success":
+                        continue
+                    log = api.request(
+                        "GET",
+                        f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/"
+                        f"{ti['task_id']}/logs/{ti['try_number']}",
+                        params={"full_content": True},
+                    )
+                    line = STEP_LINE.search(str(log))
+                    assert line, (ti["dag_id"], ti["dag_run_id"], ti["task_id"])
+                    step, dataset, model, repo, _, _, start, worker = line.groups()
+                    assert (step, dataset, model, repo, start) == (
+                        ti["task_id"], name, config.model.name, repository, "warm"
+                    ), line.group(0)  # fmt: skip
+                    started.append((ti["start_date"], worker, name))
+            if stage == "score":
+                for run in api.runs(dag(stage, name)):
+                    if run["state"] == "success":
+                        scored = api.return_value(dag(stage, name), run["dag_run_id"], "score")
+                        built = api.return_value(
+                            dag(stage, name), run["dag_run_id"], "build_features"
+                        )
+                        assert scored["model_name"] == config.model.name, (name, scored)
+                        assert built["feature_spec"] == spec_hash(config), (name, built)
+    by_worker: dict[str, list[str]] = {}
+    for _, worker, name in sorted(started):
+        by_worker.setdefault(worker, []).append(name)
+    switches = sum(a != b for names in by_worker.values() for a, b in itertools.pairwise(names))
+    shared = [w for w, names in by_worker.items() if len(set(names)) > 1]
+    print(f"{len(started)} tasks on {len(by_worker)} workers; {len(shared)} of them ran "
+          f"more than one dataset's tasks, switching dataset {switches} times")  # fmt: skip
+    assert shared and switches > 0, by_worker
 
 
 def test_two_datasets_scoring_one_date_at_once_leave_each_table_exact(airflow, shell):

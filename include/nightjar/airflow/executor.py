@@ -11,8 +11,10 @@ This executor imports that stack once, in the scheduler, before it forks the wor
 (Airflow freezes the garbage collector around the fork, so the pages stay shared). It
 only imports: no client, session, engine, JVM or thread pool is created before the fork,
 so none is shared between tasks. Each task still builds its own settings, MLflow client,
-lakeFS client and Spark session from its own environment (``tests/scheduler`` runs two
-datasets' tasks alternately on the same workers and checks each reads its own). Imports
+lakeFS client and Spark session from its own environment; its log's first line says what
+it read and that it started warm (``nightjar.airflow.glue``), and
+``tests/scheduler/test_many_datasets.py`` checks that line for three datasets' tasks
+that the same workers ran in turn. Imports
 that fail are logged and left to the task, which then fails with its own error.
 
 Use it as ``AIRFLOW__CORE__EXECUTOR=nightjar.airflow.executor.LocalExecutor``; the

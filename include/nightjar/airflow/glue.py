@@ -42,6 +42,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
     run = from_context(get_current_context())
     name = step.__name__
+    log.info("%s", _what_the_step_reads(name, run))
     try:
         typed_args = typed_inputs(step, args)
     except ValidationError as error:
@@ -68,6 +69,40 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return xcom_json(step, result)
     except ValidationError as error:
         raise AirflowFailException(f"{name}: its result breaks its contract: {error}") from error
+
+
+def _what_the_step_reads(name: str, run: RunInfo) -> str:
+    """One line on what this task reads, before it reads it: its dataset, model, lakeFS
+    repository and MLflow store, and whether its process started warm (forked from a
+    worker of ``nightjar.airflow.executor``'s LocalExecutor, which imports Nightjar's stack
+    once), with the worker it was forked from. Tasks of many datasets share those workers;
+    this line shows each read its own (``tests/scheduler/test_many_datasets.py``)."""
+    import os
+    import sys
+
+    from nightjar.pipeline.common import step_context
+
+    try:
+        settings, config = step_context(run)
+    except Exception as error:  # the step reports a broken config, as a failure
+        return f"step {name} of dataset {run.dataset}: its config does not load ({error})"
+    start = "warm" if "nightjar.airflow.executor" in sys.modules else "cold"
+    return (
+        f"step {name} of dataset {config.name}: model {config.model.name}, lakeFS repository "
+        f"{settings.lakefs_repository}, MLflow {_store(settings.mlflow_uri)}; task process "
+        f"{os.getpid()} started {start}, forked from {os.getppid()}"
+    )
+
+
+def _store(uri: str) -> str:
+    """Where an MLflow store is, without what a URI may carry besides (a user, a password,
+    a token in the query): a server's scheme, host and port, or a local store's URI."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if not parts.hostname:
+        return uri
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 def _send_notices(run: RunInfo, noticed: list[Notice]) -> None:

@@ -191,6 +191,14 @@ class EmbeddedStack:
             self._server = None
 
 
+# Nightjar uses none of the MLflow server's jobs (GenAI judges, trace rollups): without
+# them the server starts no huey consumer of five workers beside itself.
+MLFLOW_SERVER_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
+
+
 def mlflow_ui_command(settings: Settings) -> list[str] | None:
     """``mlflow server`` over the embedded store, on the host and port of ``mlflow_ui_url``.
 
@@ -238,7 +246,7 @@ def start_mlflow_ui(settings: Settings, log_file: Path) -> subprocess.Popen | No
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            env={**os.environ, **MLFLOW_SERVER_ENV},
             start_new_session=True,
         )
     log.info("MLflow UI at %s (log: %s)", settings.mlflow_ui_url, log_file)

@@ -111,3 +111,26 @@ def test_links_read_the_typed_fields_and_stay_empty_without_them(monkeypatch):
     assert LakeFSCommitLink().get_link(None, ti_key=ti) == ""  # scoring pins no commit
     assert DriftReportLink().get_link(None, ti_key=_TaskInstance(None)) == ""  # skipped
     assert _result(_TaskInstance({"run_id": 5}), MlflowRunLink.contract) is None  # not a str
+
+
+def test_a_steps_first_line_names_its_dataset_model_and_stores_and_no_secret():
+    """What ``run_step`` logs before a step reads anything: the dataset's own config, model
+    and lakeFS repository, the MLflow store without what its URI may carry besides, and
+    how the task process started (here, a test process: cold)."""
+    from nightjar.airflow.glue import _store, _what_the_step_reads
+    from nightjar.core.run_info import RunInfo
+
+    run = RunInfo(
+        dag_id=dag_id("score", "credit_default"),
+        run_id="manual__2026-03-01",
+        logical_date="2026-03-01T00:00:00+00:00",
+        target_date=dt.date(2026, 3, 1),
+        interval_end=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
+    )
+    line = _what_the_step_reads("score", run)
+    assert line.startswith("step score of dataset credit_default: model credit_default, ")
+    assert "lakeFS repository nightjar" in line and "started cold, forked from" in line
+    assert _store("http://ops:s3cret@mlflow.internal:5000/api?token=t0k") == (
+        "http://mlflow.internal:5000"
+    )
+    assert _store("sqlite:////srv/nightjar/mlflow.db") == "sqlite:////srv/nightjar/mlflow.db"

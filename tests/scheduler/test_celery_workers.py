@@ -6,9 +6,14 @@ each with its own working directory, ``NIGHTJAR_HOME`` and Airflow home, as two
 machines would have. What the tasks share is what machines share: the warehouse folder
 (``NIGHTJAR_WAREHOUSE_URI``, standing in for object storage), the reports folder
 (``NIGHTJAR_REPORTS_ROOT``, a shared volume), the logs folder, lakeFS over HTTP, MLflow
-and Airflow's database. The loop of ``test_many_datasets.py``, shorter: the demo's credit
-data with one night, then bikes and churn onboarded from their exports, a first model
-and a night each; every scoring run's Asset starts its monitoring.
+and Airflow's database. The workers know lakeFS and MLflow only through Airflow
+connections (``lakefs_default``, ``mlflow_default``, added with ``airflow connections add``
+as ``deploy/airflow-init.sh`` does): no ``NIGHTJAR_LAKEFS_*`` or MLflow tracking variable is
+in their environment, and neither secret may appear in a task log or an XCom.
+
+The loop of ``test_many_datasets.py``, shorter: the demo's credit data with one night, then
+bikes and churn onboarded from their exports, a first model and a night each; every
+scoring run's Asset starts its monitoring.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -98,24 +104,46 @@ def _ok(shell: UserShell, *command: str, timeout: float = 1200) -> str:
     return output
 
 
-def _worker_shells(scheduler: UserShell, root: Path) -> list[UserShell]:
-    """A shell per worker machine: its own home and working directory; lakeFS reached
-    over HTTP as any remote server (the stand-in's credentials), not through a home."""
+# What the workers' environment must not hold: the stores come from Airflow connections.
+STORE_VARIABLES = ("NIGHTJAR_LAKEFS_", "NIGHTJAR_MLFLOW_TRACKING_", "MLFLOW_TRACKING_")
+
+
+def _store_connections(scheduler: UserShell) -> list[str]:
+    """lakeFS (the stand-in, reached over HTTP as any remote server) and MLflow as Airflow
+    connections in Airflow's database, made from the scheduler machine as
+    ``deploy/airflow-init.sh`` makes them; their secrets, to look for later."""
     credentials = json.loads((scheduler.home / "lakefs" / "credentials.json").read_text())
-    shared = {k: v for k, v in scheduler.env.items() if k.startswith(("NIGHTJAR_", "AIRFLOW__"))}
+    mlflow = urlsplit(scheduler.env["NIGHTJAR_MLFLOW_TRACKING_URI"])
+    password = scheduler.env["NIGHTJAR_MLFLOW_TRACKING_PASSWORD"]
+    migrated = scheduler.run("airflow", "db", "migrate", timeout=600)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    for conn_id, port, login, secret in (
+        ("lakefs_default", scheduler.env["NIGHTJAR_LAKEFS_STANDIN_PORT"],
+         credentials["access_key_id"], credentials["secret_access_key"]),
+        ("mlflow_default", str(mlflow.port), scheduler.env["NIGHTJAR_MLFLOW_TRACKING_USERNAME"],
+         password),
+    ):  # fmt: skip
+        added = scheduler.run(
+            "airflow", "connections", "add", conn_id, "--conn-type", "http",
+            "--conn-host", "127.0.0.1", "--conn-port", port,
+            "--conn-login", login, "--conn-password", secret,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+    return [credentials["secret_access_key"], password]
+
+
+def _worker_shells(scheduler: UserShell, root: Path) -> list[UserShell]:
+    """A shell per worker machine: its own home and working directory, and the scheduler
+    machine's Nightjar and Airflow settings but for lakeFS and MLflow, which its tasks
+    take from Airflow connections."""
+    shared = {
+        k: v
+        for k, v in scheduler.env.items()
+        if k.startswith(("NIGHTJAR_", "AIRFLOW__")) and not k.startswith(STORE_VARIABLES)
+    }
     shells = []
     for name in WORKERS:
-        shell = UserShell.create(
-            root / name,
-            {
-                **shared,
-                "NIGHTJAR_LAKEFS_ENDPOINT": (
-                    f"http://127.0.0.1:{scheduler.env['NIGHTJAR_LAKEFS_STANDIN_PORT']}"
-                ),
-                "NIGHTJAR_LAKEFS_ACCESS_KEY_ID": credentials["access_key_id"],
-                "NIGHTJAR_LAKEFS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
-            },
-        )
+        shell = UserShell.create(root / name, shared)
         shell.env["NIGHTJAR_HOME"] = str(shell.home)
         shell.env["AIRFLOW_HOME"] = str(shell.home / "airflow")
         shells.append(shell)
@@ -126,8 +154,9 @@ def _worker_shells(scheduler: UserShell, root: Path) -> list[UserShell]:
 def airflow(machines, tmp_path_factory) -> Iterator[RunningAirflow]:
     shell: UserShell = machines["shell"]
     _ok(shell, "stack", "up")
+    machines["secrets"] = _store_connections(shell)
     workers = _worker_shells(shell, machines["root"])
-    logs = tmp_path_factory.mktemp("celery-logs")
+    logs = machines["worker_logs"] = tmp_path_factory.mktemp("celery-logs")
     for name, worker in zip(WORKERS, workers, strict=True):
         worker.start("nightjar", "airflow", "worker", "--name", name, "--concurrency", "2",
                      "--skip-serve-logs", log=logs / f"{name}.log")  # fmt: skip
@@ -209,3 +238,38 @@ def test_no_task_relied_on_a_workers_working_directory(airflow, machines):
     for another went through the shared stores, or the other worker could not have read it."""
     for worker in machines["workers"]:
         assert sorted(p.name for p in worker.workdir.iterdir()) == [], worker.workdir
+
+
+def test_the_workers_took_lakefs_and_mlflow_from_connections_and_no_secret_leaked(
+    airflow, machines, production_services: ProductionServices
+):
+    """The workers' tasks ran with lakeFS and MLflow from Airflow connections alone (their
+    environment has neither), said so in their logs, and neither secret is in any task
+    log, any worker's output or any XCom in Airflow's database."""
+    import psycopg2
+
+    for worker in machines["workers"]:
+        assert [k for k in worker.env if k.startswith(STORE_VARIABLES)] == [], worker.env
+    secrets_ = machines["secrets"]
+    logs = Path(machines["shell"].env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
+    texts = {
+        path: path.read_text(errors="replace")
+        for folder in (logs, machines["worker_logs"])
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    told = [
+        path for path, text in texts.items() if "lakefs and mlflow from Airflow connections" in text
+    ]
+    assert told, "no task log says its stores came from Airflow connections"
+    assert [str(path) for path, text in texts.items() if any(s in text for s in secrets_)] == []
+    with psycopg2.connect(
+        host="127.0.0.1", port=production_services.postgres_port, dbname="airflow",
+        user="airflow", password=production_services.passwords["airflow"],
+    ) as connection, connection.cursor() as cursor:  # fmt: skip
+        cursor.execute("SELECT dag_id, task_id, value::text FROM xcom")
+        xcoms = cursor.fetchall()
+    assert xcoms, "no XCom to look in"
+    assert [(d, t) for d, t, value in xcoms if any(s in (value or "") for s in secrets_)] == []
+    print(f"{len(told)} task logs took their stores from connections; {len(texts)} log files "
+          f"and {len(xcoms)} XComs hold neither secret")  # fmt: skip

@@ -6,6 +6,8 @@ A DAG task calls ``run_step(step, ...)`` with the step function of the same name
 - the upstream results Airflow hands over as XCom JSON are validated into the step's
   typed parameters (``nightjar.pipeline.contracts``), and its typed result is dumped back
   to JSON, so a contract broken on either side fails the task and names the field;
+- the step's lakeFS and MLflow come from Airflow connections when the deployment has them
+  (``nightjar.airflow.connections``), else from the environment;
 - ``StepSkipped`` becomes a skip (so downstream tasks and Asset events do not fire), and
   bad input or config becomes a failure that is not retried, since retrying cannot fix it.
 """
@@ -33,16 +35,17 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from nightjar.airflow.connections import store_settings
     from nightjar.airflow.lineage import emit_step_lineage
     from nightjar.core import notices
     from nightjar.core.errors import NightjarError
     from nightjar.core.lineage_record import recording
     from nightjar.core.run_info import from_context
+    from nightjar.core.settings import from_connections, load_settings
     from nightjar.pipeline.common import StepSkipped
 
     run = from_context(get_current_context())
     name = step.__name__
-    log.info("%s", _what_the_step_reads(name, run))
     try:
         typed_args = typed_inputs(step, args)
     except ValidationError as error:
@@ -50,7 +53,13 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             f"{name}: an upstream result breaks its contract: {error}"
         ) from error
     try:
-        with recording() as collected, notices.collecting() as noticed:
+        stores = store_settings(load_settings())
+        with (
+            from_connections(stores),
+            recording() as collected,
+            notices.collecting() as noticed,
+        ):
+            log.info("%s", _what_the_step_reads(name, run))
             try:
                 result = step(run, *typed_args, **kwargs)
             finally:

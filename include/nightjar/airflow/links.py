@@ -66,8 +66,7 @@ def mlflow_run_url(settings: Settings, run_id: str) -> str:
 
 def lakefs_commit_url(settings: Settings, repository: str, commit_id: str) -> str:
     """A commit in the lakeFS UI, or in the stand-in's browser on the embedded stack."""
-    if settings.lakefs_endpoint:
-        base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
+    if base := _lakefs_ui(settings):
         return f"{base}/repositories/{repository}/commits/{commit_id}"
     return f"http://127.0.0.1:{settings.lakefs_standin_port}/browse/{repository}/{commit_id}/"
 
@@ -75,11 +74,18 @@ def lakefs_commit_url(settings: Settings, repository: str, commit_id: str) -> st
 def lakefs_object_url(settings: Settings, repository: str, ref: str, path: str) -> str:
     """A folder or object at ``ref`` (a branch or a commit) in the lakeFS UI, or in the
     stand-in's browser."""
-    if settings.lakefs_endpoint:
-        base = (settings.lakefs_ui_url or settings.lakefs_endpoint).rstrip("/")
+    if base := _lakefs_ui(settings):
         return f"{base}/repositories/{repository}/objects?ref={ref}&path={path}"
     port = settings.lakefs_standin_port
     return f"http://127.0.0.1:{port}/browse/{repository}/{ref}/?prefix={path}"
+
+
+def _lakefs_ui(settings: Settings) -> str | None:
+    """The lakeFS UI's base URL: ``lakefs_ui_url``, else the endpoint; None on the embedded
+    stack. The API server that draws links may know lakeFS only by its UI's URL, when the
+    tasks take the endpoint and keys from an Airflow connection."""
+    base = settings.lakefs_ui_url or settings.lakefs_endpoint
+    return base.rstrip("/") if base else None
 
 
 class NightjarLink(BaseOperatorLink):

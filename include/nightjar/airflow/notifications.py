@@ -54,30 +54,17 @@ class WebhookNotifier(BaseNotifier):
 
 
 def webhook_url(target: WebhookTarget) -> str:
-    """The URL the target's Airflow connection holds, masked in every log from here on
-    (it holds a token). A connection given as a URI (``https://hooks.example/T/B/X``)
-    arrives as scheme, host, port and path (Airflow keeps the path in ``schema``); one
-    made as Airflow's HTTP hook expects has ``schema`` as the scheme, or a URL as host.
-    The ``endpoint`` extra, if any, is the path after it."""
+    """The URL the target's Airflow connection holds (``connections.http_url``), masked
+    in every log from here on (it holds a token). The ``endpoint`` extra, if any, is the
+    path after it."""
     from airflow.sdk import Connection
 
+    from nightjar.airflow.connections import http_url
+
     connection = Connection.get(target.conn_id)
-    host, schema = connection.host or "", connection.schema or ""
-    if "://" in host:
-        base = host
-    else:
-        port = f":{connection.port}" if connection.port else ""
-        if schema in ("", "http", "https"):
-            scheme, path = schema or _scheme_of(connection.conn_type), ""
-        else:
-            scheme, path = _scheme_of(connection.conn_type), "/" + schema.lstrip("/")
-        base = f"{scheme}://{host}{port}{path}"
+    base = http_url(connection)
     endpoint = str(connection.extra_dejson.get("endpoint", "")).lstrip("/")
-    return _masked(f"{base.rstrip('/')}/{endpoint}" if endpoint else base)
-
-
-def _scheme_of(conn_type: str | None) -> str:
-    return "https" if conn_type == "https" else "http"
+    return _masked(f"{base}/{endpoint}" if endpoint else base)
 
 
 def _masked(url: str) -> str:

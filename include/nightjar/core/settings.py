@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -65,6 +68,16 @@ class Settings(BaseSettings):
         default=None, description="User for a tracking server with basic auth."
     )
     mlflow_tracking_password: SecretStr | None = None
+    lakefs_conn_id: str = Field(
+        default="lakefs_default",
+        description="Airflow connection a task takes lakeFS's endpoint and keys from, when the "
+        "deployment has it (nightjar.airflow.connections); else NIGHTJAR_LAKEFS_*.",
+    )
+    mlflow_conn_id: str = Field(
+        default="mlflow_default",
+        description="Airflow connection a task takes the MLflow tracking server and its login "
+        "from, when the deployment has it; else NIGHTJAR_MLFLOW_TRACKING_*.",
+    )
     airflow_port: int = Field(
         default=8080, description="Port of the Airflow API server and UI on 127.0.0.1."
     )
@@ -276,15 +289,33 @@ class Settings(BaseSettings):
         return f"{self.warehouse.rstrip('/')}/{validate_identifier(name)}"
 
 
+# What a task's Airflow connections say about its stores (``nightjar.airflow.connections``),
+# over the environment's, while its step runs; nothing outside a task. A context variable,
+# not the process's environment: nothing of one task's outlives it.
+_FROM_CONNECTIONS: ContextVar[dict[str, object]] = ContextVar("nightjar_from_connections")
+
+
+@contextmanager
+def from_connections(values: dict[str, object]) -> Iterator[None]:
+    """Within the block, ``load_settings`` gives ``values`` (Settings fields) over the
+    environment's."""
+    token = _FROM_CONNECTIONS.set(dict(values))
+    try:
+        yield
+    finally:
+        _FROM_CONNECTIONS.reset(token)
+
+
 def load_settings() -> Settings:
-    """Settings from the environment, read fresh each call (tasks run in new processes);
-    a bad value raises ``ConfigError`` naming each variable and what is wrong with it."""
+    """Settings from the environment, read fresh each call (tasks run in new processes),
+    with what the task's Airflow connections give over it (``from_connections``); a bad
+    value raises ``ConfigError`` naming each variable and what is wrong with it."""
     from pydantic import ValidationError
 
     from nightjar.core.errors import ConfigError
 
     try:
-        return Settings()
+        return Settings(**_FROM_CONNECTIONS.get({}))
     except ValidationError as error:
         problems = "; ".join(
             f"NIGHTJAR_{str(item['loc'][0]).upper()}={item.get('input')!r}: {item['msg']}"

@@ -117,6 +117,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         ended = time.strftime("%H:%M:%S")
         reporter.ensure_newline()
         reporter.write_line(f"[{ended}] {report.duration:4.0f} s {report.when:<8} {report.nodeid}")
+        reporter.flush()  # a CI log is a file: without it, the line waits in a buffer
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -13,6 +13,10 @@ database_uri = ${backend}
 admin_username = admin
 admin_password = ${MLFLOW_ADMIN_PASSWORD}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# Each request's password is checked with a hash that costs tens of milliseconds by design;
+# a task makes dozens of requests, and the server spent a third of a core on it. A checked
+# login is kept for 60 s (a changed or revoked password takes up to that long to apply).
+auth_cache_ttl_seconds = 60
 INI
 # Nightjar uses none of the server's jobs (GenAI judges, trace rollups): no job runner.
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false

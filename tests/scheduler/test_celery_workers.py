@@ -144,6 +144,7 @@ def _worker_shells(scheduler: UserShell, root: Path) -> list[UserShell]:
     shells = []
     for name in WORKERS:
         shell = UserShell.create(root / name, shared)
+        shell.env.pop("NIGHTJAR_LAKEFS_STANDIN_PORT")  # no stand-in on a worker's machine
         shell.env["NIGHTJAR_HOME"] = str(shell.home)
         shell.env["AIRFLOW_HOME"] = str(shell.home / "airflow")
         shells.append(shell)

@@ -4,6 +4,7 @@ the deployment has no such connection. The lakeFS client is built and used again
 real stand-in, so a wrong key in the connection is refused by lakeFS itself."""
 
 import json
+import secrets
 
 import lakefs
 import pytest
@@ -57,7 +58,7 @@ def test_the_lakefs_client_is_built_from_the_connection(lakefs_connection, setti
 
 
 def test_a_wrong_key_in_the_connection_is_refused_by_lakefs(lakefs_connection):
-    lakefs_connection(password="not-the-key")
+    lakefs_connection(password=secrets.token_urlsafe(16))  # not the stand-in's key
     with from_connections(store_settings(load_settings())):
         client = make_client(load_settings())
         with pytest.raises(lakefs.exceptions.NotAuthorizedException):

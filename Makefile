@@ -8,7 +8,7 @@ TEST_WORKERS ?= 2
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: help install demo test bench-smoke lint airflow bench lock clean
+.PHONY: help install demo test lint airflow bench lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -29,9 +29,6 @@ demo: install  ## Run the whole loop through Airflow's scheduler on the embedded
 
 test: install  ## Run the whole test suite (TEST_WORKERS=2 processes; 0 runs it in one)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
-
-bench-smoke: install  ## Run every benchmark at tiny sizes, the four slow ones too (about 28 minutes)
-	NIGHTJAR_BENCH_SMOKE=1 $(BIN)/pytest tests/bench
 
 lint: install  ## ruff check + format check
 	$(BIN)/ruff check .

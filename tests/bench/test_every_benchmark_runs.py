@@ -42,18 +42,9 @@ def test_every_benchmark_has_a_tiny_run():
     assert set(TINY) == set(BENCHMARKS)
 
 
-# The four slow ones cost 4-9 minutes each on two cores beside the other xdist worker
-# (540, 483, 375 and 263 s, 2026-12-07): 28 minutes of the suite's worker time, which put
-# CI past its 90 minutes. They run when NIGHTJAR_BENCH_SMOKE=1 (`make bench-smoke`).
-SMOKE_ALL = os.environ.get("NIGHTJAR_BENCH_SMOKE") == "1"
-SLOW_MARKS = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not SMOKE_ALL, reason="minutes each: NIGHTJAR_BENCH_SMOKE=1 runs it"),
-]
-
-
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=SLOW_MARKS if n in SLOW else []) for n in sorted(TINY)]
+    "name",
+    [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else []) for n in sorted(TINY)],
 )
 def test_the_benchmark_runs_and_writes_its_results(name, tmp_path):
     """Run from an empty folder outside the repo, which must stay empty: everything a

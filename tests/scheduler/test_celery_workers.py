@@ -260,7 +260,10 @@ def test_the_workers_took_lakefs_and_mlflow_from_connections_and_no_secret_leake
         if path.is_file()
     }
     told = [
-        path for path, text in texts.items() if "lakefs and mlflow from Airflow connections" in text
+        path
+        for path, text in texts.items()
+        if "lakeFS from Airflow connection lakefs_default; "
+        "MLflow from Airflow connection mlflow_default" in text
     ]
     assert told, "no task log says its stores came from Airflow connections"
     assert [str(path) for path, text in texts.items() if any(s in text for s in secrets_)] == []

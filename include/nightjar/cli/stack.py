@@ -76,7 +76,7 @@ def run_dag(what: str, first: str, last: str | None, force: bool) -> None:
     from nightjar.embedded.supervisor import EmbeddedStack
 
     start = parse_date(first)
-    end = parse_date(last) if last else start
+    end = start if last is None else parse_date(last)  # an empty --to is an error, not absent
     if end < start or (end - start).days >= MAX_RUN_DATES:
         raise click.BadParameter(
             f"--to must be on or after --date, within {MAX_RUN_DATES} days", param_hint="--to"

@@ -62,7 +62,7 @@ def runner(settings, embedded_stack):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NIGHTJAR_LAKEFS_REPOSITORY", REPO)
-        patch.setenv("NIGHTJAR_AIRFLOW_PORT", "9")  # `run` must not find or start an Airflow
+        patch.setenv("NIGHTJAR_AIRFLOW_PORT", "9")  # no Airflow of the suite's is found there
         client = make_client(settings)
         snapshots.ensure_repository(client, REPO, f"local://{REPO}")
         protect_main(client, REPO)
@@ -96,11 +96,23 @@ def test_no_input_gets_a_traceback(runner, line):
 
 
 def _both_dates_parse(args: list[str]) -> bool:
-    import datetime as dt
+    """Whether ``run`` would accept both dates, by the CLI's own rule (a rule of the
+    test's own drifted once: an empty ``--to`` passed it and started an Airflow)."""
+    from nightjar.core.names import InvalidNameError, parse_date
 
     try:
-        dt.date.fromisoformat(args[3])
-        dt.date.fromisoformat(args[5])
-    except ValueError:
+        parse_date(args[3])
+        parse_date(args[5])
+    except InvalidNameError:
         return False
     return True
+
+
+def test_an_empty_to_is_refused_not_read_as_a_single_date(runner):
+    """``--to ""`` once meant "no --to" and ran a whole night through an Airflow it
+    started; it is an invalid date, said in one line, and nothing starts."""
+    result = runner.invoke(main, ["run", "score", "--date", "2026-03-01", "--to", ""])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: invalid date '': expected YYYY-MM-DD"
+    ], result.output

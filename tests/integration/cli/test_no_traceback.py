@@ -113,6 +113,6 @@ def test_an_empty_to_is_refused_not_read_as_a_single_date(runner):
     started; it is an invalid date, said in one line, and nothing starts."""
     result = runner.invoke(main, ["run", "score", "--date", "2026-03-01", "--to", ""])
     assert result.exit_code == 1, result.output
-    assert result.output.strip().splitlines() == [
-        "Error: invalid date '': expected YYYY-MM-DD"
-    ], result.output
+    assert result.output.strip().splitlines() == ["Error: invalid date '': expected YYYY-MM-DD"], (
+        result.output
+    )

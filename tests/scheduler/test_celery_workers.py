@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -163,7 +164,6 @@ def airflow(machines, tmp_path_factory) -> Iterator[RunningAirflow]:
                      "--skip-serve-logs", log=logs / f"{name}.log")  # fmt: skip
     machines["workers"] = workers
     try:
-        _ok(shell, "--dataset", "credit_default", "demo", "--nights", "1")
         _ok(shell, "data", "init")
         for source, folder in (("trips", "trips"), ("weather", "weather"),
                                ("late_returns", "labels")):  # fmt: skip
@@ -173,8 +173,11 @@ def airflow(machines, tmp_path_factory) -> Iterator[RunningAirflow]:
                                ("churn_labels", "labels")):  # fmt: skip
             _ok(shell, "--dataset", "churn", "data", "ingest", source, "--from-folder",
                 f"exports/churn/{folder}")  # fmt: skip
+        # The exports land before Airflow is up, so main's watcher finds them already there.
         running = start_airflow(shell, logs / "airflow.log")
         try:
+            # The demo uses the running Airflow (and so the workers), as `run` does.
+            _ok(shell, "--dataset", "credit_default", "demo", "--nights", "1")
             for name in ("bikes", "churn"):
                 _ok(shell, "--dataset", name, "run", "retrain", "--date", str(AS_OF[name]),
                     "--force")  # fmt: skip
@@ -239,6 +242,22 @@ def test_no_task_relied_on_a_workers_working_directory(airflow, machines):
     for another went through the shared stores, or the other worker could not have read it."""
     for worker in machines["workers"]:
         assert sorted(p.name for p in worker.workdir.iterdir()) == [], worker.workdir
+
+
+def test_every_task_on_the_workers_started_warm(airflow, machines):
+    """Each worker imported Nightjar's stack once, before Celery forked its pool
+    (``nightjar.airflow.celery_worker``), so no task imported it again: every task's first
+    line says it started warm."""
+    for name in WORKERS:
+        output = (machines["worker_logs"] / f"{name}.log").read_text(errors="replace")
+        assert re.search(r"preloaded \d+ modules in [\d.]+ s: task processes fork warm", output)
+    logs = Path(machines["shell"].env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
+    starts = [
+        found[1]
+        for path in logs.rglob("attempt=*.log")
+        if (found := re.search(r"task process \d+ started (warm|cold)", path.read_text()))
+    ]
+    assert starts and set(starts) == {"warm"}, starts
 
 
 def test_the_workers_took_lakefs_and_mlflow_from_connections_and_no_secret_leaked(

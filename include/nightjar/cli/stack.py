@@ -23,10 +23,11 @@ def demo(nights: int) -> None:
     """Run the whole loop through Airflow's scheduler on the embedded stack.
 
     Ingests seeded demo data into lakeFS; starts Airflow (api-server, scheduler, DAG
-    processor, triggerer) on NIGHTJAR_AIRFLOW_PORT; trains and promotes a first model;
-    scores NIGHTS nightly batches into Delta, each followed by the monitoring run the
-    scores Asset starts (and any retrain that drift requests); stops Airflow; prints what
-    happened. Full logs go to NIGHTJAR_HOME/logs/demo.log and NIGHTJAR_HOME/airflow/logs.
+    processor, triggerer) on NIGHTJAR_AIRFLOW_PORT, or uses the one `nightjar airflow`
+    serves for this home; trains and promotes a first model; scores NIGHTS nightly batches
+    into Delta, each followed by the monitoring run the scores Asset starts (and any
+    retrain that drift requests); stops the Airflow it started; prints what happened.
+    Full logs go to NIGHTJAR_HOME/logs/demo.log and NIGHTJAR_HOME/airflow/logs.
     Safe to run again: it replaces the same partitions with the same rows.
     """
     import signal

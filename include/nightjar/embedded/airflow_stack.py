@@ -271,7 +271,8 @@ def celery_worker_command(
         )
     env["NIGHTJAR_WORKER_NAME"] = name
     env.setdefault("AIRFLOW__CORE__HOSTNAME_CALLABLE", "nightjar.airflow.hostname.worker_hostname")
-    command = [str(Path(sys.executable).parent / "airflow"), "celery", "worker"]
+    # Airflow's CLI, run after Nightjar's stack is imported, so that tasks fork warm.
+    command = [sys.executable, "-m", "nightjar.airflow.celery_worker", "celery", "worker"]
     command += ["--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
     return command if serve_logs else [*command, "--skip-serve-logs"]
 

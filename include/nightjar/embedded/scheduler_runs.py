@@ -227,10 +227,14 @@ def any_airflow(settings: Settings) -> Iterator[tuple[AirflowAPI, Path]]:
 
 
 def run_demo(settings: Settings, config: Any, *, nights: int) -> SchedulerRunner:
-    """Start Airflow, run the demo loop through it, stop Airflow; return what it did."""
+    """Run the demo loop through the Airflow that `nightjar airflow` serves for this home,
+    or through one started for it and stopped after; return what it did."""
     from nightjar.embedded import demo
 
-    with started_airflow(settings) as (api, task_logs):
+    with any_airflow(settings) as (api, task_logs):
+        for dag in vocabulary.dag_ids(config.name):  # parsed and unpaused: a served
+            api.wait_for_dag(dag)  # Airflow may have just come up, or been paused by hand
+            api.set_paused(dag, False)
         click.echo(f"Airflow is up; Nightjar's log: {settings.home_dir / 'logs' / 'demo.log'}")
         runner = SchedulerRunner(api, task_logs=task_logs, dataset=config.name)
         demo.run_demo(settings, config, runner=runner, nights=nights)

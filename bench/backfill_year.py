@@ -1,12 +1,12 @@
 """A year of nights backfilled through Airflow's scheduler, scoring and monitoring, beside
 the same Airflow with its stock LocalExecutor and a Spark driver per task.
 
-In a private home and working folder, as a user runs it: ``nightjar demo --nights 1``
-trains and promotes a champion, a year of applications (2,000 a night by default, no
-injected shift) lands on main with one ``nightjar data ingest --from-folder``, ``nightjar
-airflow`` serves Airflow (time schedules off), and ``airflow backfill create`` scores every
-date, four runs at a time; each scoring run's scores Asset partition starts that date's
-monitoring run. The clock stops when the last monitoring run ends.
+In a private home and working folder, as a user runs it: ``nightjar airflow`` serves
+Airflow (time schedules off), ``nightjar demo --nights 1`` trains and promotes a champion
+through it, a year of applications (2,000 a night by default, no injected shift) lands on
+main with one ``nightjar data ingest --from-folder``, and ``airflow backfill create``
+scores every date, four runs at a time; each scoring run's scores Asset partition starts
+that date's monitoring run. The clock stops when the last monitoring run ends.
 
 The alternative is the same backfill in a second home, with
 ``AIRFLOW__CORE__EXECUTOR=LocalExecutor`` (task processes that import Nightjar's stack
@@ -70,17 +70,8 @@ def backfill(nights: int, rows: int, *, warm: bool) -> dict:
             sys.exit(f"nightjar {' '.join(args)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
         return done.stdout
 
-    nightjar("demo", "--nights", "1")
     first = demo.FIRST_NIGHT + dt.timedelta(days=1)
     dates = [first + dt.timedelta(days=i) for i in range(nights)]
-    folder = work / "year"
-    folder.mkdir()
-    spec = demo_data.DemoSpec(rows_per_day=rows)
-    for day in dates:
-        demo_data.applications_for(day, spec).to_parquet(folder / f"apps-{day}.parquet")
-    nightjar("stack", "up")  # the demo stopped the stand-in it started
-    nightjar("data", "ingest", "applications", "--from-folder", str(folder))
-    shutil.rmtree(folder)
     log = root / "airflow.log"
     with log.open("wb") as out:
         airflow = subprocess.Popen(
@@ -92,6 +83,14 @@ def backfill(nights: int, rows: int, *, warm: bool) -> dict:
             if airflow.poll() is not None:
                 sys.exit(f"nightjar airflow exited:\n{log.read_text()[-3000:]}")
             time.sleep(1)
+        nightjar("demo", "--nights", "1")  # through the Airflow just started
+        folder = work / "year"
+        folder.mkdir()
+        spec = demo_data.DemoSpec(rows_per_day=rows)
+        for day in dates:
+            demo_data.applications_for(day, spec).to_parquet(folder / f"apps-{day}.parquet")
+        nightjar("data", "ingest", "applications", "--from-folder", str(folder))
+        shutil.rmtree(folder)
         api = AirflowAPI.login(f"http://127.0.0.1:{env['NIGHTJAR_AIRFLOW_PORT']}", home / "airflow")
         started = time.monotonic()
         subprocess.run(

@@ -173,7 +173,6 @@ def airflow(machines, tmp_path_factory) -> Iterator[RunningAirflow]:
                                ("churn_labels", "labels")):  # fmt: skip
             _ok(shell, "--dataset", "churn", "data", "ingest", source, "--from-folder",
                 f"exports/churn/{folder}")  # fmt: skip
-        # The exports land before Airflow is up, so main's watcher finds them already there.
         running = start_airflow(shell, logs / "airflow.log")
         try:
             # The demo uses the running Airflow (and so the workers), as `run` does.

@@ -111,7 +111,6 @@ def airflow(shell: UserShell, tmp_path_factory) -> Iterator[RunningAirflow]:
         # --dataset after the command, as people type it
         _ok(shell, "data", "ingest", source, "--from-folder", f"exports/churn/{folder}",
             "--dataset", "churn")  # fmt: skip
-    # The exports land before Airflow is up, so main's watcher finds them already there.
     running = start_airflow(shell, tmp_path_factory.mktemp("logs") / "airflow.log")
     try:
         started = time.monotonic()  # the demo uses the running Airflow, as `run` does

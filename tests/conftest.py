@@ -127,20 +127,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_spark()
 
 
-# What each slow group of tests costs on two cores (seconds, measured in the whole suite
-# on 2026-12-07, the other worker busy), so the slowest start first: with `make test`'s two
-# xdist workers, a long group picked last leaves one worker idle while the other finishes it.
+# What each slow group of tests costs on two cores (seconds, from CI's run of 2026-12-07,
+# the other worker busy), so the slowest start first: with `make test`'s two xdist
+# workers, a long group picked last leaves one worker idle while the other finishes it.
 GROUP_COST = {
-    "tests/scheduler/test_as_users_run_it.py": 1100,
-    "tests/scheduler/test_celery_workers.py": 950,
-    "tests/scheduler/test_onboarding.py": 950,
-    "tests/scheduler/test_many_datasets.py": 500,
-    "spark-cluster": 400,
-    "bench-backfill_year": 290,
-    "bench-nightly_run": 290,
-    "e2e": 180,
-    "bench-spark_cluster": 170,
-    "bench-features_cluster": 130,
+    "tests/scheduler/test_as_users_run_it.py": 2100,
+    "tests/scheduler/test_celery_workers.py": 1400,
+    "tests/scheduler/test_onboarding.py": 1250,
+    "tests/scheduler/test_many_datasets.py": 1150,
+    "bench-backfill_year": 540,
+    "bench-nightly_run": 470,
+    "spark-cluster": 450,
+    "bench-spark_cluster": 340,
+    "e2e": 300,
+    "bench-features_cluster": 255,
     "tests/scheduler/test_bad_input.py": 120,
 }
 # Files that share a session fixture costly to build twice run on one worker.

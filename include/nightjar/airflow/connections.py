@@ -46,10 +46,21 @@ def _scheme_of(conn_type: str | None) -> str:
 
 def store_settings(settings: Settings) -> dict[str, object]:
     """The Settings fields the task's Airflow connections give for lakeFS and MLflow: none
-    for a store whose connection does not exist."""
+    for a store whose connection does not exist. A lakeFS connection without both keys is
+    a ConfigError naming it (the task fails at once: a retry reads the same connection)."""
+    from nightjar.core.errors import ConfigError
+
     given: dict[str, object] = {}
     lakefs = _connection(settings.lakefs_conn_id)
     if lakefs is not None:
+        missing = [what for what, value in (("login (the access key id)", lakefs.login),
+                                            ("password (the secret key)", lakefs.password))
+                   if not value]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"Airflow connection {settings.lakefs_conn_id!r} has no {' and no '.join(missing)}"
+                ": give it lakeFS's keys, or delete it to use NIGHTJAR_LAKEFS_* instead"
+            )
         given |= {
             "lakefs_endpoint": http_url(lakefs),
             "lakefs_access_key_id": lakefs.login,

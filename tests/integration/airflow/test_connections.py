@@ -98,3 +98,17 @@ def test_the_url_of_an_http_connection(fields, url):
     from airflow.sdk import Connection
 
     assert http_url(Connection(conn_id="c", conn_type="http", **fields)) == url
+
+
+def test_a_lakefs_connection_without_its_keys_is_one_error_naming_it(monkeypatch, settings):
+    """Not lakeFS's 401 minutes later, nor the message about NIGHTJAR_LAKEFS_* keys."""
+    from nightjar.core.errors import ConfigError
+
+    no_keys = _connection(host="127.0.0.1", port=settings.lakefs_standin_port)
+    monkeypatch.setenv("AIRFLOW_CONN_LAKEFS_DEFAULT", no_keys)
+    with pytest.raises(ConfigError) as raised:
+        store_settings(load_settings())
+    assert str(raised.value) == (
+        "Airflow connection 'lakefs_default' has no login (the access key id) and no password "
+        "(the secret key): give it lakeFS's keys, or delete it to use NIGHTJAR_LAKEFS_* instead"
+    )

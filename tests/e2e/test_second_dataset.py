@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nightjar.core import notices
 from nightjar.core.dataset_config import load_dataset_config
 from nightjar.core.run_info import RunInfo
 from nightjar.features.definitions import spec_hash
@@ -104,11 +105,18 @@ def test_an_optional_source_missing_a_day_gives_nulls_and_a_warning(
     _land(settings, config, "ingest-churn-gap", batches, "churn: no usage file for one night")
 
     run = _run("nightjar_score", night)
-    with caplog.at_level(logging.WARNING, logger="nightjar.features.job"):
+    with (
+        caplog.at_level(logging.WARNING, logger="nightjar.features.job"),
+        notices.collecting() as noticed,
+    ):
         built = score.build_features(run, score.open_snapshot(run))
 
     assert built.rows == generator.ACCOUNTS
     assert f"usage: no rows for {night}..{night}" in caplog.text and "optional" in caplog.text
+    (gap,) = noticed  # and someone is told: the night scored, with nulls
+    assert (gap.kind, gap.title) == ("data_gap", f"churn: no usage data on main for {night}")
+    assert gap.facts["source"] == "usage" and gap.facts["required"] is False
+    assert gap.facts["first_date"] == gap.facts["last_date"] == str(night)
     features = run_query(
         settings, f"SELECT sessions FROM features_churn WHERE feature_date = DATE '{night}'"
     )

@@ -1,8 +1,9 @@
 """What a step has to tell people, noted where it happens, sent by the Airflow glue.
 
-A failed gate, a challenger waiting for approval, a retrain requested or declined: the
-step that decides it knows what to say; where it goes (an email, a webhook) is the
-dataset config's ``notifications`` and is Airflow's business. So a step notes a
+A failed gate, a challenger waiting for approval, a retrain requested or declined, a
+source with no data on main for a night: the step that decides it knows what to say;
+where it goes (an email, a webhook) is the dataset config's ``notifications`` and is
+Airflow's business. So a step notes a
 ``Notice`` here, and the glue collects the notices of one step (``collecting``) and hands
 them to the notifiers the config routes them to (``nightjar.airflow.notifications``).
 
@@ -24,6 +25,7 @@ NoticeKind = Literal[
     "retrain_requested",
     "retrain_declined",
     "date_failed",
+    "data_gap",
 ]
 
 

@@ -174,15 +174,43 @@ def history_windows_need(
 
 
 def _no_rows(config: DatasetConfig, name: str, snapshot: Snapshot, start: dt.date, end: dt.date):
-    """Fail for a required source with no rows for the target dates; log an optional one."""
+    """Fail for a required source with no rows for the target dates; log an optional one.
+    Either way it is a gap in main's data, and a ``data_gap`` notice: a required source's
+    run fails (and says so again as ``date_failed``), an optional one's scores with nulls,
+    which nobody would otherwise hear of."""
+    from nightjar.core import notices
+
     source = config.sources[name]
     missing = (
         f"{name}: no rows for {start}..{end} at lakeFS commit "
         f"{snapshot.commit_id[:12]} ({source.path})"
     )
+    consequence = (
+        "has the batch been ingested?"
+        if source.required
+        else "it is optional, so its columns are null for those dates"
+    )
+    span = str(start) if start == end else f"{start}..{end}"
+    notices.note(
+        notices.Notice(
+            "data_gap",
+            f"{config.name}: no {name} data on main for {span}",
+            f"{missing}; {consequence}",
+            {
+                "dataset": config.name,
+                "model_name": config.model.name,
+                "source": name,
+                "path": source.path,
+                "required": source.required,
+                "first_date": start.isoformat(),
+                "last_date": end.isoformat(),
+                "commit_id": snapshot.commit_id,
+            },
+        )
+    )
     if source.required:
-        raise DataValidationError(f"{missing}; has the batch been ingested?")
-    log.warning("%s; it is optional, so its columns are null for those dates", missing)
+        raise DataValidationError(f"{missing}; {consequence}")
+    log.warning("%s; %s", missing, consequence)
 
 
 def _load_source_on_spark(

@@ -226,9 +226,11 @@ def worker(name: str, concurrency: int, serve_logs: bool) -> None:
 
     For the CeleryExecutor: the scheduler of `nightjar airflow` (or the production stack)
     puts tasks on the broker, and each worker runs them in its own processes, working
-    directory and NIGHTJAR_HOME, as on its own machine. Everything its tasks share lives in
-    the warehouse (NIGHTJAR_WAREHOUSE_URI), lakeFS (NIGHTJAR_LAKEFS_ENDPOINT), MLflow
-    (NIGHTJAR_MLFLOW_TRACKING_URI), the reports folder (NIGHTJAR_REPORTS_ROOT) and
+    directory and NIGHTJAR_HOME, as on its own machine. It imports Nightjar's stack once,
+    before Celery forks its pool, so its tasks start warm. Everything its tasks share lives
+    in the warehouse (NIGHTJAR_WAREHOUSE_URI), lakeFS and MLflow (the Airflow connections
+    lakefs_default and mlflow_default, else NIGHTJAR_LAKEFS_ENDPOINT and
+    NIGHTJAR_MLFLOW_TRACKING_URI), the reports folder (NIGHTJAR_REPORTS_ROOT) and
     Airflow's database: set them, the broker, AIRFLOW__API_AUTH__JWT_SECRET and
     AIRFLOW__CORE__EXECUTION_API_SERVER_URL as the scheduler has them.
     """

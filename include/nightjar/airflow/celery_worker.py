@@ -4,8 +4,8 @@
 processes are forked from it, and Airflow's supervisor forks each task process from a
 pool process (``os.fork``, no exec). So, as with ``nightjar.airflow.executor``'s
 LocalExecutor, a task starts with whatever the worker had imported; on a stock worker
-that is Airflow alone, and every task imported Nightjar's stack again (about 17 s of CPU
-for all of it; most tasks need half).
+that is Airflow alone, and every task imported Nightjar's stack again (17 s of CPU for
+all of it, measured 2026-12-07; each task imports the part its step needs).
 
 This entry point imports that stack once, in the worker, and then runs Airflow's own CLI
 in the same process (``python -m nightjar.airflow.celery_worker celery worker ...``, which

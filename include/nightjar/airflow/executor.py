@@ -74,8 +74,14 @@ WARM_MODULES = (
 )
 
 
+# How many modules this process preloaded; a process forked from it inherits the count,
+# and its task's first log line says "started warm" only when it is not zero.
+PRELOADED_MODULES = 0
+
+
 def preload(modules: tuple[str, ...] = WARM_MODULES) -> tuple[int, float]:
     """Import ``modules``; return how many imported and the seconds it took."""
+    global PRELOADED_MODULES
     started, imported = time.monotonic(), 0
     for name in modules:
         try:
@@ -83,6 +89,7 @@ def preload(modules: tuple[str, ...] = WARM_MODULES) -> tuple[int, float]:
             imported += 1
         except Exception as exc:  # the task that needs it fails with its own error
             log.warning("could not preload %s for task processes: %s", name, exc)
+    PRELOADED_MODULES += imported
     return imported, time.monotonic() - started
 
 

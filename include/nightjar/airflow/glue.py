@@ -83,9 +83,10 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def _what_the_step_reads(name: str, run: RunInfo) -> str:
     """One line on what this task reads, before it reads it: its dataset, model, lakeFS
     repository and MLflow store, and whether its process started warm (forked from a
-    worker of ``nightjar.airflow.executor``'s LocalExecutor, which imports Nightjar's stack
-    once), with the worker it was forked from. Tasks of many datasets share those workers;
-    this line shows each read its own (``tests/scheduler/test_many_datasets.py``)."""
+    process that imported Nightjar's stack: ``nightjar.airflow.executor``'s LocalExecutor
+    or ``nightjar.airflow.celery_worker``), with the process it was forked from. Tasks of
+    many datasets share those workers; this line shows each read its own
+    (``tests/scheduler/test_many_datasets.py``)."""
     import os
     import sys
 
@@ -95,7 +96,8 @@ def _what_the_step_reads(name: str, run: RunInfo) -> str:
         settings, config = step_context(run)
     except Exception as error:  # the step reports a broken config, as a failure
         return f"step {name} of dataset {run.dataset}: its config does not load ({error})"
-    start = "warm" if "nightjar.airflow.executor" in sys.modules else "cold"
+    executor = sys.modules.get("nightjar.airflow.executor")  # imported by what preloads
+    start = "warm" if executor is not None and executor.PRELOADED_MODULES else "cold"
     return (
         f"step {name} of dataset {config.name}: model {config.model.name}, lakeFS repository "
         f"{settings.lakefs_repository}, MLflow {_store(settings.mlflow_uri)}; task process "

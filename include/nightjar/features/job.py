@@ -176,8 +176,8 @@ def history_windows_need(
 def _no_rows(config: DatasetConfig, name: str, snapshot: Snapshot, start: dt.date, end: dt.date):
     """Fail for a required source with no rows for the target dates; log an optional one.
     Either way it is a gap in main's data, and a ``data_gap`` notice: a required source's
-    run fails (and says so again as ``date_failed``), an optional one's scores with nulls,
-    which nobody would otherwise hear of."""
+    run fails (a scoring run's says so again as ``date_failed``), an optional one's goes on
+    with nulls, which nobody would otherwise hear of."""
     from nightjar.core import notices
 
     source = config.sources[name]

@@ -130,6 +130,11 @@ def test_a_steps_first_line_names_its_dataset_model_and_stores_and_no_secret():
     line = _what_the_step_reads("score", run)
     assert line.startswith("step score of dataset credit_default: model credit_default, ")
     assert "lakeFS repository nightjar" in line and "started cold, forked from" in line
+    from nightjar.airflow import executor
+
+    with pytest.MonkeyPatch.context() as patch:  # as in a process forked after a preload
+        patch.setattr(executor, "PRELOADED_MODULES", 38)
+        assert "started warm, forked from" in _what_the_step_reads("score", run)
     assert _store("http://ops:s3cret@mlflow.internal:5000/api?token=t0k") == (
         "http://mlflow.internal:5000"
     )
